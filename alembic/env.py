@@ -1,0 +1,45 @@
+"""Alembic environment: runs migrations on the async engine of CTCP_DATABASE_URL."""
+
+import asyncio
+
+from sqlalchemy.engine import Connection
+
+from alembic import context
+from ctcp.core.config import get_settings
+from ctcp.core.db import make_engine
+from ctcp.models import metadata
+
+config = context.config
+target_metadata = metadata
+
+
+def _database_url() -> str:
+    url = config.attributes.get("database_url")
+    return str(url) if url else get_settings().database_url
+
+
+def _configure(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+
+
+def _run(connection: Connection) -> None:
+    _configure(connection)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_online() -> None:
+    engine = make_engine(_database_url(), pooled=False)
+    async with engine.connect() as connection:
+        await connection.run_sync(_run)
+    await engine.dispose()
+
+
+if context.is_offline_mode():
+    raise SystemExit("offline migrations are not supported: run `ctcp db upgrade`")
+asyncio.run(_run_online())

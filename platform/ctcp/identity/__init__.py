@@ -1,0 +1,1 @@
+"""Users, roles, passwords, sessions, sign-in throttling and multi-factor authentication."""

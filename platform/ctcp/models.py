@@ -1,0 +1,21 @@
+"""Every table, imported in one place so Alembic and the tests see all metadata."""
+
+from sqlmodel import SQLModel
+
+from ctcp.audit.models import AuditChainHead, AuditEvent
+from ctcp.identity.models import LoginThrottle, RecoveryCode, User, UserRole, UserSession
+from ctcp.organizations.models import Organization
+
+metadata = SQLModel.metadata
+
+__all__ = [
+    "AuditChainHead",
+    "AuditEvent",
+    "LoginThrottle",
+    "Organization",
+    "RecoveryCode",
+    "User",
+    "UserRole",
+    "UserSession",
+    "metadata",
+]

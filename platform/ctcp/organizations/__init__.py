@@ -1,0 +1,1 @@
+"""Organizations: Member States, Compact entities and the Secretariat (the Casbin domains)."""
