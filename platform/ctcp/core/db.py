@@ -1,6 +1,6 @@
 """Engines, sessions and column types shared by every table."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -97,6 +97,50 @@ def make_engine(url: str, *, pool_size: int = 10, pooled: bool = True) -> AsyncE
     )
 
 
+# Async callbacks a feature registers on a session: run just before it commits (the
+# audit log chains its pending events there, holding the chain lock briefly), or after
+# it rolls back (denials are written then, so they outlive the request they refused).
+SessionCallback = Callable[[AsyncSession], Awaitable[None]]
+BEFORE_COMMIT_KEY = "ctcp.before_commit"
+AFTER_ROLLBACK_KEY = "ctcp.after_rollback"
+
+
+def _register(session: AsyncSession, key: str, callback: SessionCallback) -> None:
+    callbacks: list[SessionCallback] = session.info.setdefault(key, [])
+    if callback not in callbacks:
+        callbacks.append(callback)
+
+
+def on_before_commit(session: AsyncSession, callback: SessionCallback) -> None:
+    """Run `callback(session)` once, right before this session's next commit."""
+    _register(session, BEFORE_COMMIT_KEY, callback)
+
+
+def on_after_rollback(session: AsyncSession, callback: SessionCallback) -> None:
+    """Run `callback(session)` in a fresh transaction, committed, if this one rolls back."""
+    _register(session, AFTER_ROLLBACK_KEY, callback)
+
+
+async def commit(session: AsyncSession) -> None:
+    """Run the before-commit callbacks, then commit: the only way the app commits."""
+    session.info.pop(AFTER_ROLLBACK_KEY, None)
+    callbacks: list[SessionCallback] = session.info.pop(BEFORE_COMMIT_KEY, [])
+    for callback in callbacks:
+        await callback(session)
+    await session.commit()
+
+
+async def rollback(session: AsyncSession) -> None:
+    """Roll back, then run and commit what must survive the rollback (on the same connection)."""
+    survivors: list[SessionCallback] = session.info.pop(AFTER_ROLLBACK_KEY, [])
+    session.info.pop(BEFORE_COMMIT_KEY, None)
+    await session.rollback()
+    if survivors:
+        for callback in survivors:
+            await callback(session)
+        await commit(session)
+
+
 class Database:
     """One engine and its session factory, held by the app for its lifetime."""
 
@@ -115,8 +159,12 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A short transaction of its own, committed on success (denials, failed sign-ins)."""
         async with self.sessionmaker() as session:
-            yield session
-            await session.commit()
+            try:
+                yield session
+            except BaseException:
+                await rollback(session)
+                raise
+            await commit(session)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -130,8 +178,12 @@ def get_database(request: Request) -> Database:
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request's unit of work: committed before the response leaves, or rolled back."""
     async with get_database(request).sessionmaker() as session:
-        yield session
-        await session.commit()
+        try:
+            yield session
+        except BaseException:
+            await rollback(session)
+            raise
+        await commit(session)
 
 
 # scope="function": a failed commit becomes an error response, never a lost write answered 200.

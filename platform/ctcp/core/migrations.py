@@ -1,5 +1,7 @@
 """Alembic, driven from code: upgrade, head revision, drift check."""
 
+from functools import lru_cache
+
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
@@ -26,6 +28,7 @@ def check(database_url: str) -> None:
     command.check(alembic_config(database_url))
 
 
+@lru_cache(maxsize=1)
 def head_revision() -> str:
     head = ScriptDirectory(str(ALEMBIC_DIR)).get_current_head()
     assert head is not None

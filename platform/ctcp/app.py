@@ -1,0 +1,61 @@
+"""The application factory: middleware, error handlers, routers."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+
+from ctcp import __version__
+from ctcp.core.config import Settings, get_settings
+from ctcp.core.db import Database
+from ctcp.core.errors import install_problem_handlers
+from ctcp.core.health import router as health_router
+from ctcp.core.http import BodyLimitMiddleware, OriginCheckMiddleware, RequestContextMiddleware
+from ctcp.identity.api import router as identity_router
+from ctcp.identity.passwords import PasswordHasher
+
+# Multipart uploads (attachments) get their own, larger limit.
+MAX_MULTIPART_BYTES = 60 * 1024 * 1024
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the CTCP application for these settings (one per process or per test instance)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.database = Database(settings.database_url, pool_size=settings.db_pool_size)
+        try:
+            yield
+        finally:
+            await app.state.database.dispose()
+
+    app = FastAPI(
+        title="CTCP — Counter-Terrorism Coordination Platform",
+        version=__version__,
+        summary="Visit reports, consent, publications and technical assistance, "
+                "under role-based access control with a tamper-evident audit log.",
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.hasher = PasswordHasher(memory_kib=settings.argon2_memory_kib,
+                                      time_cost=settings.argon2_time_cost,
+                                      parallelism=settings.argon2_parallelism)
+    install_problem_handlers(app)
+    app.include_router(health_router)
+    app.include_router(identity_router)
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    # Outermost last: request ids and headers wrap everything, including refusals.
+    app.add_middleware(OriginCheckMiddleware, trusted_origins=settings.trusted_origins)
+    app.add_middleware(BodyLimitMiddleware, max_json_bytes=settings.max_json_body_bytes,
+                       max_multipart_bytes=MAX_MULTIPART_BYTES)
+    app.add_middleware(RequestContextMiddleware, hsts=settings.environment == "production")
+    return app

@@ -1,0 +1,205 @@
+"""Recording audit events in a hash chain, and verifying the chain."""
+
+import hashlib
+import json
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ctcp.audit.models import AuditChainHead, AuditEvent
+from ctcp.core.clock import clock
+from ctcp.core.db import on_after_rollback, on_before_commit
+
+GENESIS_HASH = "0" * 64
+PENDING_KEY = "ctcp.audit_pending"
+
+
+class Outcome(StrEnum):
+    ALLOWED = "allowed"
+    DENIED = "denied"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class AuditContext:
+    """Who acts and from where: carried from the request into every event."""
+
+    user_id: uuid.UUID | None = None
+    client_id: str | None = None
+    organization: str | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+    request_id: str | None = None
+
+    def as_user(self, user_id: uuid.UUID, organization: str | None) -> "AuditContext":
+        return AuditContext(user_id=user_id, client_id=None, organization=organization,
+                            ip=self.ip, user_agent=self.user_agent, request_id=self.request_id)
+
+
+@dataclass
+class _PendingEvent:
+    at: datetime
+    context: AuditContext
+    action: str
+    outcome: Outcome
+    object_type: str | None
+    object_id: str | None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def record(
+    session: AsyncSession,
+    context: AuditContext,
+    action: str,
+    *,
+    outcome: Outcome = Outcome.ALLOWED,
+    object_type: str | None = None,
+    object_id: object | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> None:
+    """Add an event to the session's transaction; it is chained and written at commit.
+
+    Denials and errors are written even when the transaction rolls back; an allowed
+    act's event goes only with the change it records.
+    """
+    pending: list[_PendingEvent] = session.info.setdefault(PENDING_KEY, [])
+    pending.append(
+        _PendingEvent(
+            at=clock.now(),
+            context=context,
+            action=action,
+            outcome=outcome,
+            object_type=object_type,
+            object_id=None if object_id is None else str(object_id),
+            details=dict(details or {}),
+        )
+    )
+    on_before_commit(session, write_pending)
+    if outcome is not Outcome.ALLOWED:
+        on_after_rollback(session, _keep_refusals)
+
+
+async def _keep_refusals(session: AsyncSession) -> None:
+    pending: list[_PendingEvent] = session.info.get(PENDING_KEY, [])
+    session.info[PENDING_KEY] = [item for item in pending if item.outcome is not Outcome.ALLOWED]
+    on_before_commit(session, write_pending)
+
+
+def canonical_bytes(event: AuditEvent) -> bytes:
+    """The exact bytes an event's hash covers: every field and the previous hash."""
+    payload = {
+        "id": event.id,
+        "at": event.at.isoformat(timespec="microseconds"),
+        "actor_user_id": str(event.actor_user_id) if event.actor_user_id else None,
+        "actor_client_id": event.actor_client_id,
+        "actor_organization": event.actor_organization,
+        "action": event.action,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "outcome": event.outcome,
+        "ip": event.ip,
+        "user_agent": event.user_agent,
+        "request_id": event.request_id,
+        "details": event.details,
+        "prev_hash": event.prev_hash,
+    }
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def compute_hash(event: AuditEvent) -> str:
+    return hashlib.sha256(canonical_bytes(event)).hexdigest()
+
+
+async def write_pending(session: AsyncSession) -> None:
+    """Chain the session's pending events onto the head, under the head's row lock."""
+    pending: list[_PendingEvent] = session.info.pop(PENDING_KEY, [])
+    if not pending:
+        return
+    head = (
+        await session.exec(
+            select(AuditChainHead.last_id, AuditChainHead.last_hash)
+            .where(AuditChainHead.id == 1)
+            .with_for_update()
+        )
+    ).one()
+    last_id, last_hash = head
+    for item in pending:
+        last_id += 1
+        event = AuditEvent(
+            id=last_id,
+            at=item.at,
+            actor_user_id=item.context.user_id,
+            actor_client_id=item.context.client_id,
+            actor_organization=item.context.organization,
+            action=item.action,
+            object_type=item.object_type,
+            object_id=item.object_id,
+            outcome=item.outcome.value,
+            ip=item.context.ip,
+            user_agent=item.context.user_agent,
+            request_id=item.context.request_id,
+            details=json.dumps(item.details, sort_keys=True, default=str),
+            prev_hash=last_hash,
+            hash="",
+        )
+        event.hash = compute_hash(event)
+        last_hash = event.hash
+        session.add(event)
+    await session.flush()
+    await session.exec(
+        update(AuditChainHead)
+        .where(AuditChainHead.id == 1)
+        .values(last_id=last_id, last_hash=last_hash)
+    )
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    valid: bool
+    checked: int
+    first_invalid_id: int | None
+
+
+async def iter_events(session: AsyncSession, batch: int = 5000) -> AsyncIterator[AuditEvent]:
+    """Every event in chain order, fetched in keyset batches (constant memory)."""
+    after = 0
+    while True:
+        statement = (
+            select(AuditEvent).where(col(AuditEvent.id) > after).order_by(col(AuditEvent.id))
+        )
+        rows = (await session.exec(statement.limit(batch))).all()
+        if not rows:
+            return
+        for event in rows:
+            yield event
+        after = rows[-1].id
+        session.expunge_all()
+
+
+async def verify_chain(session: AsyncSession) -> VerifyResult:
+    """Walk the chain: each event's hash must match its content and link to the previous."""
+    previous_hash = GENESIS_HASH
+    expected_id = 1
+    checked = 0
+    async for event in iter_events(session):
+        if (
+            event.id != expected_id
+            or event.prev_hash != previous_hash
+            or compute_hash(event) != event.hash
+        ):
+            return VerifyResult(valid=False, checked=checked, first_invalid_id=event.id)
+        previous_hash = event.hash
+        expected_id += 1
+        checked += 1
+    head = await session.get(AuditChainHead, 1)
+    if head is None or head.last_id != checked or head.last_hash != previous_hash:
+        # Events removed from the end (or the head moved) break the chain too.
+        return VerifyResult(valid=False, checked=checked, first_invalid_id=checked + 1)
+    return VerifyResult(valid=True, checked=checked, first_invalid_id=None)

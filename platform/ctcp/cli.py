@@ -1,0 +1,135 @@
+"""The `ctcp` command: migrations, reference data, accounts, the server, the audit chain."""
+
+import asyncio
+import os
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from ctcp.audit import service as audit
+from ctcp.audit.service import AuditContext
+from ctcp.core import migrations
+from ctcp.core.config import get_settings
+from ctcp.core.db import Database
+from ctcp.core.errors import DomainError
+from ctcp.identity import service as identity
+from ctcp.identity.passwords import PasswordHasher
+from ctcp.identity.roles import Role
+from ctcp.organizations import service as organizations
+from ctcp.organizations.service import reference_organizations
+
+app = typer.Typer(help="CTCP — Counter-Terrorism Coordination Platform", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit chain.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(audit_app, name="audit")
+console = Console(stderr=True)
+CLI_CONTEXT = AuditContext(user_agent="ctcp-cli")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database of CTCP_DATABASE_URL to the latest revision."""
+    settings = get_settings()
+    migrations.upgrade(settings.database_url)
+    console.print(f"database at revision {migrations.head_revision()}")
+
+
+@app.command("load-reference-data")
+def load_reference_data() -> None:
+    """Load or update the Member States, Compact entities and the Secretariat (idempotent)."""
+    total = sum(1 for _ in reference_organizations())
+
+    async def run() -> organizations.LoadResult:
+        database = Database(get_settings().database_url)
+        try:
+            with Progress(TextColumn("organizations"), BarColumn(), MofNCompleteColumn(),
+                          console=console) as progress:
+                task = progress.add_task("load", total=total)
+                async with database.transaction() as session:
+                    return await organizations.load_reference_data(
+                        session, context=CLI_CONTEXT,
+                        progress=lambda n: progress.advance(task, n))
+        finally:
+            await database.dispose()
+
+    result = asyncio.run(run())
+    console.print(f"created {result.created}, updated {result.updated}, "
+                  f"unchanged {result.unchanged}")
+
+
+@app.command("create-admin")
+def create_admin(
+    email: Annotated[str, typer.Option(help="The administrator's e-mail address")],
+    org: Annotated[str, typer.Option(help="Code of a Secretariat organization, e.g. CTED")],
+    name: Annotated[str, typer.Option(help="Display name")] = "Platform administrator",
+) -> None:
+    """Create a platform administrator (idempotent on the same e-mail)."""
+    settings = get_settings()
+    password = os.environ.get("CTCP_ADMIN_PASSWORD") or typer.prompt(
+        "Password", hide_input=True, confirmation_prompt=True)
+
+    async def run() -> str:
+        database = Database(settings.database_url)
+        hasher = PasswordHasher(memory_kib=settings.argon2_memory_kib,
+                                time_cost=settings.argon2_time_cost,
+                                parallelism=settings.argon2_parallelism)
+        try:
+            async with database.transaction() as session:
+                if await identity.load_account(session, email=email) is not None:
+                    return "exists"
+                organization = await organizations.organization_by_code(session, org)
+                if organization is None:
+                    raise DomainError(f"No organization with code {org!r}: "
+                                      "run `ctcp load-reference-data` first.")
+                await identity.create_user(
+                    session, email=email, name=name, organization=organization,
+                    password=password, roles=[Role.PLATFORM_ADMIN], hasher=hasher,
+                    context=CLI_CONTEXT)
+                return "created"
+        finally:
+            await database.dispose()
+
+    try:
+        outcome = asyncio.run(run())
+    except DomainError as error:
+        console.print(f"[red]{error.detail}[/red]")
+        raise typer.Exit(2) from error
+    console.print(f"administrator {email}: {outcome}")
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+) -> None:
+    """Run the server."""
+    import uvicorn
+
+    uvicorn.run("ctcp.app:create_app", factory=True, host=host, port=port, workers=workers,
+                proxy_headers=True, server_header=False, log_level="info")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Walk the audit chain: exit 0 when intact, 1 naming the first bad event."""
+
+    async def run() -> audit.VerifyResult:
+        database = Database(get_settings().database_url)
+        try:
+            async with database.sessionmaker() as session:
+                return await audit.verify_chain(session)
+        finally:
+            await database.dispose()
+
+    result = asyncio.run(run())
+    if result.valid:
+        console.print(f"audit chain intact: {result.checked} events")
+        return
+    console.print(f"[red]audit chain broken at event {result.first_invalid_id}[/red] "
+                  f"({result.checked} events verified before it)")
+    sys.exit(1)

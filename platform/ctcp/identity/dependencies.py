@@ -1,0 +1,108 @@
+"""Request-level identity: the signed-in principal, CSRF, and the MFA-enrolment gate."""
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from ctcp.audit import service as audit
+from ctcp.audit.service import AuditContext, Outcome
+from ctcp.core.config import Settings
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ctcp.core.db import SessionDep
+from ctcp.core.errors import ForbiddenError, UnauthorizedError
+from ctcp.core.http import UNSAFE_METHODS
+from ctcp.identity import tokens
+from ctcp.identity.passwords import PasswordHasher
+from ctcp.identity.service import Principal, resolve_session
+
+CSRF_HEADER = "X-CSRF-Token"
+
+
+def get_settings_from_app(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_hasher(request: Request) -> PasswordHasher:
+    hasher: PasswordHasher = request.app.state.hasher
+    return hasher
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_from_app)]
+HasherDep = Annotated[PasswordHasher, Depends(get_hasher)]
+
+
+def request_audit_context(request: Request) -> AuditContext:
+    """Where a request comes from, for its audit events (no actor yet)."""
+    return AuditContext(
+        ip=request.client.host if request.client else None,
+        user_agent=(request.headers.get("user-agent") or "")[:400] or None,
+        request_id=getattr(request.state, "request_id", None),
+    )
+
+
+RequestContextDep = Annotated[AuditContext, Depends(request_audit_context)]
+
+
+def record_denial(session: AsyncSession, request: Request, context: AuditContext,
+                  action: str, reason: str, object_type: str | None = None,
+                  object_id: object | None = None) -> None:
+    """Audit a refusal; written even though the request's transaction rolls back."""
+    audit.record(session, context, action, outcome=Outcome.DENIED, object_type=object_type,
+                 object_id=object_id,
+                 details={"reason": reason, "method": request.method, "path": request.url.path})
+
+
+def _action_of(request: Request) -> str:
+    return f"http.{request.method.lower()}"
+
+
+async def _authenticate(request: Request, session: SessionDep, settings: SettingsDep,
+                        context: RequestContextDep) -> Principal:
+    token = request.cookies.get(settings.session_cookie_name)
+    if not token:
+        record_denial(session, request, context, _action_of(request), "no_credentials")
+        raise UnauthorizedError("Sign in first.")
+    principal, reason = await resolve_session(session, token=token, settings=settings)
+    if principal is None:
+        record_denial(session, request, context, _action_of(request), f"session_{reason}")
+        detail = "Your session has expired; sign in again." if reason == "expired" \
+            else "Sign in first."
+        raise UnauthorizedError(detail, extra={"session_expired": reason == "expired"})
+    request.state.principal = principal
+    if request.method in UNSAFE_METHODS:
+        candidate = request.headers.get(CSRF_HEADER)
+        if not tokens.csrf_token_valid(candidate, token, settings.secret()):
+            actor = context.as_user(principal.user.id, principal.organization.code)
+            record_denial(session, request, actor, _action_of(request), "csrf")
+            raise ForbiddenError("A valid X-CSRF-Token header is required.")
+    return principal
+
+
+async def principal_before_mfa(
+    principal: Annotated[Principal, Depends(_authenticate)],
+) -> Principal:
+    """The signed-in person, even before a required MFA enrolment (me, MFA, sign-out)."""
+    return principal
+
+
+async def enrolled_principal(
+    request: Request, session: SessionDep, settings: SettingsDep, context: RequestContextDep,
+    principal: Annotated[Principal, Depends(_authenticate)],
+) -> Principal:
+    """The signed-in person, refused until enrolled when a role of theirs requires MFA."""
+    if principal.roles & settings.mfa_required_roles and principal.user.mfa_enabled_at is None:
+        actor = context.as_user(principal.user.id, principal.organization.code)
+        record_denial(session, request, actor, _action_of(request), "mfa_enrollment_required")
+        raise ForbiddenError("Your role requires multi-factor authentication: enrol first.",
+                             extra={"mfa_enrollment_required": True})
+    return principal
+
+
+PrincipalBeforeMfaDep = Annotated[Principal, Depends(principal_before_mfa)]
+PrincipalDep = Annotated[Principal, Depends(enrolled_principal)]
+
+
+def actor_context(context: AuditContext, principal: Principal) -> AuditContext:
+    return context.as_user(principal.user.id, principal.organization.code)

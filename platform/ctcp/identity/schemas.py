@@ -1,0 +1,67 @@
+"""Identity payloads: sign-in, the current user, MFA."""
+
+import uuid
+
+from pydantic import EmailStr, Field
+
+from ctcp.core.schemas import RequestModel, ResponseModel
+from ctcp.identity.service import Account
+
+
+class SignInRequest(RequestModel):
+    email: EmailStr = Field(max_length=254)
+    password: str = Field(min_length=1, max_length=1024)
+    otp: str | None = Field(default=None, max_length=64)
+
+
+class OrganizationSummary(ResponseModel):
+    id: uuid.UUID
+    code: str
+    kind: str
+    name: str
+
+
+class MeRead(ResponseModel):
+    id: uuid.UUID
+    email: str
+    name: str
+    organization: OrganizationSummary
+    roles: list[str]
+    mfa_enabled: bool
+
+    @classmethod
+    def of(cls, account: Account) -> "MeRead":
+        organization = account.organization
+        return cls(
+            id=account.user.id, email=account.user.email, name=account.user.name,
+            organization=OrganizationSummary(id=organization.id, code=organization.code,
+                                             kind=organization.kind, name=organization.name_en),
+            roles=sorted(account.roles), mfa_enabled=account.user.mfa_enabled_at is not None,
+        )
+
+
+class SignInResponse(ResponseModel):
+    user: MeRead
+    csrf_token: str
+
+
+class MfaEnrolment(ResponseModel):
+    secret: str
+    otpauth_uri: str
+
+
+class MfaConfirmRequest(RequestModel):
+    otp: str = Field(min_length=6, max_length=10)
+
+
+class RecoveryCodes(ResponseModel):
+    recovery_codes: list[str]
+
+
+class PasswordChangeRequest(RequestModel):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024)
+
+
+class CsrfToken(ResponseModel):
+    csrf_token: str

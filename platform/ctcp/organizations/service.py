@@ -1,0 +1,78 @@
+"""Organizations and the reference data they start from."""
+
+import csv
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from importlib import resources
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ctcp.audit import service as audit
+from ctcp.audit.service import AuditContext
+from ctcp.organizations.models import Organization, OrganizationKind
+
+
+@dataclass(frozen=True)
+class ReferenceOrganization:
+    code: str
+    kind: OrganizationKind
+    name_en: str
+    name_fr: str
+
+
+def reference_organizations() -> Iterator[ReferenceOrganization]:
+    """The 193 Member States, then the Compact entities and the Secretariat, as shipped."""
+    data = resources.files("ctcp.data")
+    with data.joinpath("member_states.csv").open(encoding="utf-8") as states:
+        for row in csv.DictReader(states):
+            yield ReferenceOrganization(row["code"], OrganizationKind.MEMBER_STATE,
+                                        row["name_en"], row["name_fr"])
+    with data.joinpath("compact_entities.csv").open(encoding="utf-8") as entities:
+        for row in csv.DictReader(entities):
+            yield ReferenceOrganization(row["code"], OrganizationKind(row["kind"]),
+                                        row["name_en"], row["name_fr"])
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    created: int
+    updated: int
+    unchanged: int
+
+
+async def load_reference_data(
+    session: AsyncSession, *, context: AuditContext,
+    progress: Callable[[int], None] | None = None,
+) -> LoadResult:
+    """Insert or update every shipped organization by code; running it again changes nothing."""
+    existing = {org.code: org for org in (await session.exec(select(Organization))).all()}
+    created = updated = unchanged = 0
+    for item in reference_organizations():
+        organization = existing.get(item.code)
+        if organization is None:
+            session.add(Organization(code=item.code, kind=item.kind.value, name_en=item.name_en,
+                                     name_fr=item.name_fr))
+            created += 1
+        elif (organization.kind, organization.name_en, organization.name_fr) != (
+            item.kind.value, item.name_en, item.name_fr
+        ):
+            organization.kind = item.kind.value
+            organization.name_en = item.name_en
+            organization.name_fr = item.name_fr
+            session.add(organization)
+            updated += 1
+        else:
+            unchanged += 1
+        if progress:
+            progress(1)
+    await session.flush()
+    if created or updated:
+        audit.record(session, context, "reference_data.load", object_type="organization",
+                     details={"created": created, "updated": updated})
+    return LoadResult(created, updated, unchanged)
+
+
+async def organization_by_code(session: AsyncSession, code: str) -> Organization | None:
+    result = await session.exec(select(Organization).where(col(Organization.code) == code.upper()))
+    return result.first()
