@@ -2,9 +2,9 @@
 
 import asyncio
 
+from alembic import context
 from sqlalchemy.engine import Connection
 
-from alembic import context
 from ctcp.core.config import get_settings
 from ctcp.core.db import make_engine
 from ctcp.models import metadata

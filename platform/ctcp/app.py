@@ -35,16 +35,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="CTCP — Counter-Terrorism Coordination Platform",
         version=__version__,
         summary="Visit reports, consent, publications and technical assistance, "
-                "under role-based access control with a tamper-evident audit log.",
+        "under role-based access control with a tamper-evident audit log.",
         lifespan=lifespan,
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.hasher = PasswordHasher(memory_kib=settings.argon2_memory_kib,
-                                      time_cost=settings.argon2_time_cost,
-                                      parallelism=settings.argon2_parallelism)
+    app.state.hasher = PasswordHasher(
+        memory_kib=settings.argon2_memory_kib,
+        time_cost=settings.argon2_time_cost,
+        parallelism=settings.argon2_parallelism,
+    )
     install_problem_handlers(app)
     app.include_router(health_router)
     app.include_router(identity_router)
@@ -55,7 +57,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Outermost last: request ids and headers wrap everything, including refusals.
     app.add_middleware(OriginCheckMiddleware, trusted_origins=settings.trusted_origins)
-    app.add_middleware(BodyLimitMiddleware, max_json_bytes=settings.max_json_body_bytes,
-                       max_multipart_bytes=MAX_MULTIPART_BYTES)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_json_bytes=settings.max_json_body_bytes,
+        max_multipart_bytes=MAX_MULTIPART_BYTES,
+    )
     app.add_middleware(RequestContextMiddleware, hsts=settings.environment == "production")
     return app

@@ -46,19 +46,21 @@ def load_reference_data() -> None:
     async def run() -> organizations.LoadResult:
         database = Database(get_settings().database_url)
         try:
-            with Progress(TextColumn("organizations"), BarColumn(), MofNCompleteColumn(),
-                          console=console) as progress:
+            with Progress(
+                TextColumn("organizations"), BarColumn(), MofNCompleteColumn(), console=console
+            ) as progress:
                 task = progress.add_task("load", total=total)
                 async with database.transaction() as session:
                     return await organizations.load_reference_data(
-                        session, context=CLI_CONTEXT,
-                        progress=lambda n: progress.advance(task, n))
+                        session, context=CLI_CONTEXT, progress=lambda n: progress.advance(task, n)
+                    )
         finally:
             await database.dispose()
 
     result = asyncio.run(run())
-    console.print(f"created {result.created}, updated {result.updated}, "
-                  f"unchanged {result.unchanged}")
+    console.print(
+        f"created {result.created}, updated {result.updated}, unchanged {result.unchanged}"
+    )
 
 
 @app.command("create-admin")
@@ -70,25 +72,35 @@ def create_admin(
     """Create a platform administrator (idempotent on the same e-mail)."""
     settings = get_settings()
     password = os.environ.get("CTCP_ADMIN_PASSWORD") or typer.prompt(
-        "Password", hide_input=True, confirmation_prompt=True)
+        "Password", hide_input=True, confirmation_prompt=True
+    )
 
     async def run() -> str:
         database = Database(settings.database_url)
-        hasher = PasswordHasher(memory_kib=settings.argon2_memory_kib,
-                                time_cost=settings.argon2_time_cost,
-                                parallelism=settings.argon2_parallelism)
+        hasher = PasswordHasher(
+            memory_kib=settings.argon2_memory_kib,
+            time_cost=settings.argon2_time_cost,
+            parallelism=settings.argon2_parallelism,
+        )
         try:
             async with database.transaction() as session:
                 if await identity.load_account(session, email=email) is not None:
                     return "exists"
                 organization = await organizations.organization_by_code(session, org)
                 if organization is None:
-                    raise DomainError(f"No organization with code {org!r}: "
-                                      "run `ctcp load-reference-data` first.")
+                    raise DomainError(
+                        f"No organization with code {org!r}: run `ctcp load-reference-data` first."
+                    )
                 await identity.create_user(
-                    session, email=email, name=name, organization=organization,
-                    password=password, roles=[Role.PLATFORM_ADMIN], hasher=hasher,
-                    context=CLI_CONTEXT)
+                    session,
+                    email=email,
+                    name=name,
+                    organization=organization,
+                    password=password,
+                    roles=[Role.PLATFORM_ADMIN],
+                    hasher=hasher,
+                    context=CLI_CONTEXT,
+                )
                 return "created"
         finally:
             await database.dispose()
@@ -110,8 +122,16 @@ def serve(
     """Run the server."""
     import uvicorn
 
-    uvicorn.run("ctcp.app:create_app", factory=True, host=host, port=port, workers=workers,
-                proxy_headers=True, server_header=False, log_level="info")
+    uvicorn.run(
+        "ctcp.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        server_header=False,
+        log_level="info",
+    )
 
 
 @audit_app.command("verify")
@@ -130,6 +150,12 @@ def audit_verify() -> None:
     if result.valid:
         console.print(f"audit chain intact: {result.checked} events")
         return
-    console.print(f"[red]audit chain broken at event {result.first_invalid_id}[/red] "
-                  f"({result.checked} events verified before it)")
+    console.print(
+        f"[red]audit chain broken at event {result.first_invalid_id}[/red] "
+        f"({result.checked} events verified before it)"
+    )
     sys.exit(1)
+
+
+if __name__ == "__main__":
+    app()

@@ -12,8 +12,11 @@ from ctcp.core.db import UTCDateTime
 class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_events"
 
-    id: int = Field(sa_column=Column(BigInteger().with_variant(Integer, "sqlite"),
-                                     primary_key=True, autoincrement=False))
+    id: int = Field(
+        sa_column=Column(
+            BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+        )
+    )
     at: datetime = Field(sa_type=UTCDateTime, index=True)
     actor_user_id: uuid.UUID | None = Field(default=None, index=True)
     actor_client_id: str | None = Field(default=None, max_length=64, index=True)

@@ -39,8 +39,14 @@ class AuditContext:
     request_id: str | None = None
 
     def as_user(self, user_id: uuid.UUID, organization: str | None) -> "AuditContext":
-        return AuditContext(user_id=user_id, client_id=None, organization=organization,
-                            ip=self.ip, user_agent=self.user_agent, request_id=self.request_id)
+        return AuditContext(
+            user_id=user_id,
+            client_id=None,
+            organization=organization,
+            ip=self.ip,
+            user_agent=self.user_agent,
+            request_id=self.request_id,
+        )
 
 
 @dataclass
@@ -155,7 +161,7 @@ async def write_pending(session: AsyncSession) -> None:
     await session.flush()
     await session.exec(
         update(AuditChainHead)
-        .where(AuditChainHead.id == 1)
+        .where(col(AuditChainHead.id) == 1)
         .values(last_id=last_id, last_hash=last_hash)
     )
 

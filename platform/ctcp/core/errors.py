@@ -99,8 +99,9 @@ def problem_response(
         "detail": detail or title or phrase,
     }
     body.update(extra or {})
-    return JSONResponse(body, status_code=status, headers=dict(headers or {}),
-                        media_type=PROBLEM_MEDIA_TYPE)
+    return JSONResponse(
+        body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_MEDIA_TYPE
+    )
 
 
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -113,8 +114,9 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
-    return problem_response(exc.status, exc.detail, title=exc.title, extra=exc.extra,
-                            headers=exc.headers)
+    return problem_response(
+        exc.status, exc.detail, title=exc.title, extra=exc.extra, headers=exc.headers
+    )
 
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -125,14 +127,19 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return problem_response(422, "The request is not valid.", title="Validation failed",
-                            extra={"errors": _validation_errors(exc)})
+    return problem_response(
+        422,
+        "The request is not valid.",
+        title="Validation failed",
+        extra={"errors": _validation_errors(exc)},
+    )
 
 
 async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
     logger.error("database unavailable: %s", type(exc).__name__)
-    return problem_response(503, "The service is temporarily unavailable.",
-                            headers={"Retry-After": "5"})
+    return problem_response(
+        503, "The service is temporarily unavailable.", headers={"Retry-After": "5"}
+    )
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:

@@ -16,14 +16,16 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The database is reachable and migrated to head",
-            response_model=None)
+@router.get(
+    "/readyz", summary="The database is reachable and migrated to head", response_model=None
+)
 async def readyz(database: DatabaseDep) -> dict[str, str] | JSONResponse:
     try:
         async with database.engine.connect() as connection:
-            current = (await connection.execute(text("SELECT version_num FROM alembic_version"))
-                       ).scalar_one_or_none()
-    except Exception:  # noqa: BLE001 - any failure to reach the database means not ready
+            current = (
+                await connection.execute(text("SELECT version_num FROM alembic_version"))
+            ).scalar_one_or_none()
+    except Exception:
         return problem_response(503, "The database is not reachable.")
     head = head_revision()
     if current != head:

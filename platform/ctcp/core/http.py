@@ -12,11 +12,19 @@ PROBLEM = "application/problem+json"
 
 
 async def _send_problem(send: Send, status: int, title: str, detail: str) -> None:
-    body = json.dumps({"type": "about:blank", "title": title, "status": status,
-                       "detail": detail}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", PROBLEM.encode()),
-                            (b"content-length", str(len(body)).encode())]})
+    body = json.dumps(
+        {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", PROBLEM.encode()),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -32,8 +40,13 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = Headers(scope=scope).get("x-request-id", "")
-        request_id = incoming if 8 <= len(incoming) <= 64 and incoming.isascii() \
-            and incoming.replace("-", "").isalnum() else secrets.token_hex(16)
+        request_id = (
+            incoming
+            if 8 <= len(incoming) <= 64
+            and incoming.isascii()
+            and incoming.replace("-", "").isalnum()
+            else secrets.token_hex(16)
+        )
         scope.setdefault("state", {})["request_id"] = request_id
         https = scope.get("scheme") == "https"
 
@@ -45,9 +58,11 @@ class RequestContextMiddleware:
                 headers.setdefault("X-Frame-Options", "DENY")
                 headers.setdefault("Referrer-Policy", "no-referrer")
                 headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-                headers.setdefault("Content-Security-Policy",
-                                   "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
-                                   "form-action 'self'; object-src 'none'")
+                headers.setdefault(
+                    "Content-Security-Policy",
+                    "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+                    "form-action 'self'; object-src 'none'",
+                )
                 if "cache-control" not in headers:
                     headers["Cache-Control"] = "no-store"
                 if self.hsts and https:
@@ -74,37 +89,43 @@ class BodyLimitMiddleware:
         limit = self.max_multipart_bytes if multipart else self.max_json_bytes
         declared = headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            await _send_problem(send, 413, "Payload too large",
-                                f"The request body is larger than {limit} bytes.")
+            await _send_problem(
+                send, 413, "Payload too large", f"The request body is larger than {limit} bytes."
+            )
             return
         received = 0
+        refused = False
         response_started = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise _BodyTooLarge
+                    # Answer now; the app sees a client that went away.
+                    refused = True
+                    if not response_started:
+                        await _send_problem(
+                            send,
+                            413,
+                            "Payload too large",
+                            f"The request body is larger than {limit} bytes.",
+                        )
+                    return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message: Message) -> None:
+        async def guarded_send(message: Message) -> None:
             nonlocal response_started
+            if refused:
+                return
             if message["type"] == "http.response.start":
                 response_started = True
             await send(message)
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLarge:
-            if not response_started:
-                await _send_problem(send, 413, "Payload too large",
-                                    f"The request body is larger than {limit} bytes.")
-
-
-class _BodyTooLarge(Exception):
-    pass
+        await self.app(scope, limited_receive, guarded_send)
 
 
 class OriginCheckMiddleware:
@@ -119,8 +140,9 @@ class OriginCheckMiddleware:
             headers = Headers(scope=scope)
             origin = headers.get("origin")
             if origin is not None and not self._allowed(origin, scope, headers):
-                await _send_problem(send, 403, "Forbidden",
-                                    "Requests from another web origin are refused.")
+                await _send_problem(
+                    send, 403, "Forbidden", "Requests from another web origin are refused."
+                )
                 return
         await self.app(scope, receive, send)
 

@@ -2,10 +2,10 @@
 
 from functools import lru_cache
 
+from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from alembic import command
 from ctcp.core.config import PROJECT_ROOT
 
 ALEMBIC_DIR = PROJECT_ROOT / "alembic"

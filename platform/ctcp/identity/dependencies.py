@@ -3,12 +3,11 @@
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ctcp.audit import service as audit
 from ctcp.audit.service import AuditContext, Outcome
 from ctcp.core.config import Settings
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from ctcp.core.db import SessionDep
 from ctcp.core.errors import ForbiddenError, UnauthorizedError
 from ctcp.core.http import UNSAFE_METHODS
@@ -45,21 +44,34 @@ def request_audit_context(request: Request) -> AuditContext:
 RequestContextDep = Annotated[AuditContext, Depends(request_audit_context)]
 
 
-def record_denial(session: AsyncSession, request: Request, context: AuditContext,
-                  action: str, reason: str, object_type: str | None = None,
-                  object_id: object | None = None) -> None:
+def record_denial(
+    session: AsyncSession,
+    request: Request,
+    context: AuditContext,
+    action: str,
+    reason: str,
+    object_type: str | None = None,
+    object_id: object | None = None,
+) -> None:
     """Audit a refusal; written even though the request's transaction rolls back."""
-    audit.record(session, context, action, outcome=Outcome.DENIED, object_type=object_type,
-                 object_id=object_id,
-                 details={"reason": reason, "method": request.method, "path": request.url.path})
+    audit.record(
+        session,
+        context,
+        action,
+        outcome=Outcome.DENIED,
+        object_type=object_type,
+        object_id=object_id,
+        details={"reason": reason, "method": request.method, "path": request.url.path},
+    )
 
 
 def _action_of(request: Request) -> str:
     return f"http.{request.method.lower()}"
 
 
-async def _authenticate(request: Request, session: SessionDep, settings: SettingsDep,
-                        context: RequestContextDep) -> Principal:
+async def _authenticate(
+    request: Request, session: SessionDep, settings: SettingsDep, context: RequestContextDep
+) -> Principal:
     token = request.cookies.get(settings.session_cookie_name)
     if not token:
         record_denial(session, request, context, _action_of(request), "no_credentials")
@@ -67,8 +79,9 @@ async def _authenticate(request: Request, session: SessionDep, settings: Setting
     principal, reason = await resolve_session(session, token=token, settings=settings)
     if principal is None:
         record_denial(session, request, context, _action_of(request), f"session_{reason}")
-        detail = "Your session has expired; sign in again." if reason == "expired" \
-            else "Sign in first."
+        detail = (
+            "Your session has expired; sign in again." if reason == "expired" else "Sign in first."
+        )
         raise UnauthorizedError(detail, extra={"session_expired": reason == "expired"})
     request.state.principal = principal
     if request.method in UNSAFE_METHODS:
@@ -88,15 +101,20 @@ async def principal_before_mfa(
 
 
 async def enrolled_principal(
-    request: Request, session: SessionDep, settings: SettingsDep, context: RequestContextDep,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    context: RequestContextDep,
     principal: Annotated[Principal, Depends(_authenticate)],
 ) -> Principal:
     """The signed-in person, refused until enrolled when a role of theirs requires MFA."""
     if principal.roles & settings.mfa_required_roles and principal.user.mfa_enabled_at is None:
         actor = context.as_user(principal.user.id, principal.organization.code)
         record_denial(session, request, actor, _action_of(request), "mfa_enrollment_required")
-        raise ForbiddenError("Your role requires multi-factor authentication: enrol first.",
-                             extra={"mfa_enrollment_required": True})
+        raise ForbiddenError(
+            "Your role requires multi-factor authentication: enrol first.",
+            extra={"mfa_enrollment_required": True},
+        )
     return principal
 
 

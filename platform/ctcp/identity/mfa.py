@@ -36,8 +36,7 @@ def new_secret() -> str:
 
 
 def provisioning_uri(secret: str, *, email: str, issuer: str) -> str:
-    return pyotp.TOTP(secret, interval=TOTP_PERIOD).provisioning_uri(name=email,
-                                                                     issuer_name=issuer)
+    return pyotp.TOTP(secret, interval=TOTP_PERIOD).provisioning_uri(name=email, issuer_name=issuer)
 
 
 def matching_step(secret: str, code: str, *, at: datetime, after_step: int | None) -> int | None:

@@ -42,8 +42,9 @@ class UserRole(SQLModel, table=True):
 class UserSession(SQLModel, table=True):
     __tablename__ = "user_sessions"
 
-    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True,
-                                                          autoincrement=True))
+    id: int | None = Field(
+        default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True)
+    )
     # SHA-256 of the 256-bit session id: a database leak gives no usable cookie.
     token_hash: str = Field(max_length=64, unique=True)
     user_id: uuid.UUID = Field(
@@ -60,8 +61,9 @@ class UserSession(SQLModel, table=True):
 class RecoveryCode(SQLModel, table=True):
     __tablename__ = "recovery_codes"
 
-    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True,
-                                                          autoincrement=True))
+    id: int | None = Field(
+        default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True)
+    )
     user_id: uuid.UUID = Field(
         sa_column=Column(ForeignKey("users.id", ondelete="CASCADE"), index=True, nullable=False)
     )

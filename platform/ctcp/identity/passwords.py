@@ -15,7 +15,8 @@ MAX_LENGTH = 256
 def _common_passwords() -> frozenset[str]:
     text = resources.files("ctcp.data").joinpath("common_passwords.txt").read_text("utf-8")
     return frozenset(
-        line.strip().lower() for line in text.splitlines()
+        line.strip().lower()
+        for line in text.splitlines()
         if line.strip() and not line.startswith("# ")
     )
 
@@ -43,15 +44,18 @@ class PasswordHasher:
         self._hash = PasswordHash(
             (Argon2Hasher(memory_cost=memory_kib, time_cost=time_cost, parallelism=parallelism),)
         )
-        # Verified against when the e-mail is unknown, so both cost the same time.
-        self._dummy_hash = self._hash.hash("timing-equaliser-not-a-password")
+        self._dummy_hash: str | None = None
 
     async def hash(self, password: str) -> str:
         return await anyio.to_thread.run_sync(self._hash.hash, password)
 
     async def verify(self, password: str, password_hash: str | None) -> tuple[bool, str | None]:
         """(valid, new hash when the stored one used other parameters)."""
+        if password_hash is None and self._dummy_hash is None:
+            # Verified against when the e-mail is unknown, so both cost the same time.
+            self._dummy_hash = await self.hash("timing-equaliser-not-a-password")
         target = password_hash or self._dummy_hash
+        assert target is not None
         valid, updated = await anyio.to_thread.run_sync(
             self._hash.verify_and_update, password, target
         )

@@ -33,10 +33,17 @@ class MeRead(ResponseModel):
     def of(cls, account: Account) -> "MeRead":
         organization = account.organization
         return cls(
-            id=account.user.id, email=account.user.email, name=account.user.name,
-            organization=OrganizationSummary(id=organization.id, code=organization.code,
-                                             kind=organization.kind, name=organization.name_en),
-            roles=sorted(account.roles), mfa_enabled=account.user.mfa_enabled_at is not None,
+            id=account.user.id,
+            email=account.user.email,
+            name=account.user.name,
+            organization=OrganizationSummary(
+                id=organization.id,
+                code=organization.code,
+                kind=organization.kind,
+                name=organization.name_en,
+            ),
+            roles=sorted(account.roles),
+            mfa_enabled=account.user.mfa_enabled_at is not None,
         )
 
 

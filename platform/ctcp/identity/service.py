@@ -72,8 +72,9 @@ def check_password(password: str, *, email: str) -> None:
         raise ValidationError("The password " + "; ".join(problems) + ".", loc=["body", "password"])
 
 
-async def load_account(session: AsyncSession, *, email: str | None = None,
-                       user_id: uuid.UUID | None = None) -> Account | None:
+async def load_account(
+    session: AsyncSession, *, email: str | None = None, user_id: uuid.UUID | None = None
+) -> Account | None:
     """A user with their organization and roles, in one round trip."""
     statement = (
         select(User, Organization, UserRole.role)
@@ -122,21 +123,31 @@ async def create_user(
     existing = await session.exec(select(User.id).where(col(User.email) == email))
     if existing.first() is not None:
         raise ConflictError("A user with this e-mail address already exists.")
-    user = User(email=email, name=name.strip(), organization_id=organization.id,
-                password_hash=await hasher.hash(password))
+    user = User(
+        email=email,
+        name=name.strip(),
+        organization_id=organization.id,
+        password_hash=await hasher.hash(password),
+    )
     session.add(user)
     await session.flush()
     for role in sorted(chosen):
         session.add(UserRole(user_id=user.id, role=role, granted_by=context.user_id))
     await session.flush()
-    audit.record(session, context, "user.create", object_type="user", object_id=user.id,
-                 details={"email": email, "organization": organization.code,
-                          "roles": sorted(chosen)})
+    audit.record(
+        session,
+        context,
+        "user.create",
+        object_type="user",
+        object_id=user.id,
+        details={"email": email, "organization": organization.code, "roles": sorted(chosen)},
+    )
     return Account(user, organization, chosen)
 
 
-async def set_roles(session: AsyncSession, *, account: Account, roles: Iterable[str],
-                    context: AuditContext) -> Account:
+async def set_roles(
+    session: AsyncSession, *, account: Account, roles: Iterable[str], context: AuditContext
+) -> Account:
     """Replace a user's roles; nobody may change their own."""
     if context.user_id == account.user.id:
         raise ForbiddenError("You cannot change your own roles.")
@@ -145,9 +156,14 @@ async def set_roles(session: AsyncSession, *, account: Account, roles: Iterable[
     for role in sorted(chosen):
         session.add(UserRole(user_id=account.user.id, role=role, granted_by=context.user_id))
     await session.flush()
-    audit.record(session, context, "user.roles.set", object_type="user",
-                 object_id=account.user.id,
-                 details={"before": sorted(account.roles), "after": sorted(chosen)})
+    audit.record(
+        session,
+        context,
+        "user.roles.set",
+        object_type="user",
+        object_id=account.user.id,
+        details={"before": sorted(account.roles), "after": sorted(chosen)},
+    )
     return Account(account.user, account.organization, chosen)
 
 
@@ -155,8 +171,9 @@ async def end_all_sessions(session: AsyncSession, user_id: uuid.UUID) -> None:
     await session.exec(delete(UserSession).where(col(UserSession.user_id) == user_id))
 
 
-async def set_active(session: AsyncSession, *, user: User, active: bool,
-                     context: AuditContext) -> None:
+async def set_active(
+    session: AsyncSession, *, user: User, active: bool, context: AuditContext
+) -> None:
     """Deactivate (ending every session at once) or reactivate an account."""
     if user.active == active:
         return
@@ -165,8 +182,13 @@ async def set_active(session: AsyncSession, *, user: User, active: bool,
     if not active:
         await end_all_sessions(session, user.id)
     await session.flush()
-    audit.record(session, context, "user.activate" if active else "user.deactivate",
-                 object_type="user", object_id=user.id)
+    audit.record(
+        session,
+        context,
+        "user.activate" if active else "user.deactivate",
+        object_type="user",
+        object_id=user.id,
+    )
 
 
 # --- sign-in throttling -------------------------------------------------------------------
@@ -178,8 +200,11 @@ def _lockout_seconds(lockouts: int, settings: Settings) -> int:
     return int(min(seconds, settings.login_lockout_max_seconds))
 
 
-def _retry_after(locked_until: datetime, now: datetime) -> int:
-    return max(1, math.ceil((locked_until - now).total_seconds()))
+def _locked_error(locked_until: datetime, now: datetime) -> TooManyRequestsError:
+    retry_after = max(1, math.ceil((locked_until - now).total_seconds()))
+    return TooManyRequestsError(
+        "Too many failed sign-ins. Try again later.", retry_after=retry_after
+    )
 
 
 async def _locked_until(session: AsyncSession, email: str, now: datetime) -> datetime | None:
@@ -189,51 +214,70 @@ async def _locked_until(session: AsyncSession, email: str, now: datetime) -> dat
     return None
 
 
-async def _record_failure(session: AsyncSession, email: str, settings: Settings,
-                          now: datetime) -> None:
+async def _record_failure(
+    session: AsyncSession, email: str, settings: Settings, now: datetime
+) -> None:
     """Count a failure atomically (across workers and instances); lock at the limit."""
     window_start = now - timedelta(minutes=settings.login_failure_window_minutes)
-    insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+    dialect = (await session.connection()).dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = LoginThrottle.__table__  # type: ignore[attr-defined]
-    statement = insert(table).values(email=email, failures=1, window_started_at=now, lockouts=0)
+    new_row = insert(table).values(email=email, failures=1, window_started_at=now, lockouts=0)
     stale = table.c.window_started_at < window_start
-    statement = statement.on_conflict_do_update(
+    statement = new_row.on_conflict_do_update(
         index_elements=[table.c.email],
         set_={
             "failures": case((stale, 1), else_=table.c.failures + 1),
             "window_started_at": case((stale, now), else_=table.c.window_started_at),
         },
     ).returning(table.c.failures, table.c.lockouts)
-    failures, lockouts = (await session.exec(statement)).one()  # type: ignore[call-overload]
+    failures, lockouts = (await session.exec(statement)).one()
     if failures >= settings.login_max_failures:
         lockouts += 1
         await session.exec(
             update(LoginThrottle)
             .where(col(LoginThrottle.email) == email)
-            .values(failures=0, window_started_at=now, lockouts=lockouts,
-                    locked_until=now + timedelta(seconds=_lockout_seconds(lockouts, settings)))
+            .values(
+                failures=0,
+                window_started_at=now,
+                lockouts=lockouts,
+                locked_until=now + timedelta(seconds=_lockout_seconds(lockouts, settings)),
+            )
         )
 
 
 # --- sign-in --------------------------------------------------------------------------------
 
 
-async def _create_session(session: AsyncSession, *, user: User, mfa_verified: bool,
-                          settings: Settings, context: AuditContext) -> str:
+async def _create_session(
+    session: AsyncSession,
+    *,
+    user: User,
+    mfa_verified: bool,
+    settings: Settings,
+    context: AuditContext,
+) -> str:
     now = clock.now()
     token = tokens.new_session_token()
-    session.add(UserSession(
-        token_hash=tokens.token_hash(token), user_id=user.id, created_at=now, last_seen_at=now,
-        expires_at=now + timedelta(hours=settings.session_absolute_hours),
-        mfa_verified=mfa_verified, ip=context.ip,
-        user_agent=(context.user_agent or "")[:400] or None,
-    ))
+    session.add(
+        UserSession(
+            token_hash=tokens.token_hash(token),
+            user_id=user.id,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + timedelta(hours=settings.session_absolute_hours),
+            mfa_verified=mfa_verified,
+            ip=context.ip,
+            user_agent=(context.user_agent or "")[:400] or None,
+        )
+    )
     await session.flush()
     return token
 
 
-async def _consume_second_factor(session: AsyncSession, *, user: User, otp: str,
-                                 settings: Settings, now: datetime) -> str | None:
+async def _consume_second_factor(
+    session: AsyncSession, *, user: User, otp: str, settings: Settings, now: datetime
+) -> str | None:
     """Accept a TOTP code (each step once) or an unused recovery code; say which."""
     secret = mfa.decrypt_secret(user.totp_secret_encrypted or "", settings.secret())
     if secret is not None:
@@ -281,23 +325,32 @@ async def sign_in(
         locked_until = await _locked_until(session, email, now)
         account = await load_account(session, email=email)
         if locked_until is not None:
-            audit.record(session, context, "session.create", outcome=Outcome.DENIED,
-                         object_type="user", object_id=account.user.id if account else None,
-                         details={"email": email, "reason": "locked"})
+            audit.record(
+                session,
+                context,
+                "session.create",
+                outcome=Outcome.DENIED,
+                object_type="user",
+                object_id=account.user.id if account else None,
+                details={"email": email, "reason": "locked"},
+            )
     if locked_until is not None:
-        raise TooManyRequestsError(
-            "Too many failed sign-ins. Try again later.", retry_after=_retry_after(locked_until, now)
-        )
+        raise _locked_error(locked_until, now)
 
     valid, new_hash = await hasher.verify(password, account.user.password_hash if account else None)
     if not valid or account is None or not account.user.active or not account.organization.active:
-        reason = ("unknown_email" if account is None else
-                  "bad_password" if not valid else "inactive")
+        reason = "unknown_email" if account is None else "bad_password" if not valid else "inactive"
         async with database.transaction() as session:
             await _record_failure(session, email, settings, now)
-            audit.record(session, context, "session.create", outcome=Outcome.DENIED,
-                         object_type="user", object_id=account.user.id if account else None,
-                         details={"email": email, "reason": reason})
+            audit.record(
+                session,
+                context,
+                "session.create",
+                outcome=Outcome.DENIED,
+                object_type="user",
+                object_id=account.user.id if account else None,
+                details={"email": email, "reason": reason},
+            )
         raise UnauthorizedError(BAD_CREDENTIALS)
 
     user = account.user
@@ -306,46 +359,65 @@ async def sign_in(
     async with database.transaction() as session:
         if previous_token:
             # A new id at every sign-in: the session the browser had is ended.
-            await session.exec(delete(UserSession).where(
-                col(UserSession.token_hash) == tokens.token_hash(previous_token)))
+            await session.exec(
+                delete(UserSession).where(
+                    col(UserSession.token_hash) == tokens.token_hash(previous_token)
+                )
+            )
         second_factor: str | None = None
         if user.mfa_enabled_at is not None:
             if otp:
                 second_factor = await _consume_second_factor(
-                    session, user=user, otp=otp, settings=settings, now=now)
+                    session, user=user, otp=otp, settings=settings, now=now
+                )
             if second_factor is None:
                 if otp:
                     await _record_failure(session, email, settings, now)
-                audit.record(session, actor, "session.create", outcome=Outcome.DENIED,
-                             object_type="user", object_id=user.id,
-                             details={"reason": "otp_invalid" if otp else "otp_missing"})
+                audit.record(
+                    session,
+                    actor,
+                    "session.create",
+                    outcome=Outcome.DENIED,
+                    object_type="user",
+                    object_id=user.id,
+                    details={"reason": "otp_invalid" if otp else "otp_missing"},
+                )
         if user.mfa_enabled_at is None or second_factor is not None:
             locked_until = await _locked_until(session, email, now)
             if locked_until is None:
                 await session.exec(delete(LoginThrottle).where(col(LoginThrottle.email) == email))
                 if new_hash is not None:
                     user.password_hash = new_hash
-                    await session.exec(update(User).where(col(User.id) == user.id)
-                                       .values(password_hash=new_hash))
-                token = await _create_session(session, user=user,
-                                              mfa_verified=second_factor is not None,
-                                              settings=settings, context=actor)
-                audit.record(session, actor, "session.create", object_type="user",
-                             object_id=user.id,
-                             details={"second_factor": second_factor, "rehashed": bool(new_hash)})
+                    await session.exec(
+                        update(User).where(col(User.id) == user.id).values(password_hash=new_hash)
+                    )
+                token = await _create_session(
+                    session,
+                    user=user,
+                    mfa_verified=second_factor is not None,
+                    settings=settings,
+                    context=actor,
+                )
+                audit.record(
+                    session,
+                    actor,
+                    "session.create",
+                    object_type="user",
+                    object_id=user.id,
+                    details={"second_factor": second_factor, "rehashed": bool(new_hash)},
+                )
     if user.mfa_enabled_at is not None and second_factor is None:
         raise UnauthorizedError(OTP_REQUIRED, extra={"mfa_required": True})
     if token is None:
         # Locked by failures elsewhere while this password was being checked.
         assert locked_until is not None
-        raise TooManyRequestsError(
-            "Too many failed sign-ins. Try again later.", retry_after=_retry_after(locked_until, now)
-        )
+        raise _locked_error(locked_until, now)
     return SignedIn(account, token, mfa_verified=second_factor is not None)
 
 
-async def resolve_session(session: AsyncSession, *, token: str,
-                          settings: Settings) -> tuple[Principal | None, str]:
+async def resolve_session(
+    session: AsyncSession, *, token: str, settings: Settings
+) -> tuple[Principal | None, str]:
     """The principal behind a session cookie, or None and why ("invalid" or "expired")."""
     statement = (
         select(UserSession, User, Organization, UserRole.role)
@@ -365,66 +437,104 @@ async def resolve_session(session: AsyncSession, *, token: str,
     if now >= user_session.expires_at or now >= idle_limit:
         return None, "expired"
     if now - user_session.last_seen_at >= TOUCH_INTERVAL:
-        await session.exec(update(UserSession).where(col(UserSession.id) == user_session.id)
-                           .values(last_seen_at=now))
+        await session.exec(
+            update(UserSession)
+            .where(col(UserSession.id) == user_session.id)
+            .values(last_seen_at=now)
+        )
     assert user_session.id is not None
     return Principal(
-        user=user, organization=organization,
+        user=user,
+        organization=organization,
         roles=frozenset(role for *_, role in rows if role),
-        session_id=user_session.id, session_token=token,
+        session_id=user_session.id,
+        session_token=token,
         mfa_verified=user_session.mfa_verified,
     ), "ok"
 
 
 async def sign_out(session: AsyncSession, *, principal: Principal, context: AuditContext) -> None:
     await session.exec(delete(UserSession).where(col(UserSession.id) == principal.session_id))
-    audit.record(session, context, "session.delete", object_type="user",
-                 object_id=principal.user.id)
+    audit.record(
+        session, context, "session.delete", object_type="user", object_id=principal.user.id
+    )
 
 
 async def change_password(
-    session: AsyncSession, *, principal: Principal, current_password: str, new_password: str,
-    hasher: PasswordHasher, settings: Settings, context: AuditContext,
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    current_password: str,
+    new_password: str,
+    hasher: PasswordHasher,
+    settings: Settings,
+    context: AuditContext,
 ) -> str:
     """Change one's own password: every session ends, and the caller gets a fresh one."""
     valid, _ = await hasher.verify(current_password, principal.user.password_hash)
     if not valid:
-        audit.record(session, context, "user.password.change", outcome=Outcome.DENIED,
-                     object_type="user", object_id=principal.user.id,
-                     details={"reason": "bad_password"})
+        audit.record(
+            session,
+            context,
+            "user.password.change",
+            outcome=Outcome.DENIED,
+            object_type="user",
+            object_id=principal.user.id,
+            details={"reason": "bad_password"},
+        )
         raise ForbiddenError("The current password is not correct.")
     check_password(new_password, email=principal.user.email)
-    await session.exec(update(User).where(col(User.id) == principal.user.id).values(
-        password_hash=await hasher.hash(new_password), password_changed_at=clock.now()))
+    await session.exec(
+        update(User)
+        .where(col(User.id) == principal.user.id)
+        .values(password_hash=await hasher.hash(new_password), password_changed_at=clock.now())
+    )
     await end_all_sessions(session, principal.user.id)
-    token = await _create_session(session, user=principal.user,
-                                  mfa_verified=principal.mfa_verified, settings=settings,
-                                  context=context)
-    audit.record(session, context, "user.password.change", object_type="user",
-                 object_id=principal.user.id)
+    token = await _create_session(
+        session,
+        user=principal.user,
+        mfa_verified=principal.mfa_verified,
+        settings=settings,
+        context=context,
+    )
+    audit.record(
+        session, context, "user.password.change", object_type="user", object_id=principal.user.id
+    )
     return token
 
 
 # --- multi-factor enrolment -----------------------------------------------------------------
 
 
-async def begin_mfa_enrolment(session: AsyncSession, *, principal: Principal,
-                              settings: Settings, context: AuditContext) -> tuple[str, str]:
+async def begin_mfa_enrolment(
+    session: AsyncSession, *, principal: Principal, settings: Settings, context: AuditContext
+) -> tuple[str, str]:
     """A new TOTP secret, pending until confirmed with a first code."""
     if principal.user.mfa_enabled_at is not None:
         raise ConflictError("Multi-factor authentication is already enabled.")
     secret = mfa.new_secret()
-    await session.exec(update(User).where(col(User.id) == principal.user.id).values(
-        totp_secret_encrypted=mfa.encrypt_secret(secret, settings.secret()), totp_last_step=None))
-    audit.record(session, context, "mfa.enrol.begin", object_type="user",
-                 object_id=principal.user.id)
+    await session.exec(
+        update(User)
+        .where(col(User.id) == principal.user.id)
+        .values(
+            totp_secret_encrypted=mfa.encrypt_secret(secret, settings.secret()), totp_last_step=None
+        )
+    )
+    audit.record(
+        session, context, "mfa.enrol.begin", object_type="user", object_id=principal.user.id
+    )
     uri = mfa.provisioning_uri(secret, email=principal.user.email, issuer=settings.mfa_issuer)
     return secret, uri
 
 
-async def confirm_mfa_enrolment(session: AsyncSession, *,
-                                principal: Principal, otp: str, settings: Settings,
-                                context: AuditContext) -> list[str]:
+async def confirm_mfa_enrolment(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    otp: str,
+    settings: Settings,
+    context: AuditContext,
+) -> list[str]:
     """Enable TOTP with a first valid code; returns the one-time recovery codes."""
     user = principal.user
     if user.mfa_enabled_at is not None:
@@ -435,25 +545,41 @@ async def confirm_mfa_enrolment(session: AsyncSession, *,
     now = clock.now()
     step = mfa.matching_step(secret, otp, at=now, after_step=user.totp_last_step)
     if step is None:
+        email = user.email  # read now: the rollback expires ORM objects
+
         async def count_failure(own: AsyncSession) -> None:
-            await _record_failure(own, user.email, settings, now)
+            await _record_failure(own, email, settings, now)
 
         # Failed codes count towards the sign-in throttle, even though this request fails.
         on_after_rollback(session, count_failure)
-        audit.record(session, context, "mfa.enrol.confirm", outcome=Outcome.DENIED,
-                     object_type="user", object_id=user.id, details={"reason": "otp_invalid"})
+        audit.record(
+            session,
+            context,
+            "mfa.enrol.confirm",
+            outcome=Outcome.DENIED,
+            object_type="user",
+            object_id=user.id,
+            details={"reason": "otp_invalid"},
+        )
         raise ValidationError("The code is not valid.", loc=["body", "otp"])
-    await session.exec(update(User).where(col(User.id) == user.id)
-                       .values(mfa_enabled_at=now, totp_last_step=step))
+    await session.exec(
+        update(User).where(col(User.id) == user.id).values(mfa_enabled_at=now, totp_last_step=step)
+    )
     await session.exec(delete(RecoveryCode).where(col(RecoveryCode.user_id) == user.id))
     codes = mfa.new_recovery_codes()
     for code in codes:
         session.add(RecoveryCode(user_id=user.id, code_hash=mfa.recovery_code_hash(code)))
     # Sessions opened before the second factor existed end; this one completes it.
-    await session.exec(delete(UserSession).where(col(UserSession.user_id) == user.id)
-                       .where(col(UserSession.id) != principal.session_id))
-    await session.exec(update(UserSession).where(col(UserSession.id) == principal.session_id)
-                       .values(mfa_verified=True))
+    await session.exec(
+        delete(UserSession)
+        .where(col(UserSession.user_id) == user.id)
+        .where(col(UserSession.id) != principal.session_id)
+    )
+    await session.exec(
+        update(UserSession)
+        .where(col(UserSession.id) == principal.session_id)
+        .values(mfa_verified=True)
+    )
     await session.flush()
     audit.record(session, context, "mfa.enrol.confirm", object_type="user", object_id=user.id)
     return codes

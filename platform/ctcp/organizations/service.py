@@ -26,12 +26,14 @@ def reference_organizations() -> Iterator[ReferenceOrganization]:
     data = resources.files("ctcp.data")
     with data.joinpath("member_states.csv").open(encoding="utf-8") as states:
         for row in csv.DictReader(states):
-            yield ReferenceOrganization(row["code"], OrganizationKind.MEMBER_STATE,
-                                        row["name_en"], row["name_fr"])
+            yield ReferenceOrganization(
+                row["code"], OrganizationKind.MEMBER_STATE, row["name_en"], row["name_fr"]
+            )
     with data.joinpath("compact_entities.csv").open(encoding="utf-8") as entities:
         for row in csv.DictReader(entities):
-            yield ReferenceOrganization(row["code"], OrganizationKind(row["kind"]),
-                                        row["name_en"], row["name_fr"])
+            yield ReferenceOrganization(
+                row["code"], OrganizationKind(row["kind"]), row["name_en"], row["name_fr"]
+            )
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,9 @@ class LoadResult:
 
 
 async def load_reference_data(
-    session: AsyncSession, *, context: AuditContext,
+    session: AsyncSession,
+    *,
+    context: AuditContext,
     progress: Callable[[int], None] | None = None,
 ) -> LoadResult:
     """Insert or update every shipped organization by code; running it again changes nothing."""
@@ -51,11 +55,16 @@ async def load_reference_data(
     for item in reference_organizations():
         organization = existing.get(item.code)
         if organization is None:
-            session.add(Organization(code=item.code, kind=item.kind.value, name_en=item.name_en,
-                                     name_fr=item.name_fr))
+            session.add(
+                Organization(
+                    code=item.code, kind=item.kind.value, name_en=item.name_en, name_fr=item.name_fr
+                )
+            )
             created += 1
         elif (organization.kind, organization.name_en, organization.name_fr) != (
-            item.kind.value, item.name_en, item.name_fr
+            item.kind.value,
+            item.name_en,
+            item.name_fr,
         ):
             organization.kind = item.kind.value
             organization.name_en = item.name_en
@@ -68,8 +77,13 @@ async def load_reference_data(
             progress(1)
     await session.flush()
     if created or updated:
-        audit.record(session, context, "reference_data.load", object_type="organization",
-                     details={"created": created, "updated": updated})
+        audit.record(
+            session,
+            context,
+            "reference_data.load",
+            object_type="organization",
+            details={"created": created, "updated": updated},
+        )
     return LoadResult(created, updated, unchanged)
 
 

@@ -1,0 +1,137 @@
+"""Test fixtures: every test runs on SQLite and on PostgreSQL, schema from the migrations.
+
+Each backend gets one fresh database per test session, made by `alembic upgrade head`.
+Tests commit for real (the behaviour under test is often the commit itself: audit
+events written with their change, denials surviving a rollback, counters shared by two
+app instances), so each test creates its own uniquely named data instead of relying on
+a rolled-back transaction; audit rows could not be removed anyway (triggers refuse it).
+"""
+
+import asyncio
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+from ctcp.app import create_app
+from ctcp.core import migrations
+from ctcp.core.clock import clock
+from ctcp.core.config import Settings
+from ctcp.core.db import Database
+
+DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def _pg_admin_url() -> str:
+    return os.environ.get("CTCP_TEST_DATABASE_URL", DEFAULT_PG_URL)
+
+
+async def _pg_execute(url: str, statement: str) -> None:
+    parsed = make_url(url)
+    connection = await asyncpg.connect(
+        host=parsed.host,
+        port=parsed.port or 5432,
+        user=parsed.username,
+        password=parsed.password,
+        database=parsed.database or "postgres",
+        timeout=5,
+    )
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A new, migrated database of one backend, dropped at the end of the session."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'ctcp-test.db'}"
+        migrations.upgrade(url)
+        yield url
+        return
+    admin_url = _pg_admin_url()
+    name = f"ctcp_test_{secrets.token_hex(4)}"
+    try:
+        asyncio.run(_pg_execute(admin_url, f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError) as error:
+        message = f"PostgreSQL unreachable at {admin_url}: {error}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        migrations.upgrade(url)
+        yield url
+    finally:
+        asyncio.run(_pg_execute(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def fresh_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """A separate, migrated database of the same backend, for tests that damage it."""
+    if make_url(database_url).get_backend_name() == "sqlite":
+        url = f"sqlite:///{tmp_path / 'fresh.db'}"
+        migrations.upgrade(url)
+        yield url
+        return
+    admin_url = _pg_admin_url()
+    name = f"ctcp_test_{secrets.token_hex(4)}"
+    asyncio.run(_pg_execute(admin_url, f'CREATE DATABASE "{name}"'))
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        migrations.upgrade(url)
+        yield url
+    finally:
+        asyncio.run(_pg_execute(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def backend(database_url: str) -> str:
+    return make_url(database_url).get_backend_name()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(
+        environment="test",
+        database_url=database_url,
+        var_dir=Path(tmp_path_factory.mktemp("var")),
+        secret_key="test-secret-key-" + "x" * 32,
+    )
+
+
+@pytest.fixture(scope="session")
+async def database(settings: Settings) -> AsyncIterator[Database]:
+    db = Database(settings.database_url)
+    yield db
+    await db.dispose()
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[object]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://ctcp.test") as http:
+        yield http
+
+
+@pytest.fixture(autouse=True)
+def _reset_clock() -> Iterator[None]:
+    clock.reset()
+    yield
+    clock.reset()

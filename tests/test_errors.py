@@ -1,0 +1,104 @@
+"""Every error is an RFC 9457 problem; bad input is a clear 4xx and writes nothing."""
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlmodel import func, select
+
+from ctcp.audit.models import AuditEvent
+from ctcp.core.db import Database
+
+PROBLEM = "application/problem+json"
+
+
+def _assert_problem(response: httpx.Response, status: int) -> dict[str, object]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    body = response.json()
+    assert {"type", "title", "status", "detail"} <= set(body)
+    assert body["status"] == status
+    return body
+
+
+async def test_unknown_route_is_a_404_problem(client: httpx.AsyncClient) -> None:
+    _assert_problem(await client.get("/api/v1/no-such-thing"), 404)
+
+
+async def test_wrong_method_is_a_405_problem(client: httpx.AsyncClient) -> None:
+    _assert_problem(await client.put("/healthz"), 405)
+
+
+async def _audit_count(database: Database) -> int:
+    async with database.sessionmaker() as session:
+        return (await session.exec(select(func.count()).select_from(AuditEvent))).one()
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b'{"email": "a@b.org", "password": ', "application/json"),  # malformed JSON
+        (b'{"email": 42, "password": ["x"]}', "application/json"),  # wrong types
+        (b'{"email": "not-an-email", "password": "something-long"}', "application/json"),
+        (
+            b'{"email": "a@un.org", "password": "long-enough-1", "admin": true}',
+            "application/json",
+        ),  # unknown field
+        (b"[]", "application/json"),
+        (b"email=a@un.org", "application/x-www-form-urlencoded"),
+    ],
+)
+async def test_bad_input_is_a_422_with_errors_and_writes_nothing(
+    client: httpx.AsyncClient, database: Database, body: bytes, content_type: str
+) -> None:
+    before = await _audit_count(database)
+    response = await client.post(
+        "/api/v1/session", content=body, headers={"content-type": content_type}
+    )
+    problem = _assert_problem(response, 422)
+    errors = problem["errors"]
+    assert isinstance(errors, list) and errors
+    assert all(set(error) == {"loc", "msg"} for error in errors)
+    assert "something-long" not in response.text  # input is never echoed back
+    assert await _audit_count(database) == before
+
+
+async def test_oversized_json_body_is_413(client: httpx.AsyncClient) -> None:
+    big = b'{"email": "a@un.org", "password": "' + b"x" * (1024 * 1024) + b'"}'
+    _assert_problem(
+        await client.post(
+            "/api/v1/session", content=big, headers={"content-type": "application/json"}
+        ),
+        413,
+    )
+
+
+async def test_oversized_streamed_body_is_413(client: httpx.AsyncClient) -> None:
+    async def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(20):
+            yield b"x" * 65536
+
+    response = await client.post(
+        "/api/v1/session", content=chunks(), headers={"content-type": "application/json"}
+    )
+    _assert_problem(response, 413)
+
+
+async def test_unexpected_error_is_a_500_that_reveals_nothing(settings: object) -> None:
+    from ctcp.app import create_app
+
+    app: FastAPI = create_app(settings)  # type: ignore[arg-type]
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("SELECT secret FROM internals at /srv/ctcp/app.py line 12")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://ctcp.test") as client,
+    ):
+        response = await client.get("/boom")
+    body = _assert_problem(response, 500)
+    assert "SELECT" not in response.text and "internals" not in response.text
+    assert "Traceback" not in response.text
+    assert body["detail"] == "An unexpected error occurred."

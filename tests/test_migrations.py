@@ -1,0 +1,48 @@
+"""Migrations are the only schema: they apply to an empty database and match the models."""
+
+import asyncio
+
+from sqlalchemy import inspect
+
+from ctcp.core import migrations
+from ctcp.core.db import make_engine
+
+
+def test_upgrade_head_on_an_empty_database_then_no_drift(database_url: str) -> None:
+    # The session fixture built this database with `alembic upgrade head`; check agrees.
+    migrations.check(database_url)
+
+
+def test_schema_has_every_table_with_named_constraints(database_url: str) -> None:
+    async def tables() -> dict[str, list[str]]:
+        engine = make_engine(database_url, pooled=False)
+        async with engine.connect() as connection:
+
+            def read(sync_connection):  # type: ignore[no-untyped-def]
+                inspector = inspect(sync_connection)
+                return {
+                    name: [fk["name"] for fk in inspector.get_foreign_keys(name)]
+                    for name in inspector.get_table_names()
+                }
+
+            result = await connection.run_sync(read)
+        await engine.dispose()
+        return result
+
+    found = asyncio.run(tables())
+    assert {
+        "organizations",
+        "users",
+        "user_roles",
+        "user_sessions",
+        "audit_events",
+        "audit_chain_head",
+        "login_throttles",
+        "alembic_version",
+    } <= set(found)
+    assert found["users"] == ["fk_users_organization_id_organizations"]
+
+
+def test_upgrade_is_idempotent_at_head(database_url: str) -> None:
+    migrations.upgrade(database_url)
+    migrations.check(database_url)
