@@ -46,3 +46,14 @@ def test_schema_has_every_table_with_named_constraints(database_url: str) -> Non
 def test_upgrade_is_idempotent_at_head(database_url: str) -> None:
     migrations.upgrade(database_url)
     migrations.check(database_url)
+
+
+async def test_sqlite_runs_in_wal_mode_with_foreign_keys(database: object, backend: str) -> None:
+    import pytest
+
+    if backend != "sqlite":
+        pytest.skip("SQLite pragmas")
+    async with database.engine.connect() as connection:  # type: ignore[attr-defined]
+        journal = (await connection.exec_driver_sql("PRAGMA journal_mode")).scalar()
+        foreign_keys = (await connection.exec_driver_sql("PRAGMA foreign_keys")).scalar()
+    assert (journal, foreign_keys) == ("wal", 1)
