@@ -19,6 +19,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from ctcp.app import create_app
+from ctcp.audit.service import AuditContext
+from ctcp.authz import policy
 from ctcp.core import migrations
 from ctcp.core.clock import clock
 from ctcp.core.config import Settings
@@ -26,6 +28,19 @@ from ctcp.core.db import Database
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 BACKENDS = ["sqlite", "postgresql"]
+
+
+def prepare(url: str) -> None:
+    """Migrate to head and load the default policy, as `ctcp db upgrade` + `policy load` do."""
+    migrations.upgrade(url)
+
+    async def load() -> None:
+        database = Database(url)
+        async with database.transaction() as session:
+            await policy.sync_policy(session, policy.read_policy_file(), context=AuditContext())
+        await database.dispose()
+
+    asyncio.run(load())
 
 
 def _pg_admin_url() -> str:
@@ -55,7 +70,7 @@ def database_url(
     """A new, migrated database of one backend, dropped at the end of the session."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'ctcp-test.db'}"
-        migrations.upgrade(url)
+        prepare(url)
         yield url
         return
     admin_url = _pg_admin_url()
@@ -69,7 +84,7 @@ def database_url(
         pytest.skip(message)
     url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     try:
-        migrations.upgrade(url)
+        prepare(url)
         yield url
     finally:
         asyncio.run(_pg_execute(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -80,7 +95,7 @@ def fresh_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
     """A separate, migrated database of the same backend, for tests that damage it."""
     if make_url(database_url).get_backend_name() == "sqlite":
         url = f"sqlite:///{tmp_path / 'fresh.db'}"
-        migrations.upgrade(url)
+        prepare(url)
         yield url
         return
     admin_url = _pg_admin_url()
@@ -88,7 +103,7 @@ def fresh_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
     asyncio.run(_pg_execute(admin_url, f'CREATE DATABASE "{name}"'))
     url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     try:
-        migrations.upgrade(url)
+        prepare(url)
         yield url
     finally:
         asyncio.run(_pg_execute(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

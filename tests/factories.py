@@ -2,21 +2,30 @@
 
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
 import httpx
+import pyotp
 from fastapi import FastAPI
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlmodel import select
 
 from ctcp.audit.models import AuditEvent
+from ctcp.core.clock import clock
 from ctcp.core.db import Database
+from ctcp.identity.mfa import encrypt_secret
 from ctcp.identity.models import User, UserRole
 from ctcp.organizations.models import Organization
 
 PASSWORD = "Quiet-river-at-dawn-42"
+TEST_KEY = ("test-secret-key-" + "x" * 32).encode()  # conftest's settings.secret_key
+MFA_ROLES = frozenset({"platform_admin", "consent_officer", "auditor"})
+# TOTP secrets of factory users with MFA, and the last step each used (codes work once).
+TOTP_SECRETS: dict[str, str] = {}
+_LAST_STEP: dict[str, int] = {}
 
 
 @lru_cache(maxsize=1)
@@ -53,22 +62,42 @@ async def make_user(
     roles: tuple[str, ...] = (),
     email: str | None = None,
     kind: str = "member_state",
+    mfa: bool | None = None,
 ) -> User:
+    """A user; with MFA already enrolled when a role requires it (unless mfa=False)."""
     organization = org or await make_org(
         database, kind="secretariat" if _needs_secretariat(roles) else kind
     )
+    enrolled = bool(MFA_ROLES & set(roles)) if mfa is None else mfa
+    address = email or f"user-{secrets.token_hex(5)}@ctcp.example"
+    secret = pyotp.random_base32() if enrolled else None
     async with database.transaction() as session:
         user = User(
-            email=email or f"user-{secrets.token_hex(5)}@ctcp.example",
+            email=address,
             name="Test User",
             organization_id=organization.id,
             password_hash=_password_hash(),
+            totp_secret_encrypted=encrypt_secret(secret, TEST_KEY) if secret else None,
+            mfa_enabled_at=clock.now() if secret else None,
         )
         session.add(user)
         await session.flush()
         for role in roles:
             session.add(UserRole(user_id=user.id, role=role))
+    if secret:
+        TOTP_SECRETS[address] = secret
     return user
+
+
+def next_otp(email: str) -> str:
+    """A fresh TOTP code for a factory user, moving the clock on if this step was used."""
+    secret = TOTP_SECRETS[email.lower()]
+    step = int(clock.now().timestamp()) // 30
+    if step <= _LAST_STEP.get(email.lower(), -1):
+        clock.advance(timedelta(seconds=30 * (_LAST_STEP[email.lower()] - step + 1)))
+        step = _LAST_STEP[email.lower()] + 1
+    _LAST_STEP[email.lower()] = step
+    return pyotp.TOTP(secret).at(clock.now())
 
 
 def _needs_secretariat(roles: tuple[str, ...]) -> bool:
@@ -86,6 +115,8 @@ async def sign_in(
     client: httpx.AsyncClient, email: str, password: str = PASSWORD, otp: str | None = None
 ) -> SignedIn:
     payload = {"email": email, "password": password}
+    if otp is None and email.lower() in TOTP_SECRETS:
+        otp = next_otp(email)
     if otp is not None:
         payload["otp"] = otp
     response = await client.post("/api/v1/session", json=payload)

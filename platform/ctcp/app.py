@@ -1,5 +1,6 @@
 """The application factory: middleware, error handlers, routers."""
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -7,13 +8,21 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from ctcp import __version__
+from ctcp.audit.api import router as audit_router
+from ctcp.audit.service import WRITER_KEY, AuditWriter
+from ctcp.authz.policy import PolicyWatcher, load_engine
 from ctcp.core.config import Settings, get_settings
 from ctcp.core.db import Database
 from ctcp.core.errors import install_problem_handlers
 from ctcp.core.health import router as health_router
 from ctcp.core.http import BodyLimitMiddleware, OriginCheckMiddleware, RequestContextMiddleware
+from ctcp.core.routes import PUBLIC
 from ctcp.identity.api import router as identity_router
 from ctcp.identity.passwords import PasswordHasher
+from ctcp.identity.users_api import router as users_router
+from ctcp.organizations.api import router as organizations_router
+
+logger = logging.getLogger("ctcp")
 
 # Multipart uploads (attachments) get their own, larger limit.
 MAX_MULTIPART_BYTES = 60 * 1024 * 1024
@@ -25,11 +34,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.database = Database(settings.database_url, pool_size=settings.db_pool_size)
+        database = Database(settings.database_url, pool_size=settings.db_pool_size)
+        app.state.database = database
+        async with database.sessionmaker() as session:
+            engine = await load_engine(session)
+        if not engine.matrix():
+            logger.warning("no access policy loaded: run `ctcp policy load`")
+        app.state.policy = PolicyWatcher(database, engine)
+        await app.state.policy.start()
+        writer = AuditWriter(database)
+        writer.start()
+        database.share(WRITER_KEY, writer)
         try:
             yield
         finally:
-            await app.state.database.dispose()
+            await app.state.policy.stop()
+            await writer.stop()
+            await database.dispose()
 
     app = FastAPI(
         title="CTCP — Counter-Terrorism Coordination Platform",
@@ -50,8 +71,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     app.include_router(health_router)
     app.include_router(identity_router)
+    app.include_router(users_router)
+    app.include_router(organizations_router)
+    app.include_router(audit_router)
 
-    @app.get("/", include_in_schema=False)
+    @app.get("/", include_in_schema=False, dependencies=[PUBLIC])
     async def index() -> RedirectResponse:
         return RedirectResponse("/docs")
 

@@ -8,9 +8,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
 
 from ctcp.audit import service as audit
 from ctcp.audit.service import AuditContext
+from ctcp.authz import policy
 from ctcp.core import migrations
 from ctcp.core.config import get_settings
 from ctcp.core.db import Database
@@ -24,6 +26,8 @@ from ctcp.organizations.service import reference_organizations
 app = typer.Typer(help="CTCP — Counter-Terrorism Coordination Platform", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit chain.", no_args_is_help=True)
+policy_app = typer.Typer(help="The access policy (policies/).", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 console = Console(stderr=True)
@@ -111,6 +115,41 @@ def create_admin(
         console.print(f"[red]{error.detail}[/red]")
         raise typer.Exit(2) from error
     console.print(f"administrator {email}: {outcome}")
+
+
+@policy_app.command("load")
+def policy_load() -> None:
+    """Bring the stored policy in line with policies/policy.csv (idempotent)."""
+    lines = policy.read_policy_file()
+
+    async def run() -> policy.SyncResult:
+        database = Database(get_settings().database_url)
+        try:
+            async with database.transaction() as session:
+                return await policy.sync_policy(session, lines, context=CLI_CONTEXT)
+        finally:
+            await database.dispose()
+
+    result = asyncio.run(run())
+    console.print(f"policy: {len(lines)} lines, {result.added} added, {result.removed} removed")
+
+
+@policy_app.command("show")
+def policy_show() -> None:
+    """Print the effective permission matrix, as the running platform applies it."""
+
+    async def run() -> list[policy.PolicyLine]:
+        database = Database(get_settings().database_url)
+        try:
+            async with database.sessionmaker() as session:
+                return (await policy.load_engine(session)).matrix()
+        finally:
+            await database.dispose()
+
+    table = Table("role", "domain", "resource", "action", "scope", title="Effective policy")
+    for line in sorted(asyncio.run(run())):
+        table.add_row(*line)
+    Console().print(table)
 
 
 @app.command("serve")

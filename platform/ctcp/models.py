@@ -3,6 +3,7 @@
 from sqlmodel import SQLModel
 
 from ctcp.audit.models import AuditChainHead, AuditEvent
+from ctcp.authz.models import CasbinRule, PolicyState
 from ctcp.identity.models import LoginThrottle, RecoveryCode, User, UserRole, UserSession
 from ctcp.organizations.models import Organization
 
@@ -11,8 +12,10 @@ metadata = SQLModel.metadata
 __all__ = [
     "AuditChainHead",
     "AuditEvent",
+    "CasbinRule",
     "LoginThrottle",
     "Organization",
+    "PolicyState",
     "RecoveryCode",
     "User",
     "UserRole",

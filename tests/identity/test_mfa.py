@@ -132,7 +132,7 @@ async def test_confirming_ends_the_users_other_sessions(app: FastAPI, database: 
 async def test_role_requiring_mfa_can_do_nothing_but_enrol(
     app: FastAPI, database: Database
 ) -> None:
-    user = await make_user(database, roles=("platform_admin",))
+    user = await make_user(database, roles=("platform_admin",), mfa=False)
     async with new_client(app) as client:
         await sign_in(client, user.email)
         assert (await client.get("/api/v1/me")).status_code == 200
@@ -162,7 +162,7 @@ async def test_mfa_required_roles_come_from_settings(settings: object, database:
     from ctcp.app import create_app
 
     relaxed = create_app(settings.model_copy(update={"mfa_required_roles": frozenset()}))  # type: ignore[attr-defined]
-    user = await make_user(database, roles=("platform_admin",))
+    user = await make_user(database, roles=("platform_admin",), mfa=False)
     async with relaxed.router.lifespan_context(relaxed), new_client(relaxed) as client:
         await sign_in(client, user.email)
         response = await client.post(

@@ -1,5 +1,7 @@
 """Recording audit events in a hash chain, and verifying the chain."""
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import uuid
@@ -15,10 +17,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ctcp.audit.models import AuditChainHead, AuditEvent
 from ctcp.core.clock import clock
-from ctcp.core.db import on_after_rollback, on_before_commit
+from ctcp.core.db import Database, on_after_commit, on_after_rollback, on_before_commit
 
 GENESIS_HASH = "0" * 64
 PENDING_KEY = "ctcp.audit_pending"
+READS_KEY = "ctcp.audit_reads"
+WRITER_KEY = "ctcp.audit_writer"
 
 
 class Outcome(StrEnum):
@@ -69,27 +73,41 @@ def record(
     object_type: str | None = None,
     object_id: object | None = None,
     details: Mapping[str, Any] | None = None,
+    read: bool = False,
 ) -> None:
     """Add an event to the session's transaction; it is chained and written at commit.
 
     Denials and errors are written even when the transaction rolls back; an allowed
-    act's event goes only with the change it records.
+    act's event goes only with the change it records. A `read` changes nothing: where
+    the app runs a group writer, its event is committed with other requests' reads
+    right after this transaction, and still before the response leaves.
     """
-    pending: list[_PendingEvent] = session.info.setdefault(PENDING_KEY, [])
-    pending.append(
-        _PendingEvent(
-            at=clock.now(),
-            context=context,
-            action=action,
-            outcome=outcome,
-            object_type=object_type,
-            object_id=None if object_id is None else str(object_id),
-            details=dict(details or {}),
-        )
+    event = _PendingEvent(
+        at=clock.now(),
+        context=context,
+        action=action,
+        outcome=outcome,
+        object_type=object_type,
+        object_id=None if object_id is None else str(object_id),
+        details=dict(details or {}),
     )
+    if read and outcome is Outcome.ALLOWED and WRITER_KEY in session.info:
+        session.info.setdefault(READS_KEY, []).append(event)
+        on_after_commit(session, _write_reads)
+        return
+    pending: list[_PendingEvent] = session.info.setdefault(PENDING_KEY, [])
+    pending.append(event)
     on_before_commit(session, write_pending)
     if outcome is not Outcome.ALLOWED:
         on_after_rollback(session, _keep_refusals)
+
+
+async def _write_reads(session: AsyncSession) -> None:
+    """Hand this request's read events to the group writer and wait until they are durable."""
+    reads: list[_PendingEvent] = session.info.pop(READS_KEY, [])
+    if reads:
+        writer: AuditWriter = session.info[WRITER_KEY]
+        await writer.write(reads)
 
 
 async def _keep_refusals(session: AsyncSession) -> None:
@@ -164,6 +182,60 @@ async def write_pending(session: AsyncSession) -> None:
         .where(col(AuditChainHead.id) == 1)
         .values(last_id=last_id, last_hash=last_hash)
     )
+
+
+class AuditWriter:
+    """Group commit for read events: many requests' events made durable in one transaction.
+
+    Each caller waits until the transaction holding its events has committed, so a
+    response never leaves before its audit event is on disk; nothing is buffered past
+    that point, and a failed commit fails every request that was waiting on it.
+    """
+
+    def __init__(self, database: Database, *, max_batch: int = 256) -> None:
+        self.database = database
+        self.max_batch = max_batch
+        self._queue: asyncio.Queue[tuple[list[_PendingEvent], asyncio.Future[None]]] = (
+            asyncio.Queue()
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="ctcp-audit-writer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        while not self._queue.empty():
+            _, future = self._queue.get_nowait()
+            if not future.done():
+                future.set_exception(RuntimeError("audit writer stopped"))
+
+    async def write(self, events: list[_PendingEvent]) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((events, future))
+        await future
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self.max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                async with self.database.sessionmaker() as session:
+                    session.info[PENDING_KEY] = [event for events, _ in batch for event in events]
+                    await write_pending(session)
+                    await session.commit()
+            except Exception as error:  # handed to every waiting request
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+            else:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_result(None)
 
 
 @dataclass(frozen=True)

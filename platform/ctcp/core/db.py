@@ -102,6 +102,7 @@ def make_engine(url: str, *, pool_size: int = 10, pooled: bool = True) -> AsyncE
 # it rolls back (denials are written then, so they outlive the request they refused).
 SessionCallback = Callable[[AsyncSession], Awaitable[None]]
 BEFORE_COMMIT_KEY = "ctcp.before_commit"
+AFTER_COMMIT_KEY = "ctcp.after_commit"
 AFTER_ROLLBACK_KEY = "ctcp.after_rollback"
 
 
@@ -116,6 +117,11 @@ def on_before_commit(session: AsyncSession, callback: SessionCallback) -> None:
     _register(session, BEFORE_COMMIT_KEY, callback)
 
 
+def on_after_commit(session: AsyncSession, callback: SessionCallback) -> None:
+    """Run `callback(session)` once this session's transaction has committed."""
+    _register(session, AFTER_COMMIT_KEY, callback)
+
+
 def on_after_rollback(session: AsyncSession, callback: SessionCallback) -> None:
     """Run `callback(session)` in a fresh transaction, committed, if this one rolls back."""
     _register(session, AFTER_ROLLBACK_KEY, callback)
@@ -128,12 +134,15 @@ async def commit(session: AsyncSession) -> None:
     for callback in callbacks:
         await callback(session)
     await session.commit()
+    for callback in session.info.pop(AFTER_COMMIT_KEY, []):
+        await callback(session)
 
 
 async def rollback(session: AsyncSession) -> None:
     """Roll back, then run and commit what must survive the rollback (on the same connection)."""
     survivors: list[SessionCallback] = session.info.pop(AFTER_ROLLBACK_KEY, [])
     session.info.pop(BEFORE_COMMIT_KEY, None)
+    session.info.pop(AFTER_COMMIT_KEY, None)
     await session.rollback()
     if survivors:
         for callback in survivors:
@@ -150,6 +159,12 @@ class Database:
         self.sessionmaker = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False
         )
+
+    def share(self, key: str, value: object) -> None:
+        """Make `value` available as `session.info[key]` in every session of this database."""
+        info = dict(self.sessionmaker.kw.get("info") or {})
+        info[key] = value
+        self.sessionmaker.configure(info=info)
 
     @property
     def backend(self) -> str:

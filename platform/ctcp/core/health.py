@@ -7,8 +7,9 @@ from sqlalchemy import text
 from ctcp.core.db import DatabaseDep
 from ctcp.core.errors import problem_response
 from ctcp.core.migrations import head_revision
+from ctcp.core.routes import PUBLIC
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], dependencies=[PUBLIC])
 
 
 @router.get("/healthz", summary="The process is up")
@@ -25,9 +26,14 @@ async def readyz(database: DatabaseDep) -> dict[str, str] | JSONResponse:
             current = (
                 await connection.execute(text("SELECT version_num FROM alembic_version"))
             ).scalar_one_or_none()
+            policy_lines = (
+                await connection.execute(text("SELECT count(*) FROM casbin_rules"))
+            ).scalar_one()
     except Exception:
         return problem_response(503, "The database is not reachable.")
     head = head_revision()
     if current != head:
         return problem_response(503, f"The database is at revision {current}, not {head}.")
+    if not policy_lines:
+        return problem_response(503, "No access policy is loaded: run `ctcp policy load`.")
     return {"status": "ready", "revision": head}

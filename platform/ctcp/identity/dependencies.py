@@ -11,6 +11,7 @@ from ctcp.core.config import Settings
 from ctcp.core.db import SessionDep
 from ctcp.core.errors import ForbiddenError, UnauthorizedError
 from ctcp.core.http import UNSAFE_METHODS
+from ctcp.core.routes import mark_guard
 from ctcp.identity import tokens
 from ctcp.identity.passwords import PasswordHasher
 from ctcp.identity.service import Principal, resolve_session
@@ -117,6 +118,10 @@ async def enrolled_principal(
         )
     return principal
 
+
+# Self-service routes (me, MFA, sign-out) are guarded by authentication alone.
+mark_guard(principal_before_mfa, ("self", "any"))
+mark_guard(enrolled_principal, ("self", "any"))
 
 PrincipalBeforeMfaDep = Annotated[Principal, Depends(principal_before_mfa)]
 PrincipalDep = Annotated[Principal, Depends(enrolled_principal)]

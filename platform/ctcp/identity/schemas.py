@@ -1,6 +1,7 @@
 """Identity payloads: sign-in, the current user, MFA."""
 
 import uuid
+from datetime import datetime
 
 from pydantic import EmailStr, Field
 
@@ -72,3 +73,32 @@ class PasswordChangeRequest(RequestModel):
 
 class CsrfToken(ResponseModel):
     csrf_token: str
+
+
+class UserCreate(RequestModel):
+    email: EmailStr = Field(max_length=254)
+    name: str = Field(min_length=1, max_length=200)
+    organization_id: uuid.UUID
+    password: str = Field(min_length=1, max_length=1024)
+    roles: list[str] = Field(default_factory=list, max_length=6)
+
+
+class UserUpdate(RequestModel):
+    active: bool | None = None
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class RolesUpdate(RequestModel):
+    roles: list[str] = Field(max_length=6)
+
+
+class UserRead(MeRead):
+    active: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, account: Account) -> "UserRead":
+        base = MeRead.of(account)
+        return cls(
+            **base.model_dump(), active=account.user.active, created_at=account.user.created_at
+        )

@@ -145,13 +145,37 @@ async def create_user(
     return Account(user, organization, chosen)
 
 
+async def _ensure_another_admin(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """409 unless an active platform_admin other than `user_id` remains.
+
+    The admins' rows are locked (PostgreSQL; SQLite's write lock is already held), so two
+    admins removing each other at once cannot both succeed.
+    """
+    admins = (
+        await session.exec(
+            select(User.id)
+            .join(UserRole, col(UserRole.user_id) == col(User.id))
+            .where(col(UserRole.role) == Role.PLATFORM_ADMIN.value, col(User.active))
+            .with_for_update()
+        )
+    ).all()
+    if not [admin for admin in admins if admin != user_id]:
+        raise ConflictError("This is the last active platform administrator.")
+
+
 async def set_roles(
     session: AsyncSession, *, account: Account, roles: Iterable[str], context: AuditContext
 ) -> Account:
-    """Replace a user's roles; nobody may change their own."""
+    """Replace a user's roles; nobody may change their own; the last admin stays one."""
     if context.user_id == account.user.id:
         raise ForbiddenError("You cannot change your own roles.")
     chosen = _check_roles(roles, account.organization)
+    if (
+        Role.PLATFORM_ADMIN.value in account.roles
+        and Role.PLATFORM_ADMIN.value not in chosen
+        and account.user.active
+    ):
+        await _ensure_another_admin(session, account.user.id)
     await session.exec(delete(UserRole).where(col(UserRole.user_id) == account.user.id))
     for role in sorted(chosen):
         session.add(UserRole(user_id=account.user.id, role=role, granted_by=context.user_id))
@@ -167,6 +191,15 @@ async def set_roles(
     return Account(account.user, account.organization, chosen)
 
 
+async def _is_admin(session: AsyncSession, user_id: uuid.UUID) -> bool:
+    found = await session.exec(
+        select(UserRole.role).where(
+            col(UserRole.user_id) == user_id, col(UserRole.role) == Role.PLATFORM_ADMIN.value
+        )
+    )
+    return found.first() is not None
+
+
 async def end_all_sessions(session: AsyncSession, user_id: uuid.UUID) -> None:
     await session.exec(delete(UserSession).where(col(UserSession.user_id) == user_id))
 
@@ -177,6 +210,11 @@ async def set_active(
     """Deactivate (ending every session at once) or reactivate an account."""
     if user.active == active:
         return
+    if not active:
+        if context.user_id == user.id:
+            raise ForbiddenError("You cannot deactivate your own account.")
+        if await _is_admin(session, user.id):
+            await _ensure_another_admin(session, user.id)
     user.active = active
     session.add(user)
     if not active:

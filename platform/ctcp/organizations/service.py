@@ -7,9 +7,11 @@ from importlib import resources
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 
 from ctcp.audit import service as audit
 from ctcp.audit.service import AuditContext
+from ctcp.core.errors import ConflictError, ValidationError
 from ctcp.organizations.models import Organization, OrganizationKind
 
 
@@ -85,6 +87,41 @@ async def load_reference_data(
             details={"created": created, "updated": updated},
         )
     return LoadResult(created, updated, unchanged)
+
+
+async def create_organization(
+    session: AsyncSession,
+    *,
+    code: str,
+    name: str,
+    name_fr: str | None,
+    kind: OrganizationKind,
+    context: AuditContext,
+) -> Organization:
+    """Add an organization (the Compact's membership changes over the years)."""
+    if kind is OrganizationKind.MEMBER_STATE and not (len(code) == 3 and code.isalpha()):
+        raise ValidationError(
+            "A Member State's code is its ISO 3166-1 alpha-3 code.", loc=["body", "code"]
+        )
+    if await organization_by_code(session, code) is not None:
+        raise ConflictError(f"An organization with code {code!r} already exists.")
+    organization = Organization(code=code, kind=kind.value, name_en=name, name_fr=name_fr)
+    session.add(organization)
+    await session.flush()
+    audit.record(
+        session,
+        context,
+        "organization.create",
+        object_type="organization",
+        object_id=organization.id,
+        details={"code": code, "kind": kind.value},
+    )
+    return organization
+
+
+def readable_organizations() -> SelectOfScalar[Organization]:
+    """Organizations are reference data: every signed-in role reads all of them."""
+    return select(Organization)
 
 
 async def organization_by_code(session: AsyncSession, code: str) -> Organization | None:

@@ -1,0 +1,176 @@
+"""The audit trail for auditors: filtered list, streamed export, chain verification."""
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
+from sqlmodel import col, select
+from sqlmodel.sql.expression import SelectOfScalar
+
+from ctcp.audit import service
+from ctcp.audit.models import AuditEvent
+from ctcp.audit.schemas import AuditEventRead, VerifyRead
+from ctcp.authz.guard import Access, guard
+from ctcp.core.db import DatabaseDep, SessionDep
+from ctcp.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, keyset, page_of
+from ctcp.core.schemas import problem_responses
+
+router = APIRouter(prefix="/api/v1/audit-events", tags=["audit"])
+CanRead = Annotated[Access, guard("audit", "read")]
+CanExport = Annotated[Access, guard("audit", "export")]
+CanVerify = Annotated[Access, guard("audit", "verify")]
+EXPORT_BATCH = 2000
+
+
+class _Filters:
+    """The query filters of API.md, shared by the list and the export."""
+
+    def __init__(
+        self,
+        actor: Annotated[
+            str | None, Query(max_length=64, description="user id or client id")
+        ] = None,
+        action: Annotated[str | None, Query(max_length=64)] = None,
+        outcome: Annotated[service.Outcome | None, Query()] = None,
+        object_id: Annotated[str | None, Query(max_length=64)] = None,
+        since: Annotated[datetime | None, Query()] = None,
+        until: Annotated[datetime | None, Query()] = None,
+    ) -> None:
+        self.values = {
+            "actor": actor,
+            "action": action,
+            "outcome": outcome.value if outcome else None,
+            "object_id": object_id,
+            "since": since.isoformat() if since else None,
+            "until": until.isoformat() if until else None,
+        }
+        self.actor, self.action, self.outcome = actor, action, outcome
+        self.object_id, self.since, self.until = object_id, since, until
+
+    def apply(self, statement: SelectOfScalar[AuditEvent]) -> SelectOfScalar[AuditEvent]:
+        if self.actor:
+            try:
+                statement = statement.where(col(AuditEvent.actor_user_id) == uuid.UUID(self.actor))
+            except ValueError:
+                statement = statement.where(col(AuditEvent.actor_client_id) == self.actor)
+        if self.action:
+            statement = statement.where(col(AuditEvent.action) == self.action)
+        if self.outcome:
+            statement = statement.where(col(AuditEvent.outcome) == self.outcome.value)
+        if self.object_id:
+            statement = statement.where(col(AuditEvent.object_id) == self.object_id)
+        if self.since:
+            statement = statement.where(col(AuditEvent.at) >= self.since)
+        if self.until:
+            statement = statement.where(col(AuditEvent.at) < self.until)
+        return statement
+
+    def used(self) -> dict[str, Any]:
+        return {key: value for key, value in self.values.items() if value is not None}
+
+
+Filters = Annotated[_Filters, Depends()]
+
+
+@router.get(
+    "",
+    response_model=Page[AuditEventRead],
+    summary="List audit events",
+    responses=problem_responses(401, 403, 422),
+)
+async def list_events(
+    session: SessionDep,
+    access: CanRead,
+    filters: Filters,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+) -> Page[AuditEventRead]:
+    """Newest first; filter by actor, action, outcome, object and time."""
+    statement = keyset(
+        filters.apply(select(AuditEvent)),
+        order=[col(AuditEvent.id)],
+        descending=True,
+        limit=limit,
+        cursor=cursor,
+    )
+    rows = (await session.exec(statement)).all()
+    service.record(
+        session,
+        access.audit,
+        "audit.read",
+        object_type="audit",
+        details={"filters": filters.used()},
+        read=True,
+    )
+    return page_of(rows, limit=limit, key=lambda event: [event.id], item=AuditEventRead.of)
+
+
+@router.get(
+    "/export",
+    summary="Export audit events as JSON Lines (streamed)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/x-ndjson": {}}}, **problem_responses(401, 403, 422)},
+)
+async def export_events(
+    session: SessionDep, database: DatabaseDep, access: CanExport, filters: Filters
+) -> StreamingResponse:
+    """Every matching event, oldest first, one JSON object per line, in constant memory."""
+    service.record(
+        session,
+        access.audit,
+        "audit.export",
+        object_type="audit",
+        details={"filters": filters.used()},
+        read=True,
+    )
+
+    async def lines() -> AsyncIterator[bytes]:
+        after = 0
+        async with database.sessionmaker() as own:
+            while True:
+                statement = filters.apply(select(AuditEvent)).where(col(AuditEvent.id) > after)
+                batch = (
+                    await own.exec(statement.order_by(col(AuditEvent.id)).limit(EXPORT_BATCH))
+                ).all()
+                if not batch:
+                    return
+                yield b"".join(
+                    AuditEventRead.of(event).model_dump_json().encode() + b"\n" for event in batch
+                )
+                after = batch[-1].id
+                own.expunge_all()
+
+    return StreamingResponse(
+        lines(),
+        media_type="application/x-ndjson",
+        headers={"Content-Disposition": 'attachment; filename="audit-events.jsonl"'},
+    )
+
+
+@router.get(
+    "/verify",
+    response_model=VerifyRead,
+    summary="Verify the audit chain",
+    responses=problem_responses(401, 403),
+)
+async def verify(session: SessionDep, access: CanVerify) -> VerifyRead:
+    """Recompute every hash and link: valid, how many checked, the first bad event."""
+    result = await service.verify_chain(session)
+    service.record(
+        session,
+        access.audit,
+        "audit.verify",
+        object_type="audit",
+        details={
+            "valid": result.valid,
+            "checked": result.checked,
+            "first_invalid_id": result.first_invalid_id,
+        },
+        read=True,
+    )
+    return VerifyRead(
+        valid=result.valid, checked=result.checked, first_invalid_id=result.first_invalid_id
+    )

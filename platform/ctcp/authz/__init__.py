@@ -1,0 +1,1 @@
+"""Authorization: Casbin decides (role, organization, resource, action) and the data scope."""

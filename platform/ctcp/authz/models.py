@@ -1,0 +1,31 @@
+"""Policy tables: Casbin rules (loaded from policies/) and the version that workers watch."""
+
+from sqlalchemy import Column, Integer, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class CasbinRule(SQLModel, table=True):
+    __tablename__ = "casbin_rules"
+    __table_args__ = (
+        UniqueConstraint("ptype", "v0", "v1", "v2", "v3", "v4", "v5", name="uq_casbin_rules_line"),
+    )
+
+    id: int | None = Field(
+        default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True)
+    )
+    ptype: str = Field(max_length=8, index=True)
+    v0: str = Field(default="", max_length=64)
+    v1: str = Field(default="", max_length=64)
+    v2: str = Field(default="", max_length=64)
+    v3: str = Field(default="", max_length=64)
+    v4: str = Field(default="", max_length=64)
+    v5: str = Field(default="", max_length=64)
+
+
+class PolicyState(SQLModel, table=True):
+    """One row: bumped in every transaction that changes policy, so every worker reloads."""
+
+    __tablename__ = "policy_state"
+
+    id: int = Field(default=1, primary_key=True)
+    version: int = Field(default=0)

@@ -1,0 +1,225 @@
+"""The policy: files in policies/, rows in the database, one enforcer per process."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import casbin
+from casbin import persist
+from sqlalchemy import delete, text, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ctcp.audit import service as audit
+from ctcp.audit.service import AuditContext
+from ctcp.authz.models import CasbinRule, PolicyState
+from ctcp.authz.scopes import ALL_SCOPES, DataScope
+from ctcp.core.config import PROJECT_ROOT
+from ctcp.core.db import Database
+
+logger = logging.getLogger("ctcp.authz")
+
+POLICY_DIR = PROJECT_ROOT / "policies"
+MODEL_PATH = POLICY_DIR / "model.conf"
+POLICY_PATH = POLICY_DIR / "policy.csv"
+NOTIFY_CHANNEL = "ctcp_policy"
+# Workers re-read the policy version at least this often (PostgreSQL also notifies at once).
+POLL_SECONDS = 0.5
+
+PolicyLine = tuple[str, ...]
+
+
+def read_policy_file(path: Path = POLICY_PATH) -> list[PolicyLine]:
+    """The policy lines of a CSV file: `p, role, domain, resource, action, scope`."""
+    lines: list[PolicyLine] = []
+    for number, raw in enumerate(path.read_text("utf-8").splitlines(), start=1):
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        parts = tuple(part.strip() for part in stripped.split(","))
+        if parts[0] != "p" or len(parts) != 6 or not all(parts):
+            raise ValueError(
+                f"{path}:{number}: expected 'p, role, domain, resource, action, "
+                f"scope', got {stripped!r}"
+            )
+        if parts[5] not in DataScope.__members__.values():
+            raise ValueError(f"{path}:{number}: unknown scope {parts[5]!r}")
+        lines.append(parts)
+    return lines
+
+
+async def stored_policy(session: AsyncSession) -> list[PolicyLine]:
+    rows = (await session.exec(select(CasbinRule).order_by(col(CasbinRule.id)))).all()
+    return [(row.ptype, row.v0, row.v1, row.v2, row.v3, row.v4) for row in rows]
+
+
+async def policy_version(session: AsyncSession) -> int:
+    return (await session.exec(select(PolicyState.version).where(PolicyState.id == 1))).one()
+
+
+async def bump_version(session: AsyncSession) -> None:
+    """Mark policy or role grants as changed; every worker and instance reloads."""
+    await session.exec(
+        update(PolicyState).where(col(PolicyState.id) == 1).values(version=PolicyState.version + 1)
+    )
+    if (await session.connection()).dialect.name == "postgresql":
+        # Delivered at commit, to every listening worker: reload within milliseconds.
+        await session.exec(text(f"NOTIFY {NOTIFY_CHANNEL}"))  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    added: int
+    removed: int
+
+
+async def sync_policy(
+    session: AsyncSession, lines: Sequence[PolicyLine], *, context: AuditContext
+) -> SyncResult:
+    """Bring the stored policy in line with `lines` (idempotent), audited and versioned."""
+    wanted = set(lines)
+    current = set(await stored_policy(session))
+    removed = current - wanted
+    added = [line for line in lines if line not in current]
+    for line in removed:
+        await session.exec(
+            delete(CasbinRule).where(
+                col(CasbinRule.ptype) == line[0],
+                col(CasbinRule.v0) == line[1],
+                col(CasbinRule.v1) == line[2],
+                col(CasbinRule.v2) == line[3],
+                col(CasbinRule.v3) == line[4],
+                col(CasbinRule.v4) == line[5],
+            )
+        )
+    for line in dict.fromkeys(added):
+        session.add(
+            CasbinRule(ptype=line[0], v0=line[1], v1=line[2], v2=line[3], v3=line[4], v4=line[5])
+        )
+    await session.flush()
+    if added or removed:
+        await bump_version(session)
+        audit.record(
+            session,
+            context,
+            "policy.sync",
+            object_type="policy",
+            details={"added": sorted(map(list, set(added))), "removed": sorted(map(list, removed))},
+        )
+    return SyncResult(len(set(added)), len(removed))
+
+
+class _RowsAdapter(persist.Adapter):  # type: ignore[misc]
+    """Hands Casbin the rows already read from the database (Casbin never touches tables)."""
+
+    def __init__(self, lines: Iterable[PolicyLine]) -> None:
+        self.lines = list(lines)
+
+    def load_policy(self, model: object) -> None:
+        for line in self.lines:
+            persist.load_policy_line(", ".join(line), model)
+
+
+def build_enforcer(lines: Iterable[PolicyLine]) -> casbin.FastEnforcer:
+    """A Casbin enforcer indexed on (role, resource), so a check scans only its own lines."""
+    return casbin.FastEnforcer(str(MODEL_PATH), _RowsAdapter(lines), cache_key_order=[0, 2])
+
+
+@dataclass
+class PolicyEngine:
+    """The process's one enforcer, its policy version, and decisions memoised per version."""
+
+    enforcer: casbin.FastEnforcer
+    version: int
+    _memo: dict[tuple[frozenset[str], str, str, str], frozenset[DataScope]] = field(
+        default_factory=dict
+    )
+
+    def scopes(
+        self, roles: Iterable[str], organization: str, resource: str, action: str
+    ) -> frozenset[DataScope]:
+        """Every data scope any of these roles is granted for the action (empty: 403)."""
+        key = (frozenset(roles), organization, resource, action)
+        granted = self._memo.get(key)
+        if granted is None:
+            granted = frozenset(
+                scope
+                for role in key[0]
+                for scope in ALL_SCOPES
+                if self.enforcer.enforce(role, organization, resource, action, scope.value)
+            )
+            self._memo[key] = granted
+        return granted
+
+    def matrix(self) -> list[PolicyLine]:
+        return [tuple(line) for line in self.enforcer.get_policy()]
+
+
+async def load_engine(session: AsyncSession) -> PolicyEngine:
+    version = await policy_version(session)
+    lines = await stored_policy(session)
+    return PolicyEngine(build_enforcer(lines), version)
+
+
+class PolicyWatcher:
+    """Keeps one process's engine current: a version poll, plus LISTEN on PostgreSQL."""
+
+    def __init__(self, database: Database, engine: PolicyEngine) -> None:
+        self.database = database
+        self.engine = engine
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._listener: object | None = None
+
+    async def start(self) -> None:
+        if self.database.backend == "postgresql":
+            await self._listen()
+        self._task = asyncio.create_task(self._run(), name="ctcp-policy-watcher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._listener.close()  # type: ignore[attr-defined]
+
+    async def _listen(self) -> None:
+        try:
+            import asyncpg
+
+            url = self.database.engine.url
+            connection = await asyncpg.connect(
+                host=url.host,
+                port=url.port or 5432,
+                user=url.username,
+                password=url.password,
+                database=url.database,
+                timeout=5,
+            )
+            await connection.add_listener(NOTIFY_CHANNEL, lambda *_: self._changed.set())
+            self._listener = connection
+        except Exception:  # the poll still keeps the policy current
+            logger.warning("policy LISTEN unavailable; relying on the version poll")
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout=POLL_SECONDS)
+            self._changed.clear()
+            try:
+                await self.refresh()
+            except Exception:  # a database blip must not kill the watcher
+                logger.warning("policy refresh failed; retrying", exc_info=True)
+
+    async def refresh(self) -> None:
+        """Reload the enforcer if the stored version moved."""
+        async with self.database.sessionmaker() as session:
+            version = await policy_version(session)
+            if version != self.engine.version:
+                self.engine = await load_engine(session)
+                logger.info("policy reloaded at version %s", version)
