@@ -3,6 +3,7 @@
 from fastapi import APIRouter, Request, Response, status
 
 from ctcp.core.db import DatabaseDep, SessionDep
+from ctcp.core.routes import PUBLIC
 from ctcp.core.schemas import problem_responses
 from ctcp.identity import service, tokens
 from ctcp.identity.dependencies import (
@@ -56,6 +57,7 @@ def _account(principal: Principal) -> Account:
     response_model=SignInResponse,
     summary="Sign in",
     responses=problem_responses(401, 422, 429),
+    dependencies=[PUBLIC],
 )
 async def sign_in(
     body: SignInRequest,

@@ -1,0 +1,269 @@
+"""The authorization matrix: every role (and anonymous) x every endpoint -> status.
+
+Adding an endpoint without rows here fails `test_every_endpoint_has_matrix_rows`.
+Rows whose resource has a data scope also name the object's relation to the caller
+(own / other / consented / unconsented); administration and audit are scoped `all`.
+"""
+
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from ctcp.core.db import Database
+from ctcp.core.routes import iter_api_routes
+from tests.factories import PASSWORD, audit_events, make_org, make_user, new_client, sign_in
+
+ROLES = (
+    "anonymous",
+    "state_focal_point",
+    "entity_focal_point",
+    "cted_analyst",
+    "consent_officer",
+    "platform_admin",
+    "auditor",
+)
+SIGNED_IN = ROLES[1:]
+MFA_ENROLLED = {"consent_officer", "platform_admin", "auditor"}
+
+
+@dataclass
+class World:
+    app: FastAPI
+    database: Database
+    state_org: Any
+    entity_org: Any
+    secretariat: Any
+    clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
+    target_user: Any = None
+
+
+Request = tuple[str, str, dict[str, Any] | None]
+Build = Callable[[World, str], Awaitable[Request]]
+
+
+def fixed(method: str, path: str, body: dict[str, Any] | None = None) -> Build:
+    async def build(world: World, role: str) -> Request:
+        return method, path, body
+
+    return build
+
+
+def only(role_status: dict[str, int], others: int) -> dict[str, int]:
+    return {role: role_status.get(role, others) for role in ROLES}
+
+
+ADMIN_ONLY = only({"anonymous": 401, "platform_admin": 200}, 403)
+AUDITOR_ONLY = only({"anonymous": 401, "auditor": 200}, 403)
+EVERY_ROLE = only({"anonymous": 401}, 200)
+
+
+async def _new_org(world: World, role: str) -> Request:
+    code = f"X{secrets.token_hex(3).upper()}"
+    return (
+        "POST",
+        "/api/v1/organizations",
+        {"code": code, "name": "New entity", "kind": "compact_entity"},
+    )
+
+
+async def _new_user(world: World, role: str) -> Request:
+    return (
+        "POST",
+        "/api/v1/users",
+        {
+            "email": f"new-{secrets.token_hex(4)}@ctcp.example",
+            "name": "New user",
+            "organization_id": str(world.state_org.id),
+            "password": "Lantern-orbit-meadow-71",
+            "roles": ["state_focal_point"],
+        },
+    )
+
+
+async def _target(world: World, role: str, suffix: str = "") -> str:
+    return f"/api/v1/users/{world.target_user.id}{suffix}"
+
+
+async def _get_user(world: World, role: str) -> Request:
+    return "GET", await _target(world, role), None
+
+
+async def _patch_user(world: World, role: str) -> Request:
+    return "PATCH", await _target(world, role), {"name": f"Renamed {secrets.token_hex(2)}"}
+
+
+async def _put_roles(world: World, role: str) -> Request:
+    return "PUT", await _target(world, role, "/roles"), {"roles": ["state_focal_point"]}
+
+
+async def _get_org(world: World, role: str) -> Request:
+    return "GET", f"/api/v1/organizations/{world.entity_org.id}", None
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    expect: dict[str, int]
+    build: Build
+    fresh_session: bool = False  # the call ends or replaces the caller's session
+
+
+ENDPOINTS = [
+    Endpoint("GET", "/healthz", {"anonymous": 200}, fixed("GET", "/healthz")),
+    Endpoint("GET", "/readyz", {"anonymous": 200}, fixed("GET", "/readyz")),
+    Endpoint("GET", "/", {"anonymous": 307}, fixed("GET", "/")),
+    Endpoint(
+        "POST",
+        "/api/v1/session",
+        {"anonymous": 401},
+        fixed(
+            "POST",
+            "/api/v1/session",
+            {"email": "nobody-matrix@ctcp.example", "password": "not-a-password"},
+        ),
+    ),
+    Endpoint(
+        "DELETE",
+        "/api/v1/session",
+        only({"anonymous": 401}, 204),
+        fixed("DELETE", "/api/v1/session"),
+        fresh_session=True,
+    ),
+    Endpoint("GET", "/api/v1/me", EVERY_ROLE, fixed("GET", "/api/v1/me")),
+    Endpoint(
+        "POST",
+        "/api/v1/me/password",
+        EVERY_ROLE,
+        fixed(
+            "POST",
+            "/api/v1/me/password",
+            {"current_password": PASSWORD, "new_password": "Fresh-orbit-meadow-88"},
+        ),
+        fresh_session=True,
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/me/mfa",
+        only({"anonymous": 401, **{r: 409 for r in MFA_ENROLLED}}, 201),
+        fixed("POST", "/api/v1/me/mfa"),
+        fresh_session=True,
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/me/mfa/confirm",
+        only({"anonymous": 401, **{r: 409 for r in MFA_ENROLLED}}, 404),
+        fixed("POST", "/api/v1/me/mfa/confirm", {"otp": "123456"}),
+        fresh_session=True,
+    ),
+    Endpoint("GET", "/api/v1/organizations", EVERY_ROLE, fixed("GET", "/api/v1/organizations")),
+    Endpoint("GET", "/api/v1/organizations/{organization_id}", EVERY_ROLE, _get_org),
+    Endpoint(
+        "POST",
+        "/api/v1/organizations",
+        only({"anonymous": 401, "platform_admin": 201}, 403),
+        _new_org,
+    ),
+    Endpoint("GET", "/api/v1/users", ADMIN_ONLY, fixed("GET", "/api/v1/users")),
+    Endpoint(
+        "POST", "/api/v1/users", only({"anonymous": 401, "platform_admin": 201}, 403), _new_user
+    ),
+    Endpoint("GET", "/api/v1/users/{user_id}", ADMIN_ONLY, _get_user),
+    Endpoint("PATCH", "/api/v1/users/{user_id}", ADMIN_ONLY, _patch_user),
+    Endpoint("PUT", "/api/v1/users/{user_id}/roles", ADMIN_ONLY, _put_roles),
+    Endpoint("GET", "/api/v1/audit-events", AUDITOR_ONLY, fixed("GET", "/api/v1/audit-events")),
+    Endpoint(
+        "GET",
+        "/api/v1/audit-events/export",
+        AUDITOR_ONLY,
+        fixed("GET", "/api/v1/audit-events/export?action=nothing.matches"),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/audit-events/verify",
+        AUDITOR_ONLY,
+        fixed("GET", "/api/v1/audit-events/verify"),
+    ),
+]
+
+CASES = [
+    pytest.param(endpoint, role, id=f"{endpoint.method} {endpoint.path} as {role}")
+    for endpoint in ENDPOINTS
+    for role in ROLES
+    if role in endpoint.expect
+]
+
+
+async def _signed_in(world: World, role: str) -> httpx.AsyncClient:
+    org = {"state_focal_point": world.state_org, "entity_focal_point": world.entity_org}.get(
+        role, world.secretariat
+    )
+    user = await make_user(world.database, org=org, roles=(role,))
+    client = new_client(world.app)
+    await sign_in(client, user.email)
+    return client
+
+
+@pytest.fixture(scope="session")
+async def world(app: FastAPI, database: Database) -> AsyncIterator[World]:
+    state_org = await make_org(database, kind="member_state")
+    world = World(
+        app,
+        database,
+        state_org,
+        await make_org(database, kind="compact_entity"),
+        await make_org(database, kind="secretariat"),
+    )
+    world.target_user = await make_user(database, org=state_org, roles=("state_focal_point",))
+    for role in SIGNED_IN:
+        world.clients[role] = await _signed_in(world, role)
+    world.clients["anonymous"] = new_client(app)
+    yield world
+    for client in world.clients.values():
+        await client.aclose()
+
+
+def test_every_endpoint_has_matrix_rows(app: FastAPI) -> None:
+    routes = {
+        (method, route.path) for route in iter_api_routes(app.routes) for method in route.methods
+    }
+    assert routes == {(endpoint.method, endpoint.path) for endpoint in ENDPOINTS}
+
+
+@pytest.mark.parametrize(("endpoint", "role"), CASES)
+async def test_matrix(world: World, endpoint: Endpoint, role: str) -> None:
+    method, path, body = await endpoint.build(world, role)
+    if endpoint.fresh_session and role != "anonymous":
+        client = await _signed_in(world, role)
+        try:
+            response = await client.request(method, path, json=body)
+        finally:
+            await client.aclose()
+    else:
+        response = await world.clients[role].request(method, path, json=body)
+    assert response.status_code == endpoint.expect[role], response.text
+
+
+async def test_denials_are_audited_with_actor_and_reason(world: World) -> None:
+    response = await world.clients["state_focal_point"].get("/api/v1/audit-events")
+    assert response.status_code == 403
+    me = (await world.clients["state_focal_point"].get("/api/v1/me")).json()
+    denials = await audit_events(
+        world.database, actor_user_id=uuid.UUID(me["id"]), outcome="denied", action="audit.read"
+    )
+    assert denials and '"status": 403' in denials[-1].details
+
+
+async def test_anonymous_denials_are_audited(world: World) -> None:
+    response = await world.clients["anonymous"].get(
+        "/api/v1/users", headers={"X-Request-ID": "matrix-anon-1"}
+    )
+    assert response.status_code == 401
+    denials = await audit_events(world.database, request_id="matrix-anon-1")
+    assert [event.outcome for event in denials] == ["denied"]

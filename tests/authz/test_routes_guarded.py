@@ -1,0 +1,31 @@
+"""Every route declares a guard or is deliberately public."""
+
+from fastapi import FastAPI
+
+from ctcp.app import create_app
+from ctcp.core.routes import dependency_calls, is_guard, iter_api_routes
+
+
+def test_every_api_route_is_guarded_or_marked_public() -> None:
+    app: FastAPI = create_app()
+    unguarded = [
+        f"{sorted(route.methods)} {route.path}"
+        for route in iter_api_routes(app.routes)
+        if not any(is_guard(call) for call in dependency_calls(route))
+    ]
+    assert unguarded == []
+
+
+def test_a_route_without_guard_is_caught() -> None:
+    app: FastAPI = create_app()
+
+    @app.get("/api/v1/forgotten")
+    async def forgotten() -> dict[str, str]:
+        return {}
+
+    unguarded = [
+        route.path
+        for route in iter_api_routes(app.routes)
+        if not any(is_guard(call) for call in dependency_calls(route))
+    ]
+    assert unguarded == ["/api/v1/forgotten"]
