@@ -42,6 +42,15 @@ def _encode(values: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
+def _python_type(column: Any) -> type:
+    try:
+        python_type: type = column.type.python_type
+    except NotImplementedError:
+        return str
+    # sqlmodel's AutoString reports `object`: its values are plain strings.
+    return str if python_type is object else python_type
+
+
 def _decode(cursor: str, columns: Sequence[Any]) -> list[Any]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
@@ -50,7 +59,7 @@ def _decode(cursor: str, columns: Sequence[Any]) -> list[Any]:
             raise ValueError("shape")
         parsed: list[Any] = []
         for value, column in zip(values, columns, strict=True):
-            python_type = column.type.python_type
+            python_type = _python_type(column)
             if value is None:
                 parsed.append(None)
             elif python_type is datetime:
@@ -58,7 +67,7 @@ def _decode(cursor: str, columns: Sequence[Any]) -> list[Any]:
             else:
                 parsed.append(python_type(value))
         return parsed
-    except (ValueError, TypeError, binascii.Error, NotImplementedError) as error:
+    except (ValueError, TypeError, binascii.Error) as error:
         raise ValidationError("The cursor is not valid.", loc=["query", "cursor"]) from error
 
 
