@@ -1,4 +1,4 @@
-"""casbin policy
+"""casbin policy and the access-state versions
 
 Revision ID: 428fbc23fc68
 Revises: 9d781385107f
@@ -39,10 +39,11 @@ def upgrade() -> None:
     op.create_table('policy_state',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('grants_version', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_policy_state'))
     )
     # ### end Alembic commands ###
-    op.execute("INSERT INTO policy_state (id, version) VALUES (1, 0)")
+    op.execute("INSERT INTO policy_state (id, version, grants_version) VALUES (1, 0, 0)")
 
 
 def downgrade() -> None:

@@ -11,6 +11,7 @@ from ctcp import __version__
 from ctcp.audit.api import router as audit_router
 from ctcp.audit.service import WRITER_KEY, AuditWriter
 from ctcp.authz.policy import PolicyWatcher, load_engine
+from ctcp.core.changes import LOCAL_LISTENERS_KEY, read_versions
 from ctcp.core.config import Settings, get_settings
 from ctcp.core.db import Database
 from ctcp.core.errors import install_problem_handlers
@@ -19,6 +20,7 @@ from ctcp.core.http import BodyLimitMiddleware, OriginCheckMiddleware, RequestCo
 from ctcp.core.routes import PUBLIC
 from ctcp.identity.api import router as identity_router
 from ctcp.identity.passwords import PasswordHasher
+from ctcp.identity.principal_cache import PrincipalCache
 from ctcp.identity.users_api import router as users_router
 from ctcp.organizations.api import router as organizations_router
 
@@ -38,9 +40,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.database = database
         async with database.sessionmaker() as session:
             engine = await load_engine(session)
+            _, grants_version = await read_versions(session)
         if not engine.matrix():
             logger.warning("no access policy loaded: run `ctcp policy load`")
-        app.state.policy = PolicyWatcher(database, engine)
+        cache = PrincipalCache()
+        app.state.principal_cache = cache
+        database.share(LOCAL_LISTENERS_KEY, [cache.invalidate])
+        app.state.policy = PolicyWatcher(
+            database, engine, grants_version=grants_version, on_grants_changed=cache.invalidate
+        )
         await app.state.policy.start()
         writer = AuditWriter(database)
         writer.start()

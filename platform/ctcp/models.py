@@ -3,19 +3,20 @@
 from sqlmodel import SQLModel
 
 from ctcp.audit.models import AuditChainHead, AuditEvent
-from ctcp.authz.models import CasbinRule, PolicyState
+from ctcp.authz.models import CasbinRule
+from ctcp.core.changes import AccessState
 from ctcp.identity.models import LoginThrottle, RecoveryCode, User, UserRole, UserSession
 from ctcp.organizations.models import Organization
 
 metadata = SQLModel.metadata
 
 __all__ = [
+    "AccessState",
     "AuditChainHead",
     "AuditEvent",
     "CasbinRule",
     "LoginThrottle",
     "Organization",
-    "PolicyState",
     "RecoveryCode",
     "User",
     "UserRole",

@@ -118,18 +118,49 @@ async def test_policy_change_reaches_another_instance_within_a_second(
     await database.dispose()
 
 
-async def test_role_revoked_on_one_instance_is_refused_by_the_other_at_once(
+async def test_role_revoked_on_one_instance_is_refused_there_at_once_and_elsewhere_within_1s(
     two_instances: tuple[FastAPI, FastAPI], fresh_database_url: str
 ) -> None:
     first, second = two_instances
     database = Database(fresh_database_url)
     admin = await make_user(database, roles=("platform_admin",))
     auditor = await make_user(database, roles=("auditor",))
-    async with new_client(first) as admin_client, new_client(second) as auditor_client:
+    async with (
+        new_client(first) as admin_client,
+        new_client(first) as here,
+        new_client(second) as there,
+    ):
         await sign_in(admin_client, admin.email)
-        await sign_in(auditor_client, auditor.email)
-        assert (await auditor_client.get("/api/v1/audit-events")).status_code == 200
+        await sign_in(here, auditor.email)
+        await sign_in(there, auditor.email)
+        # Both instances have the auditor's session cached now.
+        assert (await here.get("/api/v1/audit-events")).status_code == 200
+        assert (await there.get("/api/v1/audit-events")).status_code == 200
         revoked = await admin_client.put(f"/api/v1/users/{auditor.id}/roles", json={"roles": []})
         assert revoked.status_code == 200
-        assert (await auditor_client.get("/api/v1/audit-events")).status_code == 403
+        assert (await here.get("/api/v1/audit-events")).status_code == 403
+        assert await _until_status(there, "/api/v1/audit-events", 403, 1.0) < 1.0
+    await database.dispose()
+
+
+async def test_deactivation_and_sign_out_reach_another_instance_within_1s(
+    two_instances: tuple[FastAPI, FastAPI], fresh_database_url: str
+) -> None:
+    first, second = two_instances
+    database = Database(fresh_database_url)
+    admin = await make_user(database, roles=("platform_admin",))
+    victim = await make_user(database)
+    async with new_client(first) as admin_client, new_client(second) as there:
+        await sign_in(admin_client, admin.email)
+        await sign_in(there, victim.email)
+        assert (await there.get("/api/v1/me")).status_code == 200
+        response = await admin_client.patch(f"/api/v1/users/{victim.id}", json={"active": False})
+        assert response.status_code == 200
+        assert await _until_status(there, "/api/v1/me", 401, 1.0) < 1.0
+    async with new_client(first) as leaving, new_client(second) as replay:
+        await sign_in(leaving, admin.email)
+        replay.cookies.update(dict(leaving.cookies))
+        assert (await replay.get("/api/v1/me")).status_code == 200  # cached on `second`
+        assert (await leaving.delete("/api/v1/session")).status_code == 204
+        assert await _until_status(replay, "/api/v1/me", 401, 1.0) < 1.0
     await database.dispose()

@@ -29,3 +29,17 @@ def test_a_route_without_guard_is_caught() -> None:
         if not any(is_guard(call) for call in dependency_calls(route))
     ]
     assert unguarded == ["/api/v1/forgotten"]
+
+
+def test_no_route_dependency_is_synchronous() -> None:
+    """FastAPI runs sync dependencies in a worker thread: a hop per call on every request."""
+    import inspect
+
+    app: FastAPI = create_app()
+    synchronous = {
+        f"{route.path}: {getattr(call, '__qualname__', call)}"
+        for route in iter_api_routes(app.routes)
+        for call in [route.endpoint, *dependency_calls(route)]
+        if not (inspect.iscoroutinefunction(call) or inspect.isasyncgenfunction(call))
+    }
+    assert synchronous == set()

@@ -30,14 +30,13 @@ class _Filters:
 
     def __init__(
         self,
-        actor: Annotated[
-            str | None, Query(max_length=64, description="user id or client id")
-        ] = None,
-        action: Annotated[str | None, Query(max_length=64)] = None,
-        outcome: Annotated[service.Outcome | None, Query()] = None,
-        object_id: Annotated[str | None, Query(max_length=64)] = None,
-        since: Annotated[datetime | None, Query()] = None,
-        until: Annotated[datetime | None, Query()] = None,
+        *,
+        actor: str | None,
+        action: str | None,
+        outcome: service.Outcome | None,
+        object_id: str | None,
+        since: datetime | None,
+        until: datetime | None,
     ) -> None:
         self.values = {
             "actor": actor,
@@ -72,7 +71,21 @@ class _Filters:
         return {key: value for key, value in self.values.items() if value is not None}
 
 
-Filters = Annotated[_Filters, Depends()]
+async def _filters(
+    actor: Annotated[str | None, Query(max_length=64, description="user id or client id")] = None,
+    action: Annotated[str | None, Query(max_length=64)] = None,
+    outcome: Annotated[service.Outcome | None, Query()] = None,
+    object_id: Annotated[str | None, Query(max_length=64)] = None,
+    since: Annotated[datetime | None, Query()] = None,
+    until: Annotated[datetime | None, Query()] = None,
+) -> _Filters:
+    # An async function, not the class itself: FastAPI runs sync dependencies in a thread.
+    return _Filters(
+        actor=actor, action=action, outcome=outcome, object_id=object_id, since=since, until=until
+    )
+
+
+Filters = Annotated[_Filters, Depends(_filters)]
 
 
 @router.get(

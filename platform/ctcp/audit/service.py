@@ -11,7 +11,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -116,68 +117,85 @@ async def _keep_refusals(session: AsyncSession) -> None:
     on_before_commit(session, write_pending)
 
 
-def canonical_bytes(event: AuditEvent) -> bytes:
+HASHED_FIELDS = (
+    "id",
+    "at",
+    "actor_user_id",
+    "actor_client_id",
+    "actor_organization",
+    "action",
+    "object_type",
+    "object_id",
+    "outcome",
+    "ip",
+    "user_agent",
+    "request_id",
+    "details",
+    "prev_hash",
+)
+
+
+def canonical_bytes(row: Mapping[str, Any]) -> bytes:
     """The exact bytes an event's hash covers: every field and the previous hash."""
-    payload = {
-        "id": event.id,
-        "at": event.at.isoformat(timespec="microseconds"),
-        "actor_user_id": str(event.actor_user_id) if event.actor_user_id else None,
-        "actor_client_id": event.actor_client_id,
-        "actor_organization": event.actor_organization,
-        "action": event.action,
-        "object_type": event.object_type,
-        "object_id": event.object_id,
-        "outcome": event.outcome,
-        "ip": event.ip,
-        "user_agent": event.user_agent,
-        "request_id": event.request_id,
-        "details": event.details,
-        "prev_hash": event.prev_hash,
-    }
+    payload = {name: row[name] for name in HASHED_FIELDS}
+    payload["at"] = row["at"].isoformat(timespec="microseconds")
+    if payload["actor_user_id"] is not None:
+        payload["actor_user_id"] = str(payload["actor_user_id"])
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def compute_hash(event: AuditEvent) -> str:
-    return hashlib.sha256(canonical_bytes(event)).hexdigest()
+def compute_hash(row: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical_bytes(row)).hexdigest()
+
+
+def _fields(event: AuditEvent) -> dict[str, Any]:
+    return {name: getattr(event, name) for name in HASHED_FIELDS}
 
 
 async def write_pending(session: AsyncSession) -> None:
-    """Chain the session's pending events onto the head, under the head's row lock."""
+    """Chain the session's pending events onto the head, in the session's transaction."""
     pending: list[_PendingEvent] = session.info.pop(PENDING_KEY, [])
-    if not pending:
-        return
-    head = (
-        await session.exec(
-            select(AuditChainHead.last_id, AuditChainHead.last_hash)
-            .where(AuditChainHead.id == 1)
-            .with_for_update()
-        )
-    ).one()
-    last_id, last_hash = head
+    if pending:
+        await _append(await session.connection(), pending)
+
+
+_HEAD = (
+    select(AuditChainHead.last_id, AuditChainHead.last_hash)
+    .where(AuditChainHead.id == 1)
+    .with_for_update()
+)
+
+
+async def _append(connection: AsyncConnection, pending: list[_PendingEvent]) -> None:
+    """Append events under the chain head's row lock.
+
+    One SELECT ... FOR UPDATE, one multi-row INSERT, one UPDATE: the lock is held for
+    three statements and the commit that follows, whatever the number of events.
+    """
+    last_id, last_hash = (await connection.execute(_HEAD)).one()
+    rows = []
     for item in pending:
         last_id += 1
-        event = AuditEvent(
-            id=last_id,
-            at=item.at,
-            actor_user_id=item.context.user_id,
-            actor_client_id=item.context.client_id,
-            actor_organization=item.context.organization,
-            action=item.action,
-            object_type=item.object_type,
-            object_id=item.object_id,
-            outcome=item.outcome.value,
-            ip=item.context.ip,
-            user_agent=item.context.user_agent,
-            request_id=item.context.request_id,
-            details=json.dumps(item.details, sort_keys=True, default=str),
-            prev_hash=last_hash,
-            hash="",
-        )
-        event.hash = compute_hash(event)
-        last_hash = event.hash
-        session.add(event)
-    await session.flush()
-    await session.exec(
+        row: dict[str, Any] = {
+            "id": last_id,
+            "at": item.at,
+            "actor_user_id": item.context.user_id,
+            "actor_client_id": item.context.client_id,
+            "actor_organization": item.context.organization,
+            "action": item.action,
+            "object_type": item.object_type,
+            "object_id": item.object_id,
+            "outcome": item.outcome.value,
+            "ip": item.context.ip,
+            "user_agent": item.context.user_agent,
+            "request_id": item.context.request_id,
+            "details": json.dumps(item.details, sort_keys=True, default=str),
+            "prev_hash": last_hash,
+        }
+        row["hash"] = last_hash = compute_hash(row)
+        rows.append(row)
+    await connection.execute(insert(AuditEvent), rows)
+    await connection.execute(
         update(AuditChainHead)
         .where(col(AuditChainHead.id) == 1)
         .values(last_id=last_id, last_hash=last_hash)
@@ -224,10 +242,9 @@ class AuditWriter:
             while len(batch) < self.max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
-                async with self.database.sessionmaker() as session:
-                    session.info[PENDING_KEY] = [event for events, _ in batch for event in events]
-                    await write_pending(session)
-                    await session.commit()
+                # A Core connection, not an ORM session: this loop is on every read's path.
+                async with self.database.engine.begin() as connection:
+                    await _append(connection, [event for events, _ in batch for event in events])
             except Exception as error:  # handed to every waiting request
                 for _, future in batch:
                     if not future.done():
@@ -270,7 +287,7 @@ async def verify_chain(session: AsyncSession) -> VerifyResult:
         if (
             event.id != expected_id
             or event.prev_hash != previous_hash
-            or compute_hash(event) != event.hash
+            or compute_hash(_fields(event)) != event.hash
         ):
             return VerifyResult(valid=False, checked=checked, first_invalid_id=event.id)
         previous_hash = event.hash

@@ -1,20 +1,20 @@
 """Guards: every route declares one; it returns who acts, for whom, and with which scope."""
 
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Depends, Request
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ctcp.audit import service as audit
 from ctcp.audit.service import AuditContext, Outcome
 from ctcp.authz.policy import PolicyWatcher
 from ctcp.authz.scopes import DataScope
-from ctcp.core.db import SessionDep
+from ctcp.core.db import SessionDep, on_failure
 from ctcp.core.errors import DomainError, ForbiddenError
 from ctcp.core.routes import mark_guard
-from ctcp.identity.dependencies import PrincipalDep, RequestContextDep
+from ctcp.identity.dependencies import audit_context_of, authenticate
 from ctcp.organizations.models import Organization
 
 
@@ -63,19 +63,19 @@ def _denial_details(request: Request, reason: str, status: int) -> dict[str, Any
 def guard(resource: str, action: str) -> Any:
     """A dependency: 403 unless a role of the caller may do `action` on `resource`.
 
-    Refusals raised inside the route (404 outside the scope, 403 from a rule) are
-    audited here too, and survive the request's rollback.
+    Refusals raised later in the route (404 outside the scope, 403 from a rule) are
+    audited too, when the request's transaction rolls back, and survive it.
     """
 
-    async def dependency(
-        request: Request, session: SessionDep, principal: PrincipalDep, context: RequestContextDep
-    ) -> AsyncIterator[Access]:
+    async def dependency(request: Request, session: SessionDep) -> Access:
+        principal = await authenticate(request, session)
+        actor = audit_context_of(request).as_user(principal.user.id, principal.organization.code)
         subject = Subject(
             user_id=principal.user.id,
             client_id=None,
             organization=principal.organization,
             roles=principal.roles,
-            audit=context.as_user(principal.user.id, principal.organization.code),
+            audit=actor,
         )
         scopes = policy_of(request).engine.scopes(
             subject.roles, subject.organization.code, resource, action
@@ -84,7 +84,7 @@ def guard(resource: str, action: str) -> Any:
         if not scopes:
             audit.record(
                 session,
-                subject.audit,
+                actor,
                 f"{resource}.{action}",
                 outcome=Outcome.DENIED,
                 object_type=resource,
@@ -92,21 +92,22 @@ def guard(resource: str, action: str) -> Any:
                 details=_denial_details(request, "role", 403),
             )
             raise ForbiddenError(f"Your roles do not allow {action} on {resource}.")
-        try:
-            yield Access(subject, resource, action, scopes)
-        except DomainError as error:
-            if error.status in (403, 404):
+
+        async def audit_refusal(failed: AsyncSession, error: BaseException) -> None:
+            if isinstance(error, DomainError) and error.status in (403, 404):
                 audit.record(
-                    session,
-                    subject.audit,
+                    failed,
+                    actor,
                     f"{resource}.{action}",
                     outcome=Outcome.DENIED,
                     object_type=resource,
                     object_id=object_id,
                     details=_denial_details(request, error.detail, error.status),
                 )
-            raise
+
+        on_failure(session, audit_refusal)
+        return Access(subject, resource, action, scopes)
 
     mark_guard(dependency, (resource, action))
     dependency.__name__ = f"guard_{resource}_{action}"
-    return Depends(dependency, scope="function")
+    return Depends(dependency)

@@ -1,4 +1,4 @@
-"""Policy tables: Casbin rules (loaded from policies/) and the version that workers watch."""
+"""The Casbin rules table, loaded from policies/ by `ctcp policy load`."""
 
 from sqlalchemy import Column, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -20,12 +20,3 @@ class CasbinRule(SQLModel, table=True):
     v3: str = Field(default="", max_length=64)
     v4: str = Field(default="", max_length=64)
     v5: str = Field(default="", max_length=64)
-
-
-class PolicyState(SQLModel, table=True):
-    """One row: bumped in every transaction that changes policy, so every worker reloads."""
-
-    __tablename__ = "policy_state"
-
-    id: int = Field(default=1, primary_key=True)
-    version: int = Field(default=0)

@@ -3,20 +3,22 @@
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import casbin
 from casbin import persist
-from sqlalchemy import delete, text, update
+from sqlalchemy import delete
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ctcp.audit import service as audit
 from ctcp.audit.service import AuditContext
-from ctcp.authz.models import CasbinRule, PolicyState
+from ctcp.authz.models import CasbinRule
 from ctcp.authz.scopes import ALL_SCOPES, DataScope
+from ctcp.core.changes import NOTIFY_CHANNEL, bump_policy, read_versions
 from ctcp.core.config import PROJECT_ROOT
 from ctcp.core.db import Database
 
@@ -25,7 +27,6 @@ logger = logging.getLogger("ctcp.authz")
 POLICY_DIR = PROJECT_ROOT / "policies"
 MODEL_PATH = POLICY_DIR / "model.conf"
 POLICY_PATH = POLICY_DIR / "policy.csv"
-NOTIFY_CHANNEL = "ctcp_policy"
 # Workers re-read the policy version at least this often (PostgreSQL also notifies at once).
 POLL_SECONDS = 0.5
 
@@ -57,17 +58,7 @@ async def stored_policy(session: AsyncSession) -> list[PolicyLine]:
 
 
 async def policy_version(session: AsyncSession) -> int:
-    return (await session.exec(select(PolicyState.version).where(PolicyState.id == 1))).one()
-
-
-async def bump_version(session: AsyncSession) -> None:
-    """Mark policy or role grants as changed; every worker and instance reloads."""
-    await session.exec(
-        update(PolicyState).where(col(PolicyState.id) == 1).values(version=PolicyState.version + 1)
-    )
-    if (await session.connection()).dialect.name == "postgresql":
-        # Delivered at commit, to every listening worker: reload within milliseconds.
-        await session.exec(text(f"NOTIFY {NOTIFY_CHANNEL}"))  # type: ignore[call-overload]
+    return (await read_versions(session))[0]
 
 
 @dataclass(frozen=True)
@@ -101,7 +92,7 @@ async def sync_policy(
         )
     await session.flush()
     if added or removed:
-        await bump_version(session)
+        await bump_policy(session)
         audit.record(
             session,
             context,
@@ -165,14 +156,25 @@ async def load_engine(session: AsyncSession) -> PolicyEngine:
 
 
 class PolicyWatcher:
-    """Keeps one process's engine current: a version poll, plus LISTEN on PostgreSQL."""
+    """Keeps one process current: reloads the enforcer when policy lines change and drops
+    cached sessions when grants change (a version poll, plus LISTEN on PostgreSQL)."""
 
-    def __init__(self, database: Database, engine: PolicyEngine) -> None:
+    def __init__(
+        self,
+        database: Database,
+        engine: PolicyEngine,
+        *,
+        grants_version: int,
+        on_grants_changed: Callable[[], None],
+    ) -> None:
         self.database = database
         self.engine = engine
+        self.grants_version = grants_version
+        self.on_grants_changed = on_grants_changed
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._listener: object | None = None
+        self._listener: Any = None
+        self._stopping = False
 
     async def start(self) -> None:
         if self.database.backend == "postgresql":
@@ -180,13 +182,14 @@ class PolicyWatcher:
         self._task = asyncio.create_task(self._run(), name="ctcp-policy-watcher")
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         if self._listener is not None:
             with contextlib.suppress(Exception):
-                await self._listener.close()  # type: ignore[attr-defined]
+                await self._listener.close()
 
     async def _listen(self) -> None:
         try:
@@ -203,23 +206,29 @@ class PolicyWatcher:
             )
             await connection.add_listener(NOTIFY_CHANNEL, lambda *_: self._changed.set())
             self._listener = connection
-        except Exception:  # the poll still keeps the policy current
-            logger.warning("policy LISTEN unavailable; relying on the version poll")
+        except Exception:  # the poll still keeps this process current
+            logger.warning("LISTEN unavailable; relying on the version poll")
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
+            # asyncio.timeout, not wait_for: on 3.11, wait_for can swallow a cancellation
+            # that arrives as the wait completes, and the watcher would never stop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), timeout=POLL_SECONDS)
+                async with asyncio.timeout(POLL_SECONDS):
+                    await self._changed.wait()
             self._changed.clear()
             try:
                 await self.refresh()
             except Exception:  # a database blip must not kill the watcher
-                logger.warning("policy refresh failed; retrying", exc_info=True)
+                logger.warning("access state refresh failed; retrying", exc_info=True)
 
     async def refresh(self) -> None:
-        """Reload the enforcer if the stored version moved."""
+        """Apply whatever moved since the last look."""
         async with self.database.sessionmaker() as session:
-            version = await policy_version(session)
+            version, grants_version = await read_versions(session)
+            if grants_version != self.grants_version:
+                self.grants_version = grants_version
+                self.on_grants_changed()
             if version != self.engine.version:
                 self.engine = await load_engine(session)
                 logger.info("policy reloaded at version %s", version)

@@ -5,7 +5,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -50,8 +50,10 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(default=2, ge=2)
     argon2_parallelism: int = Field(default=1, ge=1)
 
+    _secret: bytes | None = PrivateAttr(default=None)
+
     max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024)
-    db_pool_size: int = Field(default=10, ge=1)
+    db_pool_size: int = Field(default=20, ge=1)
 
     @field_validator("mfa_required_roles", mode="before")
     @classmethod
@@ -82,6 +84,11 @@ class Settings(BaseSettings):
 
     def secret(self) -> bytes:
         """The key that signs and encrypts; in development, generated once under var/."""
+        if self._secret is None:
+            self._secret = self._read_secret()
+        return self._secret
+
+    def _read_secret(self) -> bytes:
         if self.secret_key is not None and self.secret_key.get_secret_value():
             return self.secret_key.get_secret_value().encode()
         path = self.var_dir / "secret_key"

@@ -92,8 +92,12 @@ def make_engine(url: str, *, pool_size: int = 10, pooled: bool = True) -> AsyncE
         return engine
     if not pooled:
         return create_async_engine(target, poolclass=NullPool)
+    # A fixed pool: overflow connections are closed on return, and reopening them under
+    # load (TLS negotiation included) cost more than waiting for a pooled one. No ping per
+    # checkout (a round trip per request): a dropped connection fails one request with a
+    # 503, and SQLAlchemy then invalidates the whole pool, so the app recovers by itself.
     return create_async_engine(
-        target, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800
+        target, pool_size=pool_size, max_overflow=0, pool_timeout=30, pool_recycle=1800
     )
 
 
@@ -104,6 +108,8 @@ SessionCallback = Callable[[AsyncSession], Awaitable[None]]
 BEFORE_COMMIT_KEY = "ctcp.before_commit"
 AFTER_COMMIT_KEY = "ctcp.after_commit"
 AFTER_ROLLBACK_KEY = "ctcp.after_rollback"
+ON_FAILURE_KEY = "ctcp.on_failure"
+FailureCallback = Callable[[AsyncSession, BaseException], Awaitable[None]]
 
 
 def _register(session: AsyncSession, key: str, callback: SessionCallback) -> None:
@@ -127,9 +133,15 @@ def on_after_rollback(session: AsyncSession, callback: SessionCallback) -> None:
     _register(session, AFTER_ROLLBACK_KEY, callback)
 
 
+def on_failure(session: AsyncSession, callback: FailureCallback) -> None:
+    """Run `callback(session, error)` after a rollback caused by `error` (to audit it)."""
+    session.info.setdefault(ON_FAILURE_KEY, []).append(callback)
+
+
 async def commit(session: AsyncSession) -> None:
     """Run the before-commit callbacks, then commit: the only way the app commits."""
     session.info.pop(AFTER_ROLLBACK_KEY, None)
+    session.info.pop(ON_FAILURE_KEY, None)
     callbacks: list[SessionCallback] = session.info.pop(BEFORE_COMMIT_KEY, [])
     for callback in callbacks:
         await callback(session)
@@ -138,12 +150,16 @@ async def commit(session: AsyncSession) -> None:
         await callback(session)
 
 
-async def rollback(session: AsyncSession) -> None:
+async def rollback(session: AsyncSession, error: BaseException | None = None) -> None:
     """Roll back, then run and commit what must survive the rollback (on the same connection)."""
-    survivors: list[SessionCallback] = session.info.pop(AFTER_ROLLBACK_KEY, [])
     session.info.pop(BEFORE_COMMIT_KEY, None)
     session.info.pop(AFTER_COMMIT_KEY, None)
     await session.rollback()
+    failure_callbacks: list[FailureCallback] = session.info.pop(ON_FAILURE_KEY, [])
+    if error is not None:
+        for failure_callback in failure_callbacks:
+            await failure_callback(session, error)
+    survivors: list[SessionCallback] = session.info.pop(AFTER_ROLLBACK_KEY, [])
     if survivors:
         for callback in survivors:
             await callback(session)
@@ -176,8 +192,8 @@ class Database:
         async with self.sessionmaker() as session:
             try:
                 yield session
-            except BaseException:
-                await rollback(session)
+            except BaseException as error:
+                await rollback(session, error)
                 raise
             await commit(session)
 
@@ -185,18 +201,18 @@ class Database:
         await self.engine.dispose()
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request's unit of work: committed before the response leaves, or rolled back."""
-    async with get_database(request).sessionmaker() as session:
+    async with (await get_database(request)).sessionmaker() as session:
         try:
             yield session
-        except BaseException:
-            await rollback(session)
+        except BaseException as error:
+            await rollback(session, error)
             raise
         await commit(session)
 

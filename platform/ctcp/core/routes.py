@@ -16,7 +16,7 @@ def mark_guard(call: Callable[..., Any], label: tuple[str, str]) -> None:
     setattr(call, GUARD_MARK, label)
 
 
-def _public() -> None:
+async def _public() -> None:
     """Anyone may call this route, deliberately."""
 
 

@@ -7,6 +7,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ctcp.audit import service as audit
 from ctcp.audit.service import AuditContext, Outcome
+from ctcp.core.clock import clock
 from ctcp.core.config import Settings
 from ctcp.core.db import SessionDep
 from ctcp.core.errors import ForbiddenError, UnauthorizedError
@@ -14,17 +15,18 @@ from ctcp.core.http import UNSAFE_METHODS
 from ctcp.core.routes import mark_guard
 from ctcp.identity import tokens
 from ctcp.identity.passwords import PasswordHasher
-from ctcp.identity.service import Principal, resolve_session
+from ctcp.identity.principal_cache import CachedPrincipal, PrincipalCache
+from ctcp.identity.service import TOUCH_INTERVAL, Principal, resolve_session
 
 CSRF_HEADER = "X-CSRF-Token"
 
 
-def get_settings_from_app(request: Request) -> Settings:
+async def get_settings_from_app(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_hasher(request: Request) -> PasswordHasher:
+async def get_hasher(request: Request) -> PasswordHasher:
     hasher: PasswordHasher = request.app.state.hasher
     return hasher
 
@@ -33,13 +35,8 @@ SettingsDep = Annotated[Settings, Depends(get_settings_from_app)]
 HasherDep = Annotated[PasswordHasher, Depends(get_hasher)]
 
 
-def request_audit_context(request: Request) -> AuditContext:
-    """Where a request comes from, for its audit events (no actor yet)."""
-    return AuditContext(
-        ip=request.client.host if request.client else None,
-        user_agent=(request.headers.get("user-agent") or "")[:400] or None,
-        request_id=getattr(request.state, "request_id", None),
-    )
+async def request_audit_context(request: Request) -> AuditContext:
+    return audit_context_of(request)
 
 
 RequestContextDep = Annotated[AuditContext, Depends(request_audit_context)]
@@ -66,57 +63,93 @@ def record_denial(
     )
 
 
+def _cache_of(request: Request) -> PrincipalCache:
+    cache: PrincipalCache = request.app.state.principal_cache
+    return cache
+
+
+def _cached_principal(request: Request, token: str) -> Principal | None:
+    """The session as read moments ago, while no grant changed and it cannot have expired."""
+    entry = _cache_of(request).get(tokens.token_hash(token))
+    if entry is None:
+        return None
+    now = clock.now()
+    if now >= entry.principal.expires_at or now - entry.confirmed_at >= TOUCH_INTERVAL:
+        return None
+    return entry.principal
+
+
 def _action_of(request: Request) -> str:
     return f"http.{request.method.lower()}"
 
 
-async def _authenticate(
-    request: Request, session: SessionDep, settings: SettingsDep, context: RequestContextDep
+def audit_context_of(request: Request) -> AuditContext:
+    """Where a request comes from, for its audit events (no actor yet)."""
+    return AuditContext(
+        ip=request.client.host if request.client else None,
+        user_agent=(request.headers.get("user-agent") or "")[:400] or None,
+        request_id=getattr(request.state, "request_id", None),
+    )
+
+
+async def authenticate(
+    request: Request, session: AsyncSession, *, require_enrolment: bool = True
 ) -> Principal:
+    """The person behind the session cookie, checked for CSRF and the MFA-enrolment gate.
+
+    A plain function rather than a chain of dependencies: it runs on every request.
+    """
+    settings: Settings = request.app.state.settings
+    context = audit_context_of(request)
     token = request.cookies.get(settings.session_cookie_name)
     if not token:
         record_denial(session, request, context, _action_of(request), "no_credentials")
         raise UnauthorizedError("Sign in first.")
-    principal, reason = await resolve_session(session, token=token, settings=settings)
+    principal = _cached_principal(request, token)
     if principal is None:
-        record_denial(session, request, context, _action_of(request), f"session_{reason}")
-        detail = (
-            "Your session has expired; sign in again." if reason == "expired" else "Sign in first."
+        cache = _cache_of(request)
+        generation = cache.version  # read before the query: a change meanwhile wins
+        principal, reason = await resolve_session(session, token=token, settings=settings)
+        if principal is None:
+            record_denial(session, request, context, _action_of(request), f"session_{reason}")
+            detail = (
+                "Your session has expired; sign in again."
+                if reason == "expired"
+                else "Sign in first."
+            )
+            raise UnauthorizedError(detail, extra={"session_expired": reason == "expired"})
+        cache.put(
+            tokens.token_hash(token),
+            CachedPrincipal(principal, generation, confirmed_at=clock.now()),
         )
-        raise UnauthorizedError(detail, extra={"session_expired": reason == "expired"})
     request.state.principal = principal
+    actor = context.as_user(principal.user.id, principal.organization.code)
     if request.method in UNSAFE_METHODS:
         candidate = request.headers.get(CSRF_HEADER)
         if not tokens.csrf_token_valid(candidate, token, settings.secret()):
-            actor = context.as_user(principal.user.id, principal.organization.code)
             record_denial(session, request, actor, _action_of(request), "csrf")
             raise ForbiddenError("A valid X-CSRF-Token header is required.")
-    return principal
-
-
-async def principal_before_mfa(
-    principal: Annotated[Principal, Depends(_authenticate)],
-) -> Principal:
-    """The signed-in person, even before a required MFA enrolment (me, MFA, sign-out)."""
-    return principal
-
-
-async def enrolled_principal(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    context: RequestContextDep,
-    principal: Annotated[Principal, Depends(_authenticate)],
-) -> Principal:
-    """The signed-in person, refused until enrolled when a role of theirs requires MFA."""
-    if principal.roles & settings.mfa_required_roles and principal.user.mfa_enabled_at is None:
-        actor = context.as_user(principal.user.id, principal.organization.code)
+    if (
+        require_enrolment
+        and principal.roles & settings.mfa_required_roles
+        and principal.user.mfa_enabled_at is None
+    ):
         record_denial(session, request, actor, _action_of(request), "mfa_enrollment_required")
         raise ForbiddenError(
             "Your role requires multi-factor authentication: enrol first.",
             extra={"mfa_enrollment_required": True},
         )
     return principal
+
+
+async def principal_before_mfa(request: Request, session: SessionDep) -> Principal:
+    """The signed-in person, even before a required MFA enrolment (me, MFA, sign-out)."""
+    return await authenticate(request, session, require_enrolment=False)
+
+
+async def enrolled_principal(request: Request, session: SessionDep) -> Principal:
+    """The signed-in person, refused until enrolled when a role of theirs requires MFA."""
+    return await authenticate(request, session)
 
 
 # Self-service routes (me, MFA, sign-out) are guarded by authentication alone.

@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ctcp.audit import service as audit
 from ctcp.audit.service import AuditContext, Outcome
+from ctcp.core.changes import bump_grants
 from ctcp.core.clock import clock
 from ctcp.core.config import Settings
 from ctcp.core.db import Database, on_after_rollback
@@ -45,7 +46,11 @@ class Account:
 
 @dataclass(frozen=True)
 class Principal:
-    """A signed-in person, resolved from their session cookie."""
+    """A signed-in person, resolved from their session cookie.
+
+    `user` and `organization` are transient copies, shared by the requests the
+    principal cache serves: read them, never add them to a session.
+    """
 
     user: User
     organization: Organization
@@ -53,6 +58,7 @@ class Principal:
     session_id: int
     session_token: str
     mfa_verified: bool
+    expires_at: datetime
 
 
 @dataclass(frozen=True)
@@ -177,6 +183,7 @@ async def set_roles(
     ):
         await _ensure_another_admin(session, account.user.id)
     await session.exec(delete(UserRole).where(col(UserRole.user_id) == account.user.id))
+    await bump_grants(session)
     for role in sorted(chosen):
         session.add(UserRole(user_id=account.user.id, role=role, granted_by=context.user_id))
     await session.flush()
@@ -202,6 +209,7 @@ async def _is_admin(session: AsyncSession, user_id: uuid.UUID) -> bool:
 
 async def end_all_sessions(session: AsyncSession, user_id: uuid.UUID) -> None:
     await session.exec(delete(UserSession).where(col(UserSession.user_id) == user_id))
+    await bump_grants(session)
 
 
 async def set_active(
@@ -397,11 +405,13 @@ async def sign_in(
     async with database.transaction() as session:
         if previous_token:
             # A new id at every sign-in: the session the browser had is ended.
-            await session.exec(
+            ended = await session.exec(
                 delete(UserSession).where(
                     col(UserSession.token_hash) == tokens.token_hash(previous_token)
                 )
             )
+            if ended.rowcount:
+                await bump_grants(session)
         second_factor: str | None = None
         if user.mfa_enabled_at is not None:
             if otp:
@@ -482,17 +492,19 @@ async def resolve_session(
         )
     assert user_session.id is not None
     return Principal(
-        user=user,
-        organization=organization,
+        user=User(**user.model_dump()),
+        organization=Organization(**organization.model_dump()),
         roles=frozenset(role for *_, role in rows if role),
         session_id=user_session.id,
         session_token=token,
         mfa_verified=user_session.mfa_verified,
+        expires_at=user_session.expires_at,
     ), "ok"
 
 
 async def sign_out(session: AsyncSession, *, principal: Principal, context: AuditContext) -> None:
     await session.exec(delete(UserSession).where(col(UserSession.id) == principal.session_id))
+    await bump_grants(session)
     audit.record(
         session, context, "session.delete", object_type="user", object_id=principal.user.id
     )
@@ -558,6 +570,7 @@ async def begin_mfa_enrolment(
             totp_secret_encrypted=mfa.encrypt_secret(secret, settings.secret()), totp_last_step=None
         )
     )
+    await bump_grants(session)  # cached copies of this user hold the old secret
     audit.record(
         session, context, "mfa.enrol.begin", object_type="user", object_id=principal.user.id
     )
@@ -619,5 +632,6 @@ async def confirm_mfa_enrolment(
         .values(mfa_verified=True)
     )
     await session.flush()
+    await bump_grants(session)
     audit.record(session, context, "mfa.enrol.confirm", object_type="user", object_id=user.id)
     return codes
