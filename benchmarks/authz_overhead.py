@@ -1,5 +1,8 @@
 """What guard + audit cost: a guarded, audited read against the same query unguarded.
 
+This machine kind is shared and noisy: (a) and (b) runs are interleaved and the median
+of each is compared; the per-round ratios show the spread.
+
 Starts the app (uvicorn, N workers) on a fresh PostgreSQL database holding 193 States,
 the Compact entities and 20,000 users, then drives both endpoints with the same load
 (32 concurrent keep-alive clients from a separate process: wrk, or benchmarks/loadgen.py)
@@ -31,12 +34,12 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from population import populate  # noqa: E402
+from population import populate
 
-from ctcp.audit import service as audit  # noqa: E402
-from ctcp.authz import policy  # noqa: E402
-from ctcp.core.config import Settings  # noqa: E402
-from ctcp.core.db import Database  # noqa: E402
+from ctcp.audit import service as audit
+from ctcp.authz import policy
+from ctcp.core.config import Settings
+from ctcp.core.db import Database
 
 WRK_SCRIPT = """
 local paths = {}
@@ -57,9 +60,13 @@ def _free_port() -> int:
 
 async def _admin(url: str, statement: str) -> None:
     parsed = make_url(url)
-    connection = await asyncpg.connect(host=parsed.host, port=parsed.port or 5432,
-                                       user=parsed.username, password=parsed.password,
-                                       database=parsed.database or "postgres")
+    connection = await asyncpg.connect(
+        host=parsed.host,
+        port=parsed.port or 5432,
+        user=parsed.username,
+        password=parsed.password,
+        database=parsed.database or "postgres",
+    )
     try:
         await connection.execute(statement)
     finally:
@@ -71,37 +78,72 @@ def _to_ms(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def _wrk(prefix: str, ids_file: str, cookie: str, port: int, concurrency: int,
-         duration: int) -> dict[str, float]:
+def _wrk(
+    prefix: str, ids_file: str, cookie: str, port: int, concurrency: int, duration: int
+) -> dict[str, float]:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(WRK_SCRIPT)
-    env = {**os.environ, "CTCP_BENCH_IDS": ids_file, "CTCP_BENCH_PREFIX": prefix,
-           "CTCP_BENCH_COOKIE": cookie}
+    env = {
+        **os.environ,
+        "CTCP_BENCH_IDS": ids_file,
+        "CTCP_BENCH_PREFIX": prefix,
+        "CTCP_BENCH_COOKIE": cookie,
+    }
     output = subprocess.run(
-        ["wrk", "-t2", f"-c{concurrency}", f"-d{duration}s", "--latency", "-s", script.name,
-         f"http://127.0.0.1:{port}"], env=env, capture_output=True, text=True, check=True,
+        [
+            "wrk",
+            "-t2",
+            f"-c{concurrency}",
+            f"-d{duration}s",
+            "--latency",
+            "-s",
+            script.name,
+            f"http://127.0.0.1:{port}",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
-    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.M))
+    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", output, re.M))
+    if "99" not in latency:
+        raise RuntimeError(f"wrk gave no latency figures:\n{output}")
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     errors = re.search(r"Socket errors: .*", output)
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),  # type: ignore[union-attr]
-            "p50_ms": _to_ms(latency["50"]), "p99_ms": _to_ms(latency["99"]),
-            "errors": float(non_2xx.group(1)) if non_2xx else 0.0,
-            "socket_errors": errors.group(0) if errors else ""}  # type: ignore[dict-item]
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),  # type: ignore[union-attr]
+        "p50_ms": _to_ms(latency["50"]),
+        "p99_ms": _to_ms(latency["99"]),
+        "errors": float(non_2xx.group(1)) if non_2xx else 0.0,
+        "socket_errors": errors.group(0) if errors else "",
+    }  # type: ignore[dict-item]
 
 
-def _loadgen(prefix: str, ids_file: str, cookie: str, port: int, concurrency: int,
-             duration: int) -> dict[str, float]:
+def _loadgen(
+    prefix: str, ids_file: str, cookie: str, port: int, concurrency: int, duration: int
+) -> dict[str, float]:
     output = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "loadgen.py"),
-         f"http://127.0.0.1:{port}{prefix}{{id}}", ids_file, "--cookie", cookie,
-         "--concurrency", str(concurrency), "--duration", str(duration)],
-        capture_output=True, text=True, check=True).stdout
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "loadgen.py"),
+            f"http://127.0.0.1:{port}{prefix}{{id}}",
+            ids_file,
+            "--cookie",
+            cookie,
+            "--concurrency",
+            str(concurrency),
+            "--duration",
+            str(duration),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     result: dict[str, float] = json.loads(output)
     return result
 
 
-def _cpu_seconds(pattern: str) -> float:
+def _cpu_seconds(pattern: str) -> float:  # "ctcp-bench-server" marks the app processes
     """User + system CPU of every process whose command line contains `pattern`."""
     total = 0
     for proc in Path("/proc").iterdir():
@@ -142,18 +184,33 @@ def measure_enforce() -> tuple[float, float]:
     return raw, memo
 
 
-def main() -> None:  # noqa: PLR0915
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--database-url", default=os.environ.get(
-        "CTCP_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get(
+            "CTCP_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
     parser.add_argument("--users", type=int, default=20000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--duration", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="interleaved (a), (b) pairs; the median of each is reported",
+    )
+    parser.add_argument(
+        "--breakdown", action="store_true", help="also measure guard only and audit only"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
-    parser.add_argument("--profile", metavar="FILE",
-                        help="record the guarded run's workers with py-spy (collapsed stacks)")
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="record the guarded run's workers with py-spy (collapsed stacks)",
+    )
     args = parser.parse_args()
 
     name = f"ctcp_bench_{secrets.token_hex(3)}"
@@ -170,53 +227,115 @@ def main() -> None:  # noqa: PLR0915
         ids_file = os.path.join(var_dir, "ids.txt")
         Path(ids_file).write_text("\n".join(str(i) for i in population.user_ids[:5000]))
         port = _free_port()
-        env = {**os.environ, "CTCP_DATABASE_URL": url, "CTCP_SECRET_KEY": secret_key,
-               "CTCP_VAR_DIR": var_dir, "PYTHONPATH": str(ROOT / "benchmarks")}
+        env = {
+            **os.environ,
+            "CTCP_DATABASE_URL": url,
+            "CTCP_SECRET_KEY": secret_key,
+            "CTCP_VAR_DIR": var_dir,
+            "PYTHONPATH": str(ROOT / "benchmarks"),
+        }
         server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "bench_app:create", "--factory", "--port",
-             str(port), "--workers", str(args.workers), "--log-level", "warning",
-             "--no-access-log"], env=env, cwd=ROOT)
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench_app:create",
+                "--factory",
+                "--port",
+                str(port),
+                "--workers",
+                str(args.workers),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            env=env,
+            cwd=ROOT,
+        )
         for _ in range(100):
             try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1)  # noqa: S310
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1)
                 break
             except OSError:
                 time.sleep(0.2)
         cookie = f"ctcp_session={population.cookies['platform_admin']}"
         drive = _wrk if shutil.which("wrk") else _loadgen
-        print(f"load: {drive.__name__.strip('_')}, {args.concurrency} connections, "
-              f"{args.duration} s per run, {args.workers} workers, PostgreSQL")
+        print(
+            f"load: {drive.__name__.strip('_')}, {args.concurrency} connections, "
+            f"{args.duration} s per run, {args.workers} workers, PostgreSQL"
+        )
         drive("/api/v1/users/", ids_file, cookie, port, args.concurrency, 3)  # warm-up
         drive("/bench/users/", ids_file, cookie, port, args.concurrency, 3)
         results: dict[str, list[dict[str, Any]]] = {"guarded": [], "baseline": []}
         profiler = None
         if args.profile:
             profiler = subprocess.Popen(
-                [shutil.which("py-spy") or "py-spy", "record", "--format", "raw", "--subprocesses",
-                 "--duration", str(args.duration), "--output", args.profile,
-                 "--pid", str(server.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                [
+                    shutil.which("py-spy") or "py-spy",
+                    "record",
+                    "--format",
+                    "raw",
+                    "--subprocesses",
+                    "--duration",
+                    str(args.duration),
+                    "--output",
+                    args.profile,
+                    "--pid",
+                    str(server.pid),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         for _ in range(args.rounds):
-            results["guarded"].append(_measured(drive, "/api/v1/users/", ids_file, cookie, port,
-                                                args.concurrency, args.duration))
+            results["guarded"].append(
+                _measured(
+                    drive, "/api/v1/users/", ids_file, cookie, port, args.concurrency, args.duration
+                )
+            )
             if profiler is not None:
                 profiler.wait()
                 profiler = None
-            results["baseline"].append(_measured(drive, "/bench/users/", ids_file, cookie, port,
-                                                 args.concurrency, args.duration))
-        for diag in os.environ.get("CTCP_DIAG", "").split():
-            r = drive(diag, ids_file, cookie, port, args.concurrency, args.duration)
-            print(f"diag {diag}: {r['rps']:.0f} req/s p50 {r['p50_ms']:.1f} ms")
-        best = {kind: max(runs, key=lambda r: r["rps"]) for kind, runs in results.items()}
-        for kind, label in (("guarded", "(a) guarded + audited GET /api/v1/users/{id}"),
-                            ("baseline", "(b) same query, no guard, no audit")):
-            r = best[kind]
-            print(f"{label}: {r['rps']:.0f} req/s, p50 {r['p50_ms']:.1f} ms, "
-                  f"p99 {r['p99_ms']:.1f} ms, errors {int(r['errors'])}; CPU per request: "
-                  f"app {r['app_cpu_us']:.0f} us, PostgreSQL {r['db_cpu_us']:.0f} us")
-        print(f"ratio: {best['guarded']['rps'] / best['baseline']['rps']:.2f}")
+            results["baseline"].append(
+                _measured(
+                    drive, "/bench/users/", ids_file, cookie, port, args.concurrency, args.duration
+                )
+            )
+        if args.breakdown:
+            for label, path in (
+                ("guard only", "/bench/guard/users/"),
+                ("audit only", "/bench/audit/users/"),
+            ):
+                r = _measured(drive, path, ids_file, cookie, port, args.concurrency, args.duration)
+                print(
+                    f"breakdown, {label}: {r['rps']:.0f} req/s, p50 {r['p50_ms']:.1f} ms; "
+                    f"CPU per request: app {r['app_cpu_us']:.0f} us, "
+                    f"PostgreSQL {r['db_cpu_us']:.0f} us"
+                )
+        ratios = [
+            a["rps"] / b["rps"]
+            for a, b in zip(results["guarded"], results["baseline"], strict=True)
+        ]
+        print("per-round ratios: " + ", ".join(f"{ratio:.2f}" for ratio in ratios))
+        median = {
+            kind: sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
+            for kind, runs in results.items()
+        }
+        for kind, label in (
+            ("guarded", "(a) guarded + audited GET /api/v1/users/{id}"),
+            ("baseline", "(b) same query, no guard, no audit"),
+        ):
+            r = median[kind]
+            print(
+                f"{label}: {r['rps']:.0f} req/s, p50 {r['p50_ms']:.1f} ms, "
+                f"p99 {r['p99_ms']:.1f} ms, errors {int(r['errors'])}; CPU per request: "
+                f"app {r['app_cpu_us']:.0f} us, PostgreSQL {r['db_cpu_us']:.0f} us"
+            )
+        print(f"ratio: {median['guarded']['rps'] / median['baseline']['rps']:.2f}")
         raw, memo = measure_enforce()
-        print(f"enforce: {raw:.1f} us per Casbin enforce (FastEnforcer), "
-              f"{memo:.2f} us per guard decision (memoised per policy version)")
+        print(
+            f"enforce: {raw:.1f} us per Casbin enforce (FastEnforcer), "
+            f"{memo:.2f} us per guard decision (memoised per policy version)"
+        )
 
         async def verify() -> audit.VerifyResult:
             database = Database(url)

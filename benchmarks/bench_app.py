@@ -4,10 +4,14 @@ The baseline route exists only here, never in the shipped application.
 """
 
 import uuid
+from typing import Annotated
 
 from fastapi import FastAPI
 
 from ctcp.app import create_app
+from ctcp.audit import service as audit
+from ctcp.audit.service import AuditContext
+from ctcp.authz.guard import Access, guard
 from ctcp.core.db import SessionDep
 from ctcp.core.errors import NotFoundError
 from ctcp.identity import service
@@ -25,21 +29,20 @@ def create() -> FastAPI:
             raise NotFoundError("No such user.")
         return UserRead.of(account)
 
-    from ctcp.audit import service as audit_service
-    from ctcp.audit.service import AuditContext
-    from ctcp.identity.dependencies import PrincipalDep
+    @app.get("/bench/guard/users/{user_id}", include_in_schema=False)
+    async def guard_only(
+        user_id: uuid.UUID, session: SessionDep, access: Annotated[Access, guard("user", "manage")]
+    ) -> UserRead:
+        """With the guard, without the audit event (--breakdown)."""
+        return await baseline_user(user_id, session)
 
-    @app.get("/diag/auth/users/{user_id}", include_in_schema=False)
-    async def auth_only(user_id: uuid.UUID, session: SessionDep, p: PrincipalDep) -> UserRead:
-        account = await service.load_account(session, user_id=user_id)
-        assert account is not None
-        return UserRead.of(account)
-
-    @app.get("/diag/audit/users/{user_id}", include_in_schema=False)
+    @app.get("/bench/audit/users/{user_id}", include_in_schema=False)
     async def audit_only(user_id: uuid.UUID, session: SessionDep) -> UserRead:
-        account = await service.load_account(session, user_id=user_id)
-        assert account is not None
-        audit_service.record(session, AuditContext(), "user.read", object_id=user_id, read=True)
-        return UserRead.of(account)
+        """With the audit event, without the guard (--breakdown)."""
+        result = await baseline_user(user_id, session)
+        audit.record(
+            session, AuditContext(), "user.read", object_type="user", object_id=user_id, read=True
+        )
+        return result
 
     return app

@@ -12,15 +12,24 @@ import time
 from urllib.parse import urlsplit
 
 
-async def _client(host: str, port: int, paths: list[str], cookie: str, stop: float,
-                  latencies: list[float], errors: list[int]) -> None:
+async def _client(
+    host: str,
+    port: int,
+    paths: list[str],
+    cookie: str,
+    stop: float,
+    latencies: list[float],
+    errors: list[int],
+) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     rng = random.Random()
     try:
         while time.monotonic() < stop:
             path = rng.choice(paths)
-            request = (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nCookie: {cookie}\r\n"
-                       "Connection: keep-alive\r\n\r\n").encode()
+            request = (
+                f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nCookie: {cookie}\r\n"
+                "Connection: keep-alive\r\n\r\n"
+            ).encode()
             started = time.perf_counter()
             writer.write(request)
             status_line = await reader.readline()
@@ -40,23 +49,39 @@ async def _client(host: str, port: int, paths: list[str], cookie: str, stop: flo
         writer.close()
 
 
-async def run(template: str, ids: list[str], cookie: str, concurrency: int,
-              duration: float) -> dict[str, float]:
+async def run(
+    template: str, ids: list[str], cookie: str, concurrency: int, duration: float
+) -> dict[str, float]:
     parts = urlsplit(template.replace("{id}", "ID"))
     paths = [parts.path.replace("ID", i) for i in ids]
     latencies: list[float] = []
     errors: list[int] = []
     started = time.monotonic()
     stop = started + duration
-    await asyncio.gather(*[
-        _client(parts.hostname or "127.0.0.1", parts.port or 80, paths, cookie, stop,
-                latencies, errors) for _ in range(concurrency)])
+    await asyncio.gather(
+        *[
+            _client(
+                parts.hostname or "127.0.0.1",
+                parts.port or 80,
+                paths,
+                cookie,
+                stop,
+                latencies,
+                errors,
+            )
+            for _ in range(concurrency)
+        ]
+    )
     seconds = time.monotonic() - started
     latencies.sort()
-    return {"requests": len(latencies), "errors": len(errors), "seconds": seconds,
-            "rps": len(latencies) / seconds,
-            "p50_ms": latencies[len(latencies) // 2] * 1000,
-            "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000}
+    return {
+        "requests": len(latencies),
+        "errors": len(errors),
+        "seconds": seconds,
+        "rps": len(latencies) / seconds,
+        "p50_ms": latencies[len(latencies) // 2] * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
+    }
 
 
 def main() -> None:
@@ -68,8 +93,11 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10)
     args = parser.parse_args()
     ids = [line.strip() for line in open(args.ids_file) if line.strip()]  # noqa: SIM115
-    print(json.dumps(asyncio.run(run(args.template, ids, args.cookie, args.concurrency,
-                                     args.duration))))
+    print(
+        json.dumps(
+            asyncio.run(run(args.template, ids, args.cookie, args.concurrency, args.duration))
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -37,9 +37,16 @@ async def _session_for(database: Database, user_id: uuid.UUID) -> str:
     token = tokens.new_session_token()
     now = clock.now()
     async with database.transaction() as session:
-        session.add(UserSession(token_hash=tokens.token_hash(token), user_id=user_id,
-                                created_at=now, last_seen_at=now,
-                                expires_at=now + timedelta(hours=12), mfa_verified=True))
+        session.add(
+            UserSession(
+                token_hash=tokens.token_hash(token),
+                user_id=user_id,
+                created_at=now,
+                last_seen_at=now,
+                expires_at=now + timedelta(hours=12),
+                mfa_verified=True,
+            )
+        )
     return token
 
 
@@ -52,36 +59,53 @@ async def populate(database_url: str, *, users: int, settings: Settings) -> Popu
         await policy.sync_policy(session, policy.read_policy_file(), context=AuditContext())
     async with database.sessionmaker() as session:
         orgs = list((await session.exec(select(Organization))).all())
-    password_hash = PasswordHash((Argon2Hasher(memory_cost=19456, time_cost=2,
-                                               parallelism=1),)).hash(PASSWORD)
+    password_hash = PasswordHash(
+        (Argon2Hasher(memory_cost=19456, time_cost=2, parallelism=1),)
+    ).hash(PASSWORD)
     rng = random.Random(2026)
-    role_of = {"member_state": "state_focal_point", "compact_entity": "entity_focal_point",
-               "secretariat": "cted_analyst"}
+    role_of = {
+        "member_state": "state_focal_point",
+        "compact_entity": "entity_focal_point",
+        "secretariat": "cted_analyst",
+    }
     user_rows, role_rows = [], []
     for n in range(users):
         org = orgs[n % len(orgs)] if n < len(orgs) else rng.choice(orgs)
         user_id = uuid.uuid4()
-        user_rows.append({"id": user_id, "email": f"user{n:06d}@{org.code.lower()}.example",
-                          "name": f"User {n}", "organization_id": org.id,
-                          "password_hash": password_hash, "active": True,
-                          "created_at": clock.now(), "password_changed_at": clock.now()})
-        role_rows.append({"user_id": user_id, "role": role_of[org.kind],
-                          "granted_at": clock.now()})
+        user_rows.append(
+            {
+                "id": user_id,
+                "email": f"user{n:06d}@{org.code.lower()}.example",
+                "name": f"User {n}",
+                "organization_id": org.id,
+                "password_hash": password_hash,
+                "active": True,
+                "created_at": clock.now(),
+                "password_changed_at": clock.now(),
+            }
+        )
+        role_rows.append({"user_id": user_id, "role": role_of[org.kind], "granted_at": clock.now()})
     async with database.transaction() as session:
         for start in range(0, len(user_rows), 2000):
-            await session.exec(insert(User).values(user_rows[start:start + 2000]))  # type: ignore[call-overload]
-            await session.exec(insert(UserRole).values(role_rows[start:start + 2000]))  # type: ignore[call-overload]
+            await session.exec(insert(User).values(user_rows[start : start + 2000]))  # type: ignore[call-overload]
+            await session.exec(insert(UserRole).values(role_rows[start : start + 2000]))  # type: ignore[call-overload]
     secretariat = next(org for org in orgs if org.code == "CTED")
     cookies = {}
     for role in ("platform_admin", "auditor"):
         secret = pyotp.random_base32()
         user_id = uuid.uuid4()
         async with database.transaction() as session:
-            session.add(User(id=user_id, email=f"{role}-{secrets.token_hex(3)}@cted.example",
-                             name=role, organization_id=secretariat.id,
-                             password_hash=password_hash,
-                             totp_secret_encrypted=mfa.encrypt_secret(secret, settings.secret()),
-                             mfa_enabled_at=clock.now()))
+            session.add(
+                User(
+                    id=user_id,
+                    email=f"{role}-{secrets.token_hex(3)}@cted.example",
+                    name=role,
+                    organization_id=secretariat.id,
+                    password_hash=password_hash,
+                    totp_secret_encrypted=mfa.encrypt_secret(secret, settings.secret()),
+                    mfa_enabled_at=clock.now(),
+                )
+            )
             await session.flush()
             session.add(UserRole(user_id=user_id, role=role))
         cookies[role] = await _session_for(database, user_id)

@@ -166,13 +166,18 @@ _HEAD = (
 )
 
 
-async def _append(connection: AsyncConnection, pending: list[_PendingEvent]) -> None:
-    """Append events under the chain head's row lock.
+async def _append(
+    connection: AsyncConnection,
+    pending: list[_PendingEvent],
+    *,
+    head: tuple[int, str] | None = None,
+) -> None:
+    """Append events under the chain head's row lock (taken here unless `head` says so).
 
     One SELECT ... FOR UPDATE, one multi-row INSERT, one UPDATE: the lock is held for
     three statements and the commit that follows, whatever the number of events.
     """
-    last_id, last_hash = (await connection.execute(_HEAD)).one()
+    last_id, last_hash = head or (await connection.execute(_HEAD)).one()
     rows = []
     for item in pending:
         last_id += 1
@@ -239,12 +244,17 @@ class AuditWriter:
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
-            while len(batch) < self.max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
             try:
                 # A Core connection, not an ORM session: this loop is on every read's path.
                 async with self.database.engine.begin() as connection:
-                    await _append(connection, [event for events, _ in batch for event in events])
+                    # Lock the chain head first, then take every event that arrived while
+                    # waiting for it (another worker's commit, its fsync): they ride this
+                    # commit instead of waiting for the next one.
+                    head = (await connection.execute(_HEAD)).one()
+                    while len(batch) < self.max_batch and not self._queue.empty():
+                        batch.append(self._queue.get_nowait())
+                    events = [event for events, _ in batch for event in events]
+                    await _append(connection, events, head=(head[0], head[1]))
             except Exception as error:  # handed to every waiting request
                 for _, future in batch:
                     if not future.done():
