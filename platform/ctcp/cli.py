@@ -181,7 +181,16 @@ def audit_verify() -> None:
         database = Database(get_settings().database_url)
         try:
             async with database.sessionmaker() as session:
-                return await audit.verify_chain(session)
+                total = await audit.chain_length(session)
+                with Progress(
+                    TextColumn("audit events"), BarColumn(), MofNCompleteColumn(), console=console
+                ) as bar:
+                    task = bar.add_task("verify", total=total)
+                    result = await audit.verify_chain(
+                        session, progress=lambda n: bar.advance(task, n)
+                    )
+                    bar.update(task, completed=result.checked)
+                    return result
         finally:
             await database.dispose()
 

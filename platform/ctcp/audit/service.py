@@ -5,7 +5,7 @@ import contextlib
 import hashlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -288,7 +288,14 @@ async def iter_events(session: AsyncSession, batch: int = 5000) -> AsyncIterator
         session.expunge_all()
 
 
-async def verify_chain(session: AsyncSession) -> VerifyResult:
+async def chain_length(session: AsyncSession) -> int:
+    head = await session.get(AuditChainHead, 1)
+    return head.last_id if head else 0
+
+
+async def verify_chain(
+    session: AsyncSession, *, progress: Callable[[int], None] | None = None
+) -> VerifyResult:
     """Walk the chain: each event's hash must match its content and link to the previous."""
     previous_hash = GENESIS_HASH
     expected_id = 1
@@ -303,6 +310,8 @@ async def verify_chain(session: AsyncSession) -> VerifyResult:
         previous_hash = event.hash
         expected_id += 1
         checked += 1
+        if progress is not None and checked % 5000 == 0:
+            progress(5000)
     head = await session.get(AuditChainHead, 1)
     if head is None or head.last_id != checked or head.last_hash != previous_hash:
         # Events removed from the end (or the head moved) break the chain too.
