@@ -6,10 +6,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
+from starlette.datastructures import Headers
+from starlette.types import Scope
 
 from ctcp import __version__
+from ctcp.audit import service as audit
 from ctcp.audit.api import router as audit_router
-from ctcp.audit.service import WRITER_KEY, AuditWriter
+from ctcp.audit.service import WRITER_KEY, AuditContext, AuditWriter, Outcome
 from ctcp.authz.policy import PolicyWatcher, load_engine
 from ctcp.core.changes import LOCAL_LISTENERS_KEY, read_versions
 from ctcp.core.config import Settings, get_settings
@@ -88,7 +91,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return RedirectResponse("/docs")
 
     # Outermost last: request ids and headers wrap everything, including refusals.
-    app.add_middleware(OriginCheckMiddleware, trusted_origins=settings.trusted_origins)
+    async def audit_foreign_origin(scope: Scope, origin: str) -> None:
+        client = scope.get("client")
+        context = AuditContext(
+            ip=client[0] if client else None,
+            user_agent=Headers(scope=scope).get("user-agent"),
+            request_id=scope.get("state", {}).get("request_id"),
+        )
+        async with app.state.database.transaction() as session:
+            audit.record(
+                session,
+                context,
+                "http.origin",
+                outcome=Outcome.DENIED,
+                details={
+                    "origin": origin[:200],
+                    "method": scope["method"],
+                    "path": scope["path"][:200],
+                },
+            )
+
+    app.add_middleware(
+        OriginCheckMiddleware,
+        trusted_origins=settings.trusted_origins,
+        on_refusal=audit_foreign_origin,
+    )
     app.add_middleware(
         BodyLimitMiddleware,
         max_json_bytes=settings.max_json_body_bytes,

@@ -180,7 +180,7 @@ def audit_verify() -> None:
     async def run() -> audit.VerifyResult:
         database = Database(get_settings().database_url)
         try:
-            async with database.sessionmaker() as session:
+            async with database.read_sessionmaker() as session:
                 total = await audit.chain_length(session)
                 with Progress(
                     TextColumn("audit events"), BarColumn(), MofNCompleteColumn(), console=console

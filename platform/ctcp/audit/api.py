@@ -2,7 +2,7 @@
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -80,6 +80,9 @@ async def _filters(
     until: Annotated[datetime | None, Query()] = None,
 ) -> _Filters:
     # An async function, not the class itself: FastAPI runs sync dependencies in a thread.
+    # Times without an offset are taken as UTC (the API speaks UTC).
+    since = since.replace(tzinfo=UTC) if since and since.tzinfo is None else since
+    until = until.replace(tzinfo=UTC) if until and until.tzinfo is None else until
     return _Filters(
         actor=actor, action=action, outcome=outcome, object_id=object_id, since=since, until=until
     )
@@ -142,19 +145,21 @@ async def export_events(
 
     async def lines() -> AsyncIterator[bytes]:
         after = 0
-        async with database.sessionmaker() as own:
-            while True:
+        while True:
+            # A short read transaction per batch, closed before each chunk is sent: a
+            # slow client never holds a transaction (or, on SQLite, a lock) open.
+            async with database.read_sessionmaker() as own:
                 statement = filters.apply(select(AuditEvent)).where(col(AuditEvent.id) > after)
                 batch = (
                     await own.exec(statement.order_by(col(AuditEvent.id)).limit(EXPORT_BATCH))
                 ).all()
-                if not batch:
-                    return
-                yield b"".join(
+                chunk = b"".join(
                     AuditEventRead.of(event).model_dump_json().encode() + b"\n" for event in batch
                 )
-                after = batch[-1].id
-                own.expunge_all()
+            if not batch:
+                return
+            yield chunk
+            after = batch[-1].id
 
     return StreamingResponse(
         lines(),
@@ -169,9 +174,10 @@ async def export_events(
     summary="Verify the audit chain",
     responses=problem_responses(401, 403),
 )
-async def verify(session: SessionDep, access: CanVerify) -> VerifyRead:
+async def verify(session: SessionDep, database: DatabaseDep, access: CanVerify) -> VerifyRead:
     """Recompute every hash and link: valid, how many checked, the first bad event."""
-    result = await service.verify_chain(session)
+    async with database.read_sessionmaker() as own:
+        result = await service.verify_chain(own)
     service.record(
         session,
         access.audit,

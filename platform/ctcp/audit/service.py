@@ -18,7 +18,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ctcp.audit.models import AuditChainHead, AuditEvent
 from ctcp.core.clock import clock
-from ctcp.core.db import Database, on_after_commit, on_after_rollback, on_before_commit
+from ctcp.core.db import (
+    Database,
+    make_engine,
+    on_after_commit,
+    on_after_rollback,
+    on_before_commit,
+)
 
 GENESIS_HASH = "0" * 64
 PENDING_KEY = "ctcp.audit_pending"
@@ -65,6 +71,22 @@ class _PendingEvent:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+def _cut(value: str | None, length: int) -> str | None:
+    return None if value is None else value[:length]
+
+
+def _bounded(context: AuditContext) -> AuditContext:
+    """The context with every field cut to its column (client-supplied values can be long)."""
+    return AuditContext(
+        user_id=context.user_id,
+        client_id=_cut(context.client_id, 64),
+        organization=_cut(context.organization, 32),
+        ip=_cut(context.ip, 64),
+        user_agent=_cut(context.user_agent, 400),
+        request_id=_cut(context.request_id, 64),
+    )
+
+
 def record(
     session: AsyncSession,
     context: AuditContext,
@@ -85,11 +107,12 @@ def record(
     """
     event = _PendingEvent(
         at=clock.now(),
-        context=context,
-        action=action,
+        context=_bounded(context),
+        action=action[:64],
         outcome=outcome,
-        object_type=object_type,
-        object_id=None if object_id is None else str(object_id),
+        object_type=None if object_type is None else object_type[:40],
+        # Taken from the request as sent (a path parameter, say): it must fit its column.
+        object_id=None if object_id is None else str(object_id)[:64],
         details=dict(details or {}),
     )
     if read and outcome is Outcome.ALLOWED and WRITER_KEY in session.info:
@@ -222,6 +245,9 @@ class AuditWriter:
             asyncio.Queue()
         )
         self._task: asyncio.Task[None] | None = None
+        # Its own small pool: requests that hold every pooled connection must not keep
+        # the writer that they are all waiting for from getting one.
+        self.engine = make_engine(database.url, pool_size=2)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="ctcp-audit-writer")
@@ -235,6 +261,7 @@ class AuditWriter:
             _, future = self._queue.get_nowait()
             if not future.done():
                 future.set_exception(RuntimeError("audit writer stopped"))
+        await self.engine.dispose()
 
     async def write(self, events: list[_PendingEvent]) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -246,7 +273,7 @@ class AuditWriter:
             batch = [await self._queue.get()]
             try:
                 # A Core connection, not an ORM session: this loop is on every read's path.
-                async with self.database.engine.begin() as connection:
+                async with self.engine.begin() as connection:
                     # Lock the chain head first, then take every event that arrived while
                     # waiting for it (another worker's commit, its fsync): they ride this
                     # commit instead of waiting for the next one.
@@ -272,13 +299,17 @@ class VerifyResult:
     first_invalid_id: int | None
 
 
-async def iter_events(session: AsyncSession, batch: int = 5000) -> AsyncIterator[AuditEvent]:
-    """Every event in chain order, fetched in keyset batches (constant memory)."""
+async def iter_events(
+    session: AsyncSession, *, until: int | None = None, batch: int = 5000
+) -> AsyncIterator[AuditEvent]:
+    """Events in chain order up to `until`, fetched in keyset batches (constant memory)."""
     after = 0
     while True:
         statement = (
             select(AuditEvent).where(col(AuditEvent.id) > after).order_by(col(AuditEvent.id))
         )
+        if until is not None:
+            statement = statement.where(col(AuditEvent.id) <= until)
         rows = (await session.exec(statement.limit(batch))).all()
         if not rows:
             return
@@ -296,11 +327,19 @@ async def chain_length(session: AsyncSession) -> int:
 async def verify_chain(
     session: AsyncSession, *, progress: Callable[[int], None] | None = None
 ) -> VerifyResult:
-    """Walk the chain: each event's hash must match its content and link to the previous."""
+    """Walk the chain: each event's hash must match its content and link to the previous.
+
+    The head is read first and the walk stops at it, so events committed while the walk
+    runs are left for the next verification instead of looking like tampering.
+    """
+    head = await session.get(AuditChainHead, 1)
+    if head is None:
+        return VerifyResult(valid=False, checked=0, first_invalid_id=1)
+    end, end_hash = head.last_id, head.last_hash
     previous_hash = GENESIS_HASH
     expected_id = 1
     checked = 0
-    async for event in iter_events(session):
+    async for event in iter_events(session, until=end):
         if (
             event.id != expected_id
             or event.prev_hash != previous_hash
@@ -312,8 +351,7 @@ async def verify_chain(
         checked += 1
         if progress is not None and checked % 5000 == 0:
             progress(5000)
-    head = await session.get(AuditChainHead, 1)
-    if head is None or head.last_id != checked or head.last_hash != previous_hash:
-        # Events removed from the end (or the head moved) break the chain too.
+    if checked != end or previous_hash != end_hash:
+        # Events missing from the end (or a head that moved by hand) break the chain too.
         return VerifyResult(valid=False, checked=checked, first_invalid_id=checked + 1)
     return VerifyResult(valid=True, checked=checked, first_invalid_id=None)

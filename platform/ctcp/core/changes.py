@@ -59,7 +59,8 @@ async def bump_grants(session: AsyncSession) -> None:
         .values(grants_version=AccessState.grants_version + 1)
     )
     await _notify(session)
-    on_after_commit(session, _tell_local_listeners)
+    # First among the after-commit work: nothing may delay or skip forgetting stale grants.
+    on_after_commit(session, _tell_local_listeners, first=True)
 
 
 async def _tell_local_listeners(session: AsyncSession) -> None:

@@ -1,5 +1,6 @@
 """Engines, sessions and column types shared by every table."""
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -15,6 +16,8 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+logger = logging.getLogger("ctcp.db")
+
 # Stable constraint names, so migrations can name what they alter or drop.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -25,6 +28,7 @@ NAMING_CONVENTION = {
 }
 SQLModel.metadata.naming_convention = NAMING_CONVENTION
 
+READ_ONLY_OPTION = "ctcp_read_only"
 ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 
 
@@ -75,9 +79,13 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        # Nearly every request writes (at least its audit event): take the write
-        # lock up front, so two transactions never deadlock upgrading a read lock.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Nearly every request writes (at least its audit event): take the write lock up
+        # front, so two transactions never deadlock upgrading a read lock. Read-only work
+        # (exports, chain verification) begins deferred: in WAL mode it blocks no writer.
+        if connection.get_execution_options().get(READ_ONLY_OPTION):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, *, pool_size: int = 10, pooled: bool = True) -> AsyncEngine:
@@ -123,9 +131,14 @@ def on_before_commit(session: AsyncSession, callback: SessionCallback) -> None:
     _register(session, BEFORE_COMMIT_KEY, callback)
 
 
-def on_after_commit(session: AsyncSession, callback: SessionCallback) -> None:
+def on_after_commit(
+    session: AsyncSession, callback: SessionCallback, *, first: bool = False
+) -> None:
     """Run `callback(session)` once this session's transaction has committed."""
     _register(session, AFTER_COMMIT_KEY, callback)
+    if first:
+        callbacks: list[SessionCallback] = session.info[AFTER_COMMIT_KEY]
+        callbacks.insert(0, callbacks.pop(callbacks.index(callback)))
 
 
 def on_after_rollback(session: AsyncSession, callback: SessionCallback) -> None:
@@ -151,19 +164,28 @@ async def commit(session: AsyncSession) -> None:
 
 
 async def rollback(session: AsyncSession, error: BaseException | None = None) -> None:
-    """Roll back, then run and commit what must survive the rollback (on the same connection)."""
+    """Roll back, then run and commit what must survive the rollback (on the same connection).
+
+    If writing the survivors fails too, that is logged and the original error stands.
+    """
     session.info.pop(BEFORE_COMMIT_KEY, None)
     session.info.pop(AFTER_COMMIT_KEY, None)
     await session.rollback()
     failure_callbacks: list[FailureCallback] = session.info.pop(ON_FAILURE_KEY, [])
-    if error is not None:
-        for failure_callback in failure_callbacks:
-            await failure_callback(session, error)
-    survivors: list[SessionCallback] = session.info.pop(AFTER_ROLLBACK_KEY, [])
-    if survivors:
-        for callback in survivors:
-            await callback(session)
-        await commit(session)
+    try:
+        if error is not None:
+            for failure_callback in failure_callbacks:
+                await failure_callback(session, error)
+        survivors: list[SessionCallback] = session.info.pop(AFTER_ROLLBACK_KEY, [])
+        if survivors:
+            for callback in survivors:
+                await callback(session)
+            await commit(session)
+    except Exception:
+        logger.exception("could not record what had to survive a rollback")
+        await session.rollback()
+        if error is None:
+            raise
 
 
 class Database:
@@ -174,6 +196,11 @@ class Database:
         self.engine = make_engine(url, pool_size=pool_size)
         self.sessionmaker = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False
+        )
+        # For long reads that write nothing: on SQLite they take no write lock.
+        self.read_engine = self.engine.execution_options(**{READ_ONLY_OPTION: True})
+        self.read_sessionmaker = async_sessionmaker(
+            self.read_engine, class_=AsyncSession, expire_on_commit=False
         )
 
     def share(self, key: str, value: object) -> None:

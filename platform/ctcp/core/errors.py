@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger("ctcp.errors")
@@ -155,6 +155,9 @@ def is_connection_error(exc: BaseException) -> bool:
 
 
 async def _dbapi_error(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, IntegrityError):
+        # Two requests raced past a uniqueness check; the database kept one of them.
+        return problem_response(409, "The request conflicts with data that already exists.")
     if is_connection_error(exc):
         return await _database_unavailable(request, exc)
     return await _unexpected_error(request, exc)

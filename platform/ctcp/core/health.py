@@ -22,7 +22,7 @@ async def healthz() -> dict[str, str]:
 )
 async def readyz(database: DatabaseDep) -> dict[str, str] | JSONResponse:
     try:
-        async with database.engine.connect() as connection:
+        async with database.read_engine.connect() as connection:
             current = (
                 await connection.execute(text("SELECT version_num FROM alembic_version"))
             ).scalar_one_or_none()

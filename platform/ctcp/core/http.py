@@ -2,7 +2,7 @@
 
 import json
 import secrets
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -131,15 +131,24 @@ class BodyLimitMiddleware:
 class OriginCheckMiddleware:
     """Refuse unsafe requests sent from a foreign web origin (a CSRF defence in depth)."""
 
-    def __init__(self, app: ASGIApp, *, trusted_origins: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        trusted_origins: Iterable[str] = (),
+        on_refusal: Callable[[Scope, str], Awaitable[None]] | None = None,
+    ) -> None:
         self.app = app
         self.trusted = frozenset(origin.rstrip("/") for origin in trusted_origins)
+        self.on_refusal = on_refusal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in UNSAFE_METHODS:
             headers = Headers(scope=scope)
             origin = headers.get("origin")
             if origin is not None and not self._allowed(origin, scope, headers):
+                if self.on_refusal is not None:
+                    await self.on_refusal(scope, origin)
                 await _send_problem(
                     send, 403, "Forbidden", "Requests from another web origin are refused."
                 )

@@ -65,9 +65,12 @@ def _decode(cursor: str, columns: Sequence[Any]) -> list[Any]:
             elif python_type is datetime:
                 parsed.append(datetime.fromisoformat(value))
             else:
-                parsed.append(python_type(value))
+                item = python_type(value)
+                if isinstance(item, int) and not -(2**63) <= item < 2**63:
+                    raise ValueError("out of range")
+                parsed.append(item)
         return parsed
-    except (ValueError, TypeError, binascii.Error) as error:
+    except (ValueError, TypeError, OverflowError, binascii.Error) as error:
         raise ValidationError("The cursor is not valid.", loc=["query", "cursor"]) from error
 
 

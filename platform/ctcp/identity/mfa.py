@@ -42,7 +42,7 @@ def provisioning_uri(secret: str, *, email: str, issuer: str) -> str:
 def matching_step(secret: str, code: str, *, at: datetime, after_step: int | None) -> int | None:
     """The time step whose code this is, if valid and later than `after_step` (no replay)."""
     code = code.strip().replace(" ", "")
-    if len(code) != 6 or not code.isdigit():
+    if len(code) != 6 or not (code.isascii() and code.isdigit()):
         return None
     totp = pyotp.TOTP(secret, interval=TOTP_PERIOD)
     current = totp.timecode(at)

@@ -5,6 +5,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import case, delete, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -260,36 +261,83 @@ async def _locked_until(session: AsyncSession, email: str, now: datetime) -> dat
     return None
 
 
+def _upsert(dialect: str) -> Any:
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+async def _reserve_attempt(
+    session: AsyncSession, email: str, settings: Settings, now: datetime
+) -> datetime | None:
+    """Count a sign-in attempt before its password is checked; the lock's end if refused.
+
+    Counting first means a burst of parallel guesses gets no more checks than the limit:
+    the others are refused without their password being looked at, so a refusal says
+    nothing about the password. A success clears the count.
+    """
+    window_start = now - timedelta(minutes=settings.login_failure_window_minutes)
+    table = LoginThrottle.__table__  # type: ignore[attr-defined]
+    insert = _upsert((await session.connection()).dialect.name)
+    locked = table.c.locked_until.is_not(None) & (table.c.locked_until > now)
+    stale = table.c.window_started_at < window_start
+    statement = (
+        insert(table)
+        .values(email=email, failures=1, window_started_at=now, lockouts=0)
+        .on_conflict_do_update(
+            index_elements=[table.c.email],
+            set_={
+                "failures": case(
+                    (locked, table.c.failures), (stale, 1), else_=table.c.failures + 1
+                ),
+                "window_started_at": case(
+                    (locked, table.c.window_started_at),
+                    (stale, now),
+                    else_=table.c.window_started_at,
+                ),
+            },
+        )
+        .returning(table.c.failures, table.c.lockouts, table.c.locked_until)
+    )
+    failures, lockouts, locked_until = (await session.exec(statement)).one()
+    if locked_until is not None and locked_until > now:
+        return locked_until  # type: ignore[no-any-return]
+    if failures > settings.login_max_failures:
+        return await _lock(session, email, lockouts, settings, now)
+    return None
+
+
+async def _lock(
+    session: AsyncSession, email: str, lockouts: int, settings: Settings, now: datetime
+) -> datetime:
+    until = now + timedelta(seconds=_lockout_seconds(lockouts + 1, settings))
+    await session.exec(
+        update(LoginThrottle)
+        .where(col(LoginThrottle.email) == email)
+        .values(failures=0, window_started_at=now, lockouts=lockouts + 1, locked_until=until)
+    )
+    return until
+
+
+async def _after_failure(
+    session: AsyncSession, email: str, settings: Settings, now: datetime
+) -> None:
+    """A reserved attempt failed: lock once the window's attempts reach the limit."""
+    throttle = (
+        await session.exec(
+            select(LoginThrottle).where(col(LoginThrottle.email) == email).with_for_update()
+        )
+    ).first()
+    if throttle is None or (throttle.locked_until is not None and throttle.locked_until > now):
+        return
+    if throttle.failures >= settings.login_max_failures:
+        await _lock(session, email, throttle.lockouts, settings, now)
+
+
 async def _record_failure(
     session: AsyncSession, email: str, settings: Settings, now: datetime
 ) -> None:
-    """Count a failure atomically (across workers and instances); lock at the limit."""
-    window_start = now - timedelta(minutes=settings.login_failure_window_minutes)
-    dialect = (await session.connection()).dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = LoginThrottle.__table__  # type: ignore[attr-defined]
-    new_row = insert(table).values(email=email, failures=1, window_started_at=now, lockouts=0)
-    stale = table.c.window_started_at < window_start
-    statement = new_row.on_conflict_do_update(
-        index_elements=[table.c.email],
-        set_={
-            "failures": case((stale, 1), else_=table.c.failures + 1),
-            "window_started_at": case((stale, now), else_=table.c.window_started_at),
-        },
-    ).returning(table.c.failures, table.c.lockouts)
-    failures, lockouts = (await session.exec(statement)).one()
-    if failures >= settings.login_max_failures:
-        lockouts += 1
-        await session.exec(
-            update(LoginThrottle)
-            .where(col(LoginThrottle.email) == email)
-            .values(
-                failures=0,
-                window_started_at=now,
-                lockouts=lockouts,
-                locked_until=now + timedelta(seconds=_lockout_seconds(lockouts, settings)),
-            )
-        )
+    """Count a failed check outside sign-in (MFA confirmation, password change)."""
+    if await _reserve_attempt(session, email, settings, now) is None:
+        await _after_failure(session, email, settings, now)
 
 
 # --- sign-in --------------------------------------------------------------------------------
@@ -313,7 +361,7 @@ async def _create_session(
             last_seen_at=now,
             expires_at=now + timedelta(hours=settings.session_absolute_hours),
             mfa_verified=mfa_verified,
-            ip=context.ip,
+            ip=(context.ip or "")[:64] or None,
             user_agent=(context.user_agent or "")[:400] or None,
         )
     )
@@ -368,7 +416,7 @@ async def sign_in(
     email = normalise_email(email)
     now = clock.now()
     async with database.transaction() as session:
-        locked_until = await _locked_until(session, email, now)
+        locked_until = await _reserve_attempt(session, email, settings, now)
         account = await load_account(session, email=email)
         if locked_until is not None:
             audit.record(
@@ -387,7 +435,7 @@ async def sign_in(
     if not valid or account is None or not account.user.active or not account.organization.active:
         reason = "unknown_email" if account is None else "bad_password" if not valid else "inactive"
         async with database.transaction() as session:
-            await _record_failure(session, email, settings, now)
+            await _after_failure(session, email, settings, now)
             audit.record(
                 session,
                 context,
@@ -420,7 +468,7 @@ async def sign_in(
                 )
             if second_factor is None:
                 if otp:
-                    await _record_failure(session, email, settings, now)
+                    await _after_failure(session, email, settings, now)
                 audit.record(
                     session,
                     actor,
@@ -431,35 +479,31 @@ async def sign_in(
                     details={"reason": "otp_invalid" if otp else "otp_missing"},
                 )
         if user.mfa_enabled_at is None or second_factor is not None:
-            locked_until = await _locked_until(session, email, now)
-            if locked_until is None:
-                await session.exec(delete(LoginThrottle).where(col(LoginThrottle.email) == email))
-                if new_hash is not None:
-                    user.password_hash = new_hash
-                    await session.exec(
-                        update(User).where(col(User.id) == user.id).values(password_hash=new_hash)
-                    )
-                token = await _create_session(
-                    session,
-                    user=user,
-                    mfa_verified=second_factor is not None,
-                    settings=settings,
-                    context=actor,
+            # This attempt was counted before its check and passed it: never refused now,
+            # so a refusal can never tell a guesser that the password was right.
+            await session.exec(delete(LoginThrottle).where(col(LoginThrottle.email) == email))
+            if new_hash is not None:
+                user.password_hash = new_hash
+                await session.exec(
+                    update(User).where(col(User.id) == user.id).values(password_hash=new_hash)
                 )
-                audit.record(
-                    session,
-                    actor,
-                    "session.create",
-                    object_type="user",
-                    object_id=user.id,
-                    details={"second_factor": second_factor, "rehashed": bool(new_hash)},
-                )
-    if user.mfa_enabled_at is not None and second_factor is None:
-        raise UnauthorizedError(OTP_REQUIRED, extra={"mfa_required": True})
+            token = await _create_session(
+                session,
+                user=user,
+                mfa_verified=second_factor is not None,
+                settings=settings,
+                context=actor,
+            )
+            audit.record(
+                session,
+                actor,
+                "session.create",
+                object_type="user",
+                object_id=user.id,
+                details={"second_factor": second_factor, "rehashed": bool(new_hash)},
+            )
     if token is None:
-        # Locked by failures elsewhere while this password was being checked.
-        assert locked_until is not None
-        raise _locked_error(locked_until, now)
+        raise UnauthorizedError(OTP_REQUIRED, extra={"mfa_required": True})
     return SignedIn(account, token, mfa_verified=second_factor is not None)
 
 
@@ -520,9 +564,23 @@ async def change_password(
     settings: Settings,
     context: AuditContext,
 ) -> str:
-    """Change one's own password: every session ends, and the caller gets a fresh one."""
+    """Change one's own password: every session ends, and the caller gets a fresh one.
+
+    Wrong current passwords count towards the sign-in throttle, so a stolen session
+    cannot be used to guess the password.
+    """
+    email = principal.user.email
+    now = clock.now()
+    locked_until = await _locked_until(session, email, now)
+    if locked_until is not None:
+        raise _locked_error(locked_until, now)
     valid, _ = await hasher.verify(current_password, principal.user.password_hash)
     if not valid:
+
+        async def count_failure(own: AsyncSession) -> None:
+            await _record_failure(own, email, settings, now)
+
+        on_after_rollback(session, count_failure)
         audit.record(
             session,
             context,

@@ -25,4 +25,5 @@ def csrf_token_for(session_token: str, key: bytes) -> str:
 def csrf_token_valid(candidate: str | None, session_token: str, key: bytes) -> bool:
     if not candidate:
         return False
-    return hmac.compare_digest(candidate, csrf_token_for(session_token, key))
+    # Bytes: compare_digest refuses non-ASCII str, and a header may carry anything.
+    return hmac.compare_digest(candidate.encode(), csrf_token_for(session_token, key).encode())
