@@ -164,3 +164,35 @@ async def test_deactivation_and_sign_out_reach_another_instance_within_1s(
         assert (await leaving.delete("/api/v1/session")).status_code == 204
         assert await _until_status(replay, "/api/v1/me", 401, 1.0) < 1.0
     await database.dispose()
+
+
+async def test_creating_a_user_with_roles_also_needs_role_manage(
+    two_instances: tuple[FastAPI, FastAPI], fresh_database_url: str
+) -> None:
+    first, _ = two_instances
+    database = Database(fresh_database_url)
+    lines = policy.read_policy_file()
+    without = [line for line in lines if line[1:5] != ("platform_admin", "*", "role", "manage")]
+    async with database.transaction() as session:
+        await policy.sync_policy(session, without, context=AuditContext())
+    admin = await make_user(database, roles=("platform_admin",))
+    org_id = str((await make_user(database)).organization_id)
+    async with new_client(first) as client:
+        await sign_in(client, admin.email)
+        async with database.sessionmaker() as session:
+            version = await policy.policy_version(session)
+        for _ in range(50):  # the instance reloads within a second
+            if first.state.policy.engine.version == version:
+                break
+            await asyncio.sleep(0.02)
+        body = {"name": "New", "organization_id": org_id, "password": "Lantern-orbit-meadow-71"}
+        with_roles = await client.post(
+            "/api/v1/users",
+            json=body | {"email": "with-roles@ctcp.example", "roles": ["state_focal_point"]},
+        )
+        assert with_roles.status_code == 403
+        plain = await client.post("/api/v1/users", json=body | {"email": "plain@ctcp.example"})
+        assert plain.status_code == 201
+    denials = await audit_events(database, actor_user_id=admin.id, outcome="denied")
+    assert any(e.action == "user.manage" and '"status": 403' in e.details for e in denials)
+    await database.dispose()

@@ -3,12 +3,12 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ctcp.audit import service as audit
-from ctcp.authz.guard import Access, guard
+from ctcp.authz.guard import Access, guard, require
 from ctcp.core.db import SessionDep
 from ctcp.core.errors import NotFoundError, ValidationError
 from ctcp.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, keyset, page_of
@@ -93,9 +93,15 @@ async def list_users(
     responses=problem_responses(401, 403, 409, 422),
 )
 async def create_user(
-    body: UserCreate, session: SessionDep, access: CanManageUsers, hasher: HasherDep
+    body: UserCreate,
+    request: Request,
+    session: SessionDep,
+    access: CanManageUsers,
+    hasher: HasherDep,
 ) -> UserRead:
     """A new account; the password must pass the rules and the roles fit the organization."""
+    if body.roles:
+        require(request, access, "role", "manage")
     organization = await session.get(Organization, body.organization_id)
     if organization is None:
         raise ValidationError("No such organization.", loc=["body", "organization_id"])
