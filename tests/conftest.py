@@ -11,6 +11,7 @@ import asyncio
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg
@@ -63,16 +64,9 @@ async def _pg_execute(url: str, statement: str) -> None:
         await connection.close()
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-def database_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """A new, migrated database of one backend, dropped at the end of the session."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'ctcp-test.db'}"
-        prepare(url)
-        yield url
-        return
+@contextmanager
+def _new_postgresql_database() -> Iterator[str]:
+    """A new, migrated PostgreSQL database of our own, dropped afterwards."""
     admin_url = _pg_admin_url()
     name = f"ctcp_test_{secrets.token_hex(4)}"
     try:
@@ -90,23 +84,32 @@ def database_url(
         asyncio.run(_pg_execute(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+def _new_sqlite_database(path: Path) -> str:
+    url = f"sqlite:///{path}"
+    prepare(url)
+    return url
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A new, migrated database of one backend, dropped at the end of the session."""
+    if request.param == "sqlite":
+        yield _new_sqlite_database(tmp_path_factory.mktemp("sqlite") / "ctcp-test.db")
+        return
+    with _new_postgresql_database() as url:
+        yield url
+
+
 @pytest.fixture
 def fresh_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
     """A separate, migrated database of the same backend, for tests that damage it."""
     if make_url(database_url).get_backend_name() == "sqlite":
-        url = f"sqlite:///{tmp_path / 'fresh.db'}"
-        prepare(url)
-        yield url
+        yield _new_sqlite_database(tmp_path / "fresh.db")
         return
-    admin_url = _pg_admin_url()
-    name = f"ctcp_test_{secrets.token_hex(4)}"
-    asyncio.run(_pg_execute(admin_url, f'CREATE DATABASE "{name}"'))
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        prepare(url)
+    with _new_postgresql_database() as url:
         yield url
-    finally:
-        asyncio.run(_pg_execute(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")

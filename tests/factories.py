@@ -136,3 +136,24 @@ async def audit_events(database: Database, **filters: Any) -> list[AuditEvent]:
         for field, value in filters.items():
             statement = statement.where(getattr(AuditEvent, field) == value)
         return list((await session.exec(statement)).all())
+
+
+async def attempt_sign_in(app: FastAPI, email: str, password: str) -> int:
+    """One sign-in from a fresh browser; the status code."""
+    async with new_client(app) as client:
+        response = await client.post("/api/v1/session", json={"email": email, "password": password})
+        return response.status_code
+
+
+async def tamper_with_audit(database: Database, backend: str, statement: str) -> None:
+    """What an attacker with table rights does: drop the append-only guard, then edit."""
+    from sqlalchemy import text
+
+    async with database.transaction() as session:
+        if backend == "postgresql":
+            await session.exec(  # type: ignore[call-overload]
+                text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update_delete")
+            )
+        else:
+            await session.exec(text("DROP TRIGGER audit_events_no_update"))  # type: ignore[call-overload]
+        await session.exec(text(statement))  # type: ignore[call-overload]

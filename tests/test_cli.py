@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 from typer.testing import CliRunner
 
 from ctcp.cli import app as cli
 from ctcp.core.config import get_settings
 from ctcp.core.db import Database
+from tests.factories import tamper_with_audit
 
 
 @pytest.fixture
@@ -85,21 +85,9 @@ async def test_audit_verify_exits_1_naming_the_tampered_event(ctcp_env: str, bac
     async with database.transaction() as session:
         audit.record(session, AuditContext(), "test.first")
         audit.record(session, AuditContext(), "test.second")
-    async with database.transaction() as session:
-        # An attacker with table rights drops the guard first.
-        if backend == "postgresql":
-            await session.exec(
-                text(  # type: ignore[call-overload]
-                    "ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update_delete"
-                )
-            )
-        else:
-            await session.exec(text("DROP TRIGGER audit_events_no_update"))  # type: ignore[call-overload]
-        await session.exec(
-            text(  # type: ignore[call-overload]
-                "UPDATE audit_events SET details = '{\"forged\": 1}' WHERE id = 2"
-            )
-        )
+    await tamper_with_audit(
+        database, backend, "UPDATE audit_events SET details = '{\"forged\": 1}' WHERE id = 2"
+    )
     await database.dispose()
     # The installed entry point, in its own process, as an operator runs it.
     result = subprocess.run(

@@ -10,13 +10,15 @@ from fastapi import FastAPI
 from ctcp.audit import service as audit
 from ctcp.audit.service import AuditContext
 from ctcp.core.db import Database
-from tests.factories import PASSWORD, audit_events, make_org, make_user, new_client, sign_in
-
-
-async def _attempt(app: FastAPI, email: str, password: str) -> int:
-    async with new_client(app) as client:
-        response = await client.post("/api/v1/session", json={"email": email, "password": password})
-        return response.status_code
+from tests.factories import (
+    PASSWORD,
+    attempt_sign_in,
+    audit_events,
+    make_org,
+    make_user,
+    new_client,
+    sign_in,
+)
 
 
 async def test_a_burst_of_parallel_guesses_gets_no_more_checks_than_the_limit(
@@ -25,8 +27,8 @@ async def test_a_burst_of_parallel_guesses_gets_no_more_checks_than_the_limit(
     user = await make_user(database)
     guesses = [f"wrong-guess-{n:03d}-x" for n in range(30)]
     statuses = await asyncio.gather(
-        *[_attempt(app, user.email, guess) for guess in guesses],
-        _attempt(app, user.email, PASSWORD),
+        *[attempt_sign_in(app, user.email, guess) for guess in guesses],
+        attempt_sign_in(app, user.email, PASSWORD),
     )
     assert set(statuses) <= {200, 401, 429}
     assert statuses.count(401) <= 5  # at most five passwords were actually checked

@@ -8,7 +8,6 @@ from datetime import timedelta
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
 from sqlmodel import select
 
 from ctcp.audit import service as audit
@@ -17,7 +16,7 @@ from ctcp.audit.service import AuditContext, Outcome
 from ctcp.core.clock import clock
 from ctcp.core.db import Database, rollback
 from ctcp.organizations.models import Organization
-from tests.factories import audit_events, make_user, new_client, sign_in
+from tests.factories import audit_events, make_user, new_client, sign_in, tamper_with_audit
 
 
 @pytest.fixture
@@ -116,23 +115,13 @@ async def test_verify_finds_a_row_altered_with_triggers_dropped(
     async with database.transaction() as session:
         for n in range(5):
             audit.record(session, AuditContext(), f"test.event.{n}")
-    async with database.transaction() as session:
-        if backend == "postgresql":
-            await session.exec(
-                text(  # type: ignore[call-overload]
-                    "ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update_delete"
-                )
-            )
-        else:
-            await session.exec(text("DROP TRIGGER audit_events_no_update"))  # type: ignore[call-overload]
+    async with database.sessionmaker() as session:
         victim = (
             await session.exec(select(AuditEvent).where(AuditEvent.action == "test.event.2"))
         ).one()
-        await session.exec(
-            text(  # type: ignore[call-overload]
-                f"UPDATE audit_events SET outcome = 'denied' WHERE id = {victim.id}"
-            )
-        )
+    await tamper_with_audit(
+        database, backend, f"UPDATE audit_events SET outcome = 'denied' WHERE id = {victim.id}"
+    )
     isolated = create_app(settings.model_copy(update={"database_url": fresh_database_url}))  # type: ignore[attr-defined]
     auditor = await make_user(database, roles=("auditor",))
     async with isolated.router.lifespan_context(isolated), new_client(isolated) as client:

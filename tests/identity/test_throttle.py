@@ -10,7 +10,7 @@ from ctcp.app import create_app
 from ctcp.core.clock import clock
 from ctcp.core.config import Settings
 from ctcp.core.db import Database
-from tests.factories import PASSWORD, audit_events, make_user, new_client
+from tests.factories import PASSWORD, attempt_sign_in, audit_events, make_user, new_client
 
 WRONG = {"password": "definitely-not-it-99"}
 
@@ -23,18 +23,12 @@ async def second_instance(settings: Settings) -> AsyncIterator[FastAPI]:
         yield other
 
 
-async def _attempt(app: FastAPI, email: str, password: str) -> int:
-    async with new_client(app) as client:
-        response = await client.post("/api/v1/session", json={"email": email, "password": password})
-        return response.status_code
-
-
 async def test_five_failures_lock_the_account_even_for_the_right_password(
     app: FastAPI, database: Database
 ) -> None:
     user = await make_user(database)
     for _ in range(5):
-        assert await _attempt(app, user.email, WRONG["password"]) == 401
+        assert await attempt_sign_in(app, user.email, WRONG["password"]) == 401
     async with new_client(app) as client:
         response = await client.post(
             "/api/v1/session", json={"email": user.email, "password": PASSWORD}
@@ -51,7 +45,7 @@ async def test_lock_lifts_after_retry_after_and_back_off_grows(
 ) -> None:
     user = await make_user(database)
     for _ in range(5):
-        await _attempt(app, user.email, WRONG["password"])
+        await attempt_sign_in(app, user.email, WRONG["password"])
     async with new_client(app) as client:
         first = await client.post(
             "/api/v1/session", json={"email": user.email, "password": PASSWORD}
@@ -59,7 +53,7 @@ async def test_lock_lifts_after_retry_after_and_back_off_grows(
     first_wait = int(first.headers["Retry-After"])
     clock.advance(timedelta(seconds=first_wait + 1))
     for _ in range(5):
-        assert await _attempt(app, user.email, WRONG["password"]) == 401
+        assert await attempt_sign_in(app, user.email, WRONG["password"]) == 401
     async with new_client(app) as client:
         second = await client.post(
             "/api/v1/session", json={"email": user.email, "password": PASSWORD}
@@ -67,7 +61,7 @@ async def test_lock_lifts_after_retry_after_and_back_off_grows(
     assert second.status_code == 429
     assert int(second.headers["Retry-After"]) > first_wait
     clock.advance(timedelta(seconds=int(second.headers["Retry-After"]) + 1))
-    assert await _attempt(app, user.email, PASSWORD) == 200
+    assert await attempt_sign_in(app, user.email, PASSWORD) == 200
 
 
 async def test_failures_older_than_15_minutes_do_not_count(
@@ -75,26 +69,26 @@ async def test_failures_older_than_15_minutes_do_not_count(
 ) -> None:
     user = await make_user(database)
     for _ in range(4):
-        await _attempt(app, user.email, WRONG["password"])
+        await attempt_sign_in(app, user.email, WRONG["password"])
     clock.advance(timedelta(minutes=16))
     for _ in range(4):
-        assert await _attempt(app, user.email, WRONG["password"]) == 401
-    assert await _attempt(app, user.email, PASSWORD) == 200
+        assert await attempt_sign_in(app, user.email, WRONG["password"]) == 401
+    assert await attempt_sign_in(app, user.email, PASSWORD) == 200
 
 
 async def test_success_resets_the_count(app: FastAPI, database: Database) -> None:
     user = await make_user(database)
     for _ in range(4):
-        await _attempt(app, user.email, WRONG["password"])
-    assert await _attempt(app, user.email, PASSWORD) == 200
+        await attempt_sign_in(app, user.email, WRONG["password"])
+    assert await attempt_sign_in(app, user.email, PASSWORD) == 200
     for _ in range(4):
-        assert await _attempt(app, user.email, WRONG["password"]) == 401
-    assert await _attempt(app, user.email, PASSWORD) == 200
+        assert await attempt_sign_in(app, user.email, WRONG["password"]) == 401
+    assert await attempt_sign_in(app, user.email, PASSWORD) == 200
 
 
 async def test_unknown_email_is_locked_the_same_way(app: FastAPI) -> None:
     email = "nobody-at-all@ctcp.example"
-    statuses = [await _attempt(app, email, "whatever-password") for _ in range(6)]
+    statuses = [await attempt_sign_in(app, email, "whatever-password") for _ in range(6)]
     assert statuses == [401] * 5 + [429]
 
 
@@ -103,6 +97,6 @@ async def test_throttle_holds_across_two_app_instances(
 ) -> None:
     user = await make_user(database)
     for instance in (app, second_instance, app, second_instance, app):
-        assert await _attempt(instance, user.email, WRONG["password"]) == 401
-    assert await _attempt(second_instance, user.email, PASSWORD) == 429
-    assert await _attempt(app, user.email, PASSWORD) == 429
+        assert await attempt_sign_in(instance, user.email, WRONG["password"]) == 401
+    assert await attempt_sign_in(second_instance, user.email, PASSWORD) == 429
+    assert await attempt_sign_in(app, user.email, PASSWORD) == 429

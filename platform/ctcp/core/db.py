@@ -215,7 +215,7 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A short transaction of its own, committed on success (denials, failed sign-ins)."""
+        """A unit of work: committed on success; on failure rolled back, keeping refusals."""
         async with self.sessionmaker() as session:
             try:
                 yield session
@@ -235,13 +235,8 @@ async def get_database(request: Request) -> Database:
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request's unit of work: committed before the response leaves, or rolled back."""
-    async with (await get_database(request)).sessionmaker() as session:
-        try:
-            yield session
-        except BaseException as error:
-            await rollback(session, error)
-            raise
-        await commit(session)
+    async with (await get_database(request)).transaction() as session:
+        yield session
 
 
 # scope="function": a failed commit becomes an error response, never a lost write answered 200.
