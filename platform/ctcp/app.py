@@ -26,6 +26,7 @@ from ctcp.identity.passwords import PasswordHasher
 from ctcp.identity.principal_cache import PrincipalCache
 from ctcp.identity.users_api import router as users_router
 from ctcp.organizations.api import router as organizations_router
+from ctcp.reports.api import router as reports_router
 
 logger = logging.getLogger("ctcp")
 
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(users_router)
     app.include_router(organizations_router)
     app.include_router(audit_router)
+    app.include_router(reports_router)
 
     @app.get("/", include_in_schema=False, dependencies=[PUBLIC])
     async def index() -> RedirectResponse:

@@ -7,6 +7,7 @@ from ctcp.authz.models import CasbinRule
 from ctcp.core.changes import AccessState
 from ctcp.identity.models import LoginThrottle, RecoveryCode, User, UserRole, UserSession
 from ctcp.organizations.models import Organization
+from ctcp.reports.models import Recommendation, ReportSection, VisitReport
 
 metadata = SQLModel.metadata
 
@@ -17,9 +18,12 @@ __all__ = [
     "CasbinRule",
     "LoginThrottle",
     "Organization",
+    "Recommendation",
     "RecoveryCode",
+    "ReportSection",
     "User",
     "UserRole",
     "UserSession",
+    "VisitReport",
     "metadata",
 ]

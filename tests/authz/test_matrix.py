@@ -41,6 +41,9 @@ class World:
     secretariat: Any
     clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
     target_user: Any = None
+    other_state: Any = None
+    own_report: str = ""
+    other_report: str = ""
 
 
 Request = tuple[str, str, dict[str, Any] | None]
@@ -60,6 +63,10 @@ def only(role_status: dict[str, int], others: int) -> dict[str, int]:
 
 ADMIN_ONLY = only({"anonymous": 401, "platform_admin": 200}, 403)
 AUDITOR_ONLY = only({"anonymous": 401, "auditor": 200}, 403)
+REPORT_READERS = only(
+    {"anonymous": 401, "state_focal_point": 200, "cted_analyst": 200, "consent_officer": 200}, 403
+)
+ANALYST_ONLY = only({"anonymous": 401, "cted_analyst": 200}, 403)
 EVERY_ROLE = only({"anonymous": 401}, 200)
 
 
@@ -102,6 +109,65 @@ async def _put_roles(world: World, role: str) -> Request:
     return "PUT", await _target(world, role, "/roles"), {"roles": ["state_focal_point"]}
 
 
+def report_body(state_code: str) -> dict[str, Any]:
+    return {
+        "state": state_code,
+        "title": "Assessment visit",
+        "kind": "comprehensive",
+        "visit_start": "2026-03-02",
+        "visit_end": "2026-03-06",
+        "language": "en",
+        "sections": [
+            {
+                "area": "legislation",
+                "title": "Legislation",
+                "body": "Findings.",
+                "recommendations": [{"text": "Criminalize financing.", "priority": "high"}],
+            }
+        ],
+    }
+
+
+async def _new_report(world: World, *, adopt: bool = False, state: Any = None) -> str:
+    analyst = world.clients["cted_analyst"]
+    created = await analyst.post(
+        "/api/v1/reports", json=report_body((state or world.state_org).code)
+    )
+    assert created.status_code == 201, created.text
+    report_id: str = created.json()["id"]
+    if adopt:
+        assert (await analyst.post(f"/api/v1/reports/{report_id}/adopt")).status_code == 200
+    return report_id
+
+
+async def _create_report(world: World, role: str) -> Request:
+    return "POST", "/api/v1/reports", report_body(world.state_org.code)
+
+
+async def _own_report(world: World, role: str) -> Request:
+    return "GET", f"/api/v1/reports/{world.own_report}", None
+
+
+async def _other_report(world: World, role: str) -> Request:
+    return "GET", f"/api/v1/reports/{world.other_report}", None
+
+
+async def _edit_draft(world: World, role: str) -> Request:
+    return (
+        "PUT",
+        f"/api/v1/reports/{await _new_report(world)}",
+        {k: v for k, v in report_body("").items() if k != "state"},
+    )
+
+
+async def _adopt(world: World, role: str) -> Request:
+    return "POST", f"/api/v1/reports/{await _new_report(world)}/adopt", None
+
+
+async def _amend(world: World, role: str) -> Request:
+    return "POST", f"/api/v1/reports/{await _new_report(world, adopt=True)}/amend", None
+
+
 async def _get_org(world: World, role: str) -> Request:
     return "GET", f"/api/v1/organizations/{world.entity_org.id}", None
 
@@ -113,6 +179,7 @@ class Endpoint:
     expect: dict[str, int]
     build: Build
     fresh_session: bool = False  # the call ends or replaces the caller's session
+    relation: str = ""  # the object's relation to the caller, where a scope applies
 
 
 ENDPOINTS = [
@@ -185,6 +252,31 @@ ENDPOINTS = [
         fixed("GET", "/api/v1/audit-events/export?action=nothing.matches"),
     ),
     Endpoint(
+        "POST",
+        "/api/v1/reports",
+        only({"anonymous": 401, "cted_analyst": 201}, 403),
+        _create_report,
+    ),
+    Endpoint("GET", "/api/v1/reports", REPORT_READERS, fixed("GET", "/api/v1/reports")),
+    Endpoint(
+        "GET", "/api/v1/reports/{report_id}", REPORT_READERS, _own_report, relation="own state"
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/reports/{report_id}",
+        REPORT_READERS | {"state_focal_point": 404},
+        _other_report,
+        relation="other state",
+    ),
+    Endpoint("PUT", "/api/v1/reports/{report_id}", ANALYST_ONLY, _edit_draft),
+    Endpoint("POST", "/api/v1/reports/{report_id}/adopt", ANALYST_ONLY, _adopt),
+    Endpoint(
+        "POST",
+        "/api/v1/reports/{report_id}/amend",
+        only({"anonymous": 401, "cted_analyst": 201}, 403),
+        _amend,
+    ),
+    Endpoint(
         "GET",
         "/api/v1/audit-events/verify",
         AUDITOR_ONLY,
@@ -193,7 +285,13 @@ ENDPOINTS = [
 ]
 
 CASES = [
-    pytest.param(endpoint, role, id=f"{endpoint.method} {endpoint.path} as {role}")
+    pytest.param(
+        endpoint,
+        role,
+        id=f"{endpoint.method} {endpoint.path}"
+        + (f" ({endpoint.relation})" if endpoint.relation else "")
+        + f" as {role}",
+    )
     for endpoint in ENDPOINTS
     for role in ROLES
     if role in endpoint.expect
@@ -224,6 +322,9 @@ async def world(app: FastAPI, database: Database) -> AsyncIterator[World]:
     for role in SIGNED_IN:
         world.clients[role] = await _signed_in(world, role)
     world.clients["anonymous"] = new_client(app)
+    world.other_state = await make_org(database, kind="member_state")
+    world.own_report = await _new_report(world)
+    world.other_report = await _new_report(world, state=world.other_state)
     yield world
     for client in world.clients.values():
         await client.aclose()

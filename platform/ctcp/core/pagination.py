@@ -4,7 +4,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Generic, TypeVar, cast
 
 from fastapi import Query
@@ -62,8 +62,8 @@ def _decode(cursor: str, columns: Sequence[Any]) -> list[Any]:
             python_type = _python_type(column)
             if value is None:
                 parsed.append(None)
-            elif python_type is datetime:
-                parsed.append(datetime.fromisoformat(value))
+            elif python_type in (datetime, date):
+                parsed.append(python_type.fromisoformat(value))
             else:
                 item = python_type(value)
                 if isinstance(item, int) and not -(2**63) <= item < 2**63:

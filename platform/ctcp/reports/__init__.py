@@ -1,0 +1,1 @@
+"""Visit reports: versions, thematic sections and their recommendations."""

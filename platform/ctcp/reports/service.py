@@ -1,0 +1,297 @@
+"""Visit-report rules: who sees which report, drafting, adoption and amendment."""
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import delete, false, func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
+
+from ctcp.audit import service as audit
+from ctcp.authz.guard import Access
+from ctcp.authz.scopes import DataScope
+from ctcp.core.clock import clock
+from ctcp.core.errors import ConflictError, NotFoundError, ValidationError
+from ctcp.organizations.models import Organization, OrganizationKind
+from ctcp.reports.models import Recommendation, ReportSection, ReportStatus, VisitReport
+from ctcp.reports.schemas import (
+    RecommendationRead,
+    ReportContent,
+    ReportRead,
+    ReportSummary,
+    SectionRead,
+    StateRef,
+)
+
+
+def readable_reports(access: Access) -> SelectOfScalar[VisitReport]:
+    """The one place a report-read scope becomes SQL: every version the caller may read."""
+    statement = select(VisitReport)
+    if DataScope.ALL in access.scopes:
+        return statement
+    if DataScope.OWN_STATE in access.scopes:
+        return statement.where(col(VisitReport.state_id) == access.organization.id)
+    return statement.where(false())
+
+
+async def _state(session: AsyncSession, code: str) -> Organization:
+    state = (
+        await session.exec(
+            select(Organization).where(
+                col(Organization.code) == code,
+                col(Organization.kind) == OrganizationKind.MEMBER_STATE.value,
+            )
+        )
+    ).first()
+    if state is None:
+        raise ValidationError(
+            f"{code!r} is not a Member State on the platform.", loc=["body", "state"]
+        )
+    return state
+
+
+async def _write_sections(
+    session: AsyncSession, report: VisitReport, content: ReportContent
+) -> None:
+    sections = [
+        ReportSection(
+            report_id=report.id,
+            area=section_in.area.value,
+            title=section_in.title,
+            body=section_in.body,
+            position=position,
+        )
+        for position, section_in in enumerate(content.sections)
+    ]
+    session.add_all(sections)
+    await session.flush()  # sections before the recommendations that point at them
+    for section, section_in in zip(sections, content.sections, strict=True):
+        for index, recommendation in enumerate(section_in.recommendations):
+            session.add(
+                Recommendation(
+                    section_id=section.id,
+                    text=recommendation.text,
+                    priority=recommendation.priority.value,
+                    position=index,
+                )
+            )
+    await session.flush()
+
+
+async def create_report(
+    session: AsyncSession, access: Access, *, state_code: str, content: ReportContent
+) -> VisitReport:
+    """A new draft report (version 1) for a Member State."""
+    state = await _state(session, state_code)
+    report = VisitReport(
+        lineage_id=uuid.uuid4(),
+        state_id=state.id,
+        kind=content.kind.value,
+        title=content.title,
+        language=content.language,
+        visit_start_date=content.visit_start,
+        visit_end_date=content.visit_end,
+        created_by=access.subject.user_id,
+    )
+    session.add(report)
+    await session.flush()
+    await _write_sections(session, report, content)
+    await session.flush()
+    audit.record(
+        session,
+        access.audit,
+        "report.create",
+        object_type="report",
+        object_id=report.id,
+        details={"state": state.code, "version": 1},
+    )
+    return report
+
+
+async def get_report(session: AsyncSession, access: Access, report_id: uuid.UUID) -> VisitReport:
+    """A report inside the caller's scope; outside it, 404 as if it did not exist."""
+    report = (
+        await session.exec(readable_reports(access).where(col(VisitReport.id) == report_id))
+    ).first()
+    if report is None:
+        raise NotFoundError("No such report.")
+    return report
+
+
+async def update_draft(
+    session: AsyncSession, access: Access, report_id: uuid.UUID, content: ReportContent
+) -> VisitReport:
+    """Replace a draft's content; an adopted report is amended instead (409)."""
+    report = await get_report(session, access, report_id)
+    if report.status != ReportStatus.DRAFT.value:
+        raise ConflictError("An adopted report cannot be edited: amend it.")
+    report.title, report.kind, report.language = content.title, content.kind.value, content.language
+    report.visit_start_date, report.visit_end_date = content.visit_start, content.visit_end
+    session.add(report)
+    await session.exec(delete(ReportSection).where(col(ReportSection.report_id) == report.id))
+    await session.flush()
+    await _write_sections(session, report, content)
+    audit.record(session, access.audit, "report.update", object_type="report", object_id=report.id)
+    return report
+
+
+async def adopt(session: AsyncSession, access: Access, report_id: uuid.UUID) -> VisitReport:
+    report = await get_report(session, access, report_id)
+    if report.status != ReportStatus.DRAFT.value:
+        raise ConflictError("Only a draft can be adopted.")
+    report.status = ReportStatus.ADOPTED.value
+    report.adopted_at = clock.now()
+    report.adopted_by = access.subject.user_id
+    session.add(report)
+    await session.flush()
+    audit.record(
+        session,
+        access.audit,
+        "report.adopt",
+        object_type="report",
+        object_id=report.id,
+        details={"version": report.version},
+    )
+    return report
+
+
+async def amend(session: AsyncSession, access: Access, report_id: uuid.UUID) -> VisitReport:
+    """A new draft version of the latest adopted version; earlier versions stay as they are."""
+    report = await get_report(session, access, report_id)
+    latest = (
+        await session.exec(
+            select(func.max(VisitReport.version)).where(
+                col(VisitReport.lineage_id) == report.lineage_id
+            )
+        )
+    ).one()
+    if report.status != ReportStatus.ADOPTED.value or report.version != latest:
+        raise ConflictError("Only the latest version, once adopted, can be amended.")
+    amended = VisitReport(
+        lineage_id=report.lineage_id,
+        version=report.version + 1,
+        state_id=report.state_id,
+        kind=report.kind,
+        title=report.title,
+        language=report.language,
+        visit_start_date=report.visit_start_date,
+        visit_end_date=report.visit_end_date,
+        created_by=access.subject.user_id,
+    )
+    session.add(amended)
+    await session.flush()
+    sections = (
+        await session.exec(
+            select(ReportSection)
+            .where(col(ReportSection.report_id) == report.id)
+            .order_by(col(ReportSection.position))
+        )
+    ).all()
+    for section in sections:
+        copy = ReportSection(
+            report_id=amended.id,
+            area=section.area,
+            title=section.title,
+            body=section.body,
+            position=section.position,
+        )
+        session.add(copy)
+        for recommendation in (
+            await session.exec(
+                select(Recommendation).where(col(Recommendation.section_id) == section.id)
+            )
+        ).all():
+            session.add(
+                Recommendation(
+                    section_id=copy.id,
+                    text=recommendation.text,
+                    priority=recommendation.priority,
+                    position=recommendation.position,
+                )
+            )
+    await session.flush()
+    audit.record(
+        session,
+        access.audit,
+        "report.amend",
+        object_type="report",
+        object_id=amended.id,
+        details={"from": str(report.id), "version": amended.version},
+    )
+    return amended
+
+
+async def summaries(session: AsyncSession, reports: Sequence[VisitReport]) -> list[ReportSummary]:
+    states = (
+        {
+            org.id: org
+            for org in (
+                await session.exec(
+                    select(Organization).where(
+                        col(Organization.id).in_({r.state_id for r in reports})
+                    )
+                )
+            ).all()
+        }
+        if reports
+        else {}
+    )
+    return [_summary(report, states[report.state_id]) for report in reports]
+
+
+def _summary(report: VisitReport, state: Organization) -> ReportSummary:
+    return ReportSummary(
+        id=report.id,
+        lineage_id=report.lineage_id,
+        version=report.version,
+        state=StateRef(id=state.id, code=state.code, name=state.name_en),
+        title=report.title,
+        kind=report.kind,
+        language=report.language,
+        visit_start=report.visit_start_date,
+        visit_end=report.visit_end_date,
+        status=report.status,
+        created_at=report.created_at,
+        adopted_at=report.adopted_at,
+    )
+
+
+async def full_text(session: AsyncSession, report: VisitReport) -> ReportRead:
+    """The whole report: every section and recommendation (only for callers in scope)."""
+    state = await session.get(Organization, report.state_id)
+    assert state is not None
+    sections = (
+        await session.exec(
+            select(ReportSection)
+            .where(col(ReportSection.report_id) == report.id)
+            .order_by(col(ReportSection.position))
+        )
+    ).all()
+    recommendations = (
+        (
+            await session.exec(
+                select(Recommendation)
+                .where(col(Recommendation.section_id).in_([s.id for s in sections]))
+                .order_by(col(Recommendation.position))
+            )
+        ).all()
+        if sections
+        else []
+    )
+    by_section: dict[uuid.UUID, list[RecommendationRead]] = {s.id: [] for s in sections}
+    for recommendation in recommendations:
+        by_section[recommendation.section_id].append(
+            RecommendationRead(
+                id=recommendation.id, text=recommendation.text, priority=recommendation.priority
+            )
+        )
+    return ReportRead(
+        **_summary(report, state).model_dump(),
+        sections=[
+            SectionRead(
+                id=s.id, area=s.area, title=s.title, body=s.body, recommendations=by_section[s.id]
+            )
+            for s in sections
+        ],
+    )
