@@ -7,6 +7,7 @@ from sqlmodel import func, select
 
 from ctcp.audit.models import AuditEvent
 from ctcp.core.db import Database
+from tests.factories import audit_events
 
 PROBLEM = "application/problem+json"
 
@@ -102,3 +103,9 @@ async def test_unexpected_error_is_a_500_that_reveals_nothing(settings: object) 
     assert "SELECT" not in response.text and "internals" not in response.text
     assert "Traceback" not in response.text
     assert body["detail"] == "An unexpected error occurred."
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    database = Database(settings.database_url)  # type: ignore[attr-defined]
+    events = await audit_events(database, request_id=response.headers["X-Request-ID"])
+    await database.dispose()
+    assert [(e.outcome, e.action) for e in events] == [("error", "http.get")]
+    assert '"error": "RuntimeError"' in events[0].details and "SELECT" not in events[0].details

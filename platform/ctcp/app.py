@@ -4,7 +4,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
 from starlette.datastructures import Headers
 from starlette.types import Scope
@@ -22,6 +22,7 @@ from ctcp.core.health import router as health_router
 from ctcp.core.http import BodyLimitMiddleware, OriginCheckMiddleware, RequestContextMiddleware
 from ctcp.core.routes import PUBLIC
 from ctcp.identity.api import router as identity_router
+from ctcp.identity.dependencies import audit_context_of
 from ctcp.identity.passwords import PasswordHasher
 from ctcp.identity.principal_cache import PrincipalCache
 from ctcp.identity.users_api import router as users_router
@@ -112,6 +113,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     "path": scope["path"][:200],
                 },
             )
+
+    async def audit_unexpected_error(request: Request, error: BaseException) -> None:
+        principal = getattr(request.state, "principal", None)
+        context = audit_context_of(request)
+        if principal is not None:
+            context = context.as_user(principal.user.id, principal.organization.code)
+        async with app.state.database.transaction() as session:
+            audit.record(
+                session,
+                context,
+                f"http.{request.method.lower()}",
+                outcome=Outcome.ERROR,
+                details={"path": request.url.path[:200], "error": type(error).__name__},
+            )
+
+    app.state.error_recorder = audit_unexpected_error
 
     app.add_middleware(
         OriginCheckMiddleware,

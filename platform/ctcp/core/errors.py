@@ -1,7 +1,7 @@
 """Domain errors and their rendering as RFC 9457 problem details."""
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -142,9 +142,28 @@ async def _database_unavailable(_request: Request, exc: Exception) -> JSONRespon
     )
 
 
+ErrorRecorder = Callable[[Request, BaseException], Awaitable[None]]
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem_response(500, "An unexpected error occurred.")
+    recorder: ErrorRecorder | None = getattr(request.app.state, "error_recorder", None)
+    if recorder is not None:
+        try:
+            await recorder(request, exc)
+        except Exception:
+            logger.exception("could not record the error in the audit log")
+    # Rendered outside the other middleware (Starlette's ServerErrorMiddleware is
+    # outermost): give this response the headers they would have added.
+    headers = {
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-store",
+        "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    }
+    request_id = getattr(request.state, "request_id", None)
+    if request_id:
+        headers["X-Request-ID"] = request_id
+    return problem_response(500, "An unexpected error occurred.", headers=headers)
 
 
 def is_connection_error(exc: BaseException) -> bool:
