@@ -14,6 +14,7 @@ from ctcp.audit import service as audit
 from ctcp.audit.api import router as audit_router
 from ctcp.audit.service import WRITER_KEY, AuditContext, AuditWriter, Outcome
 from ctcp.authz.policy import PolicyWatcher, load_engine
+from ctcp.consent.api import router as consent_router
 from ctcp.core.changes import LOCAL_LISTENERS_KEY, read_versions
 from ctcp.core.config import Settings, get_settings
 from ctcp.core.db import Database
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(organizations_router)
     app.include_router(audit_router)
     app.include_router(reports_router)
+    app.include_router(consent_router)
 
     @app.get("/", include_in_schema=False, dependencies=[PUBLIC])
     async def index() -> RedirectResponse:

@@ -4,6 +4,7 @@ from sqlmodel import SQLModel
 
 from ctcp.audit.models import AuditChainHead, AuditEvent
 from ctcp.authz.models import CasbinRule
+from ctcp.consent.models import ConsentEvent, Publication, PublicationSection
 from ctcp.core.changes import AccessState
 from ctcp.identity.models import LoginThrottle, RecoveryCode, User, UserRole, UserSession
 from ctcp.organizations.models import Organization
@@ -16,8 +17,11 @@ __all__ = [
     "AuditChainHead",
     "AuditEvent",
     "CasbinRule",
+    "ConsentEvent",
     "LoginThrottle",
     "Organization",
+    "Publication",
+    "PublicationSection",
     "Recommendation",
     "RecoveryCode",
     "ReportSection",

@@ -44,6 +44,8 @@ class World:
     other_state: Any = None
     own_report: str = ""
     other_report: str = ""
+    compact_publication: str = ""
+    public_publication: str = ""
 
 
 Request = tuple[str, str, dict[str, Any] | None]
@@ -67,6 +69,9 @@ REPORT_READERS = only(
     {"anonymous": 401, "state_focal_point": 200, "cted_analyst": 200, "consent_officer": 200}, 403
 )
 ANALYST_ONLY = only({"anonymous": 401, "cted_analyst": 200}, 403)
+CONSENT_READERS = REPORT_READERS
+NARROWERS = only({"anonymous": 401, "state_focal_point": 201, "consent_officer": 201}, 403)
+PUBLICATION_READERS = only({"anonymous": 401, "platform_admin": 403, "auditor": 403}, 200)
 EVERY_ROLE = only({"anonymous": 401}, 200)
 
 
@@ -166,6 +171,65 @@ async def _adopt(world: World, role: str) -> Request:
 
 async def _amend(world: World, role: str) -> Request:
     return "POST", f"/api/v1/reports/{await _new_report(world, adopt=True)}/amend", None
+
+
+async def _consented(world: World, audience: str) -> str:
+    """An adopted report of another State, fully consented to `audience`: its publication."""
+    report_id = await _new_report(world, adopt=True, state=world.other_state)
+    officer = world.clients["consent_officer"]
+    recorded = await officer.post(
+        f"/api/v1/reports/{report_id}/consent",
+        json={"scope": "full", "audience": audience, "reference": "NV/2026/1"},
+    )
+    assert recorded.status_code == 201, recorded.text
+    listed = await world.clients["cted_analyst"].get(
+        "/api/v1/publications", params={"state": world.other_state.code, "limit": 200}
+    )
+    return next(p["id"] for p in listed.json()["items"] if p["report_id"] == report_id)
+
+
+async def _get_consent(world: World, role: str) -> Request:
+    return "GET", f"/api/v1/reports/{world.own_report}/consent", None
+
+
+async def _get_other_consent(world: World, role: str) -> Request:
+    return "GET", f"/api/v1/reports/{world.other_report}/consent", None
+
+
+async def _narrow_own(world: World, role: str) -> Request:
+    report_id = await _new_report(world, adopt=True)
+    return "POST", f"/api/v1/reports/{report_id}/consent", {"scope": "none"}
+
+
+async def _narrow_other(world: World, role: str) -> Request:
+    report_id = await _new_report(world, adopt=True, state=world.other_state)
+    return "POST", f"/api/v1/reports/{report_id}/consent", {"scope": "none"}
+
+
+async def _withdraw_own(world: World, role: str) -> Request:
+    report_id = await _new_report(world, adopt=True)
+    return "POST", f"/api/v1/reports/{report_id}/consent/withdraw", {"reason": "Cabinet"}
+
+
+async def _withdraw_other(world: World, role: str) -> Request:
+    report_id = await _new_report(world, adopt=True, state=world.other_state)
+    return "POST", f"/api/v1/reports/{report_id}/consent/withdraw", {"reason": "Cabinet"}
+
+
+async def _compact_publication(world: World, role: str) -> Request:
+    return "GET", f"/api/v1/publications/{world.compact_publication}", None
+
+
+async def _public_publication(world: World, role: str) -> Request:
+    return "GET", f"/api/v1/publications/{world.public_publication}", None
+
+
+async def _public_detail(world: World, role: str) -> Request:
+    return "GET", f"/api/v1/public/publications/{world.public_publication}", None
+
+
+async def _public_detail_of_compact(world: World, role: str) -> Request:
+    return "GET", f"/api/v1/public/publications/{world.compact_publication}", None
 
 
 async def _get_org(world: World, role: str) -> Request:
@@ -278,6 +342,85 @@ ENDPOINTS = [
     ),
     Endpoint(
         "GET",
+        "/api/v1/reports/{report_id}/consent",
+        CONSENT_READERS,
+        _get_consent,
+        relation="own state",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/reports/{report_id}/consent",
+        CONSENT_READERS | {"state_focal_point": 404},
+        _get_other_consent,
+        relation="other state",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/reports/{report_id}/consent",
+        NARROWERS,
+        _narrow_own,
+        relation="own state, narrowing",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/reports/{report_id}/consent",
+        NARROWERS | {"state_focal_point": 404},
+        _narrow_other,
+        relation="other state, narrowing",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/reports/{report_id}/consent/withdraw",
+        NARROWERS,
+        _withdraw_own,
+        relation="own state",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/reports/{report_id}/consent/withdraw",
+        NARROWERS | {"state_focal_point": 404},
+        _withdraw_other,
+        relation="other state",
+    ),
+    Endpoint(
+        "GET", "/api/v1/publications", PUBLICATION_READERS, fixed("GET", "/api/v1/publications")
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/publications/{publication_id}",
+        PUBLICATION_READERS | {"state_focal_point": 404},
+        _compact_publication,
+        relation="other state, consented to the Compact",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/publications/{publication_id}",
+        PUBLICATION_READERS,
+        _public_publication,
+        relation="other state, consented to the public",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/public/publications",
+        {"anonymous": 200},
+        fixed("GET", "/api/v1/public/publications"),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/public/publications/{publication_id}",
+        {"anonymous": 200},
+        _public_detail,
+        relation="public",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/public/publications/{publication_id}",
+        {"anonymous": 404},
+        _public_detail_of_compact,
+        relation="Compact only",
+    ),
+    Endpoint(
+        "GET",
         "/api/v1/audit-events/verify",
         AUDITOR_ONLY,
         fixed("GET", "/api/v1/audit-events/verify"),
@@ -325,6 +468,8 @@ async def world(app: FastAPI, database: Database) -> AsyncIterator[World]:
     world.other_state = await make_org(database, kind="member_state")
     world.own_report = await _new_report(world)
     world.other_report = await _new_report(world, state=world.other_state)
+    world.compact_publication = await _consented(world, "compact")
+    world.public_publication = await _consented(world, "public")
     yield world
     for client in world.clients.values():
         await client.aclose()

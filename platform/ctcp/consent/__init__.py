@@ -1,0 +1,1 @@
+"""Consent events (append-only) and the publications they allow."""

@@ -1,0 +1,198 @@
+"""Consent (consent officers; a State's focal points may only narrow or withdraw) and
+publications (consented sections only, for the audience consented to)."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, status
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
+
+from ctcp.audit import service as audit
+from ctcp.authz.guard import Access, guard, policy_of
+from ctcp.consent import service
+from ctcp.consent.models import Publication
+from ctcp.consent.schemas import (
+    ConsentDecision,
+    ConsentRead,
+    ConsentState,
+    PublicationRead,
+    Withdrawal,
+)
+from ctcp.core.clock import clock
+from ctcp.core.db import SessionDep
+from ctcp.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, keyset, page_of
+from ctcp.core.routes import PUBLIC
+from ctcp.core.schemas import problem_responses
+from ctcp.organizations.models import Organization
+
+router = APIRouter(prefix="/api/v1", tags=["consent and publications"])
+CanReadConsent = Annotated[Access, guard("consent", "read")]
+CanNarrow = Annotated[Access, guard("consent", "narrow")]
+CanReadPublications = Annotated[Access, guard("publication", "read")]
+
+
+@router.get(
+    "/reports/{report_id}/consent",
+    response_model=ConsentState,
+    summary="Current consent and its history",
+    responses=problem_responses(401, 403, 404),
+)
+async def get_consent(
+    report_id: uuid.UUID, session: SessionDep, access: CanReadConsent
+) -> ConsentState:
+    report = await service.consent_report(session, access, report_id)
+    events = await service.history(session, report.id)
+    current = service.current_of(events, clock.now())
+    return ConsentState(
+        current=service.as_read(current) if current else None,
+        history=[service.as_read(e) for e in events],
+    )
+
+
+@router.post(
+    "/reports/{report_id}/consent",
+    response_model=ConsentRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Record a consent decision",
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def record_consent(
+    report_id: uuid.UUID,
+    body: ConsentDecision,
+    request: Request,
+    session: SessionDep,
+    access: CanNarrow,
+) -> ConsentRead:
+    """Consent officers record any decision; a State's focal point only a narrower one."""
+    may_broaden = bool(
+        policy_of(request).engine.scopes(
+            access.subject.roles, access.organization.code, "consent", "broaden"
+        )
+    )
+    event = await service.record(session, access, report_id, body, may_broaden=may_broaden)
+    return service.as_read(event)
+
+
+@router.post(
+    "/reports/{report_id}/consent/withdraw",
+    response_model=ConsentRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Withdraw consent",
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def withdraw_consent(
+    report_id: uuid.UUID, body: Withdrawal, session: SessionDep, access: CanNarrow
+) -> ConsentRead:
+    """Takes effect at once: every publication of the report is revoked in this request."""
+    return service.as_read(await service.withdraw(session, access, report_id, body.reason))
+
+
+async def _page(
+    session: AsyncSession,
+    statement: SelectOfScalar[Publication],
+    state: str | None,
+    limit: int,
+    cursor: str | None,
+) -> Page[PublicationRead]:
+    query = statement
+    if state is not None:
+        query = query.join(
+            Organization,
+            col(Organization.id) == col(Publication.state_id),
+        ).where(col(Organization.code) == state.upper())
+    order = [col(Publication.published_at), col(Publication.id)]
+    rows = (
+        await session.exec(
+            keyset(
+                query,
+                order=order,
+                descending=True,
+                limit=limit,
+                cursor=cursor,
+            )
+        )
+    ).all()
+    page = page_of(rows, limit=limit, key=lambda p: [p.published_at, p.id], item=lambda p: p)
+    return Page[PublicationRead](
+        items=await service.read_model(session, page.items), next_cursor=page.next_cursor
+    )
+
+
+@router.get(
+    "/publications",
+    response_model=Page[PublicationRead],
+    summary="Publications the caller may read",
+    responses=problem_responses(401, 403, 422),
+)
+async def list_publications(
+    session: SessionDep,
+    access: CanReadPublications,
+    state: Annotated[str | None, Query(max_length=32)] = None,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+) -> Page[PublicationRead]:
+    page = await _page(session, service.readable_publications(access), state, limit, cursor)
+    audit.record(
+        session,
+        access.audit,
+        "publication.list",
+        object_type="publication",
+        details={"ids": [str(p.id) for p in page.items]},
+        read=True,
+    )
+    return page
+
+
+@router.get(
+    "/publications/{publication_id}",
+    response_model=PublicationRead,
+    summary="One publication",
+    responses=problem_responses(401, 403, 404),
+)
+async def get_publication(
+    publication_id: uuid.UUID, session: SessionDep, access: CanReadPublications
+) -> PublicationRead:
+    publication = await service.publication_of(
+        session, service.readable_publications(access), publication_id
+    )
+    audit.record(
+        session,
+        access.audit,
+        "publication.read",
+        object_type="publication",
+        object_id=publication.id,
+        read=True,
+    )
+    return (await service.read_model(session, [publication]))[0]
+
+
+@router.get(
+    "/public/publications",
+    response_model=Page[PublicationRead],
+    summary="Public publications (no sign-in)",
+    dependencies=[PUBLIC],
+    responses=problem_responses(422),
+)
+async def list_public_publications(
+    session: SessionDep,
+    state: Annotated[str | None, Query(max_length=32)] = None,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+) -> Page[PublicationRead]:
+    return await _page(session, service.public_publications(), state, limit, cursor)
+
+
+@router.get(
+    "/public/publications/{publication_id}",
+    response_model=PublicationRead,
+    summary="One public publication (no sign-in)",
+    dependencies=[PUBLIC],
+    responses=problem_responses(404),
+)
+async def get_public_publication(publication_id: uuid.UUID, session: SessionDep) -> PublicationRead:
+    publication = await service.publication_of(
+        session, service.public_publications(), publication_id
+    )
+    return (await service.read_model(session, [publication]))[0]

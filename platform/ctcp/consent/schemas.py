@@ -1,0 +1,65 @@
+"""Consent and publication payloads (API.md "Consent", "Publications")."""
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+
+from ctcp.consent.models import Audience, ConsentScope
+from ctcp.core.schemas import RequestModel, ResponseModel
+
+
+class ConsentDecision(RequestModel):
+    scope: ConsentScope
+    sections: list[uuid.UUID] = Field(default_factory=list, max_length=8)
+    audience: Audience = Audience.COMPACT
+    share_needs: bool = False
+    reference: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = (
+        None
+    )
+    expires_at: datetime | None = None
+
+
+class Withdrawal(RequestModel):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+class ConsentRead(ResponseModel):
+    id: uuid.UUID
+    sequence: int
+    scope: str
+    sections: list[uuid.UUID]
+    audience: str | None
+    share_needs: bool
+    reference: str | None
+    reason: str | None
+    withdrawal: bool
+    effective_at: datetime
+    expires_at: datetime | None
+    recorded_at: datetime
+    recorded_by: uuid.UUID | None
+
+
+class ConsentState(ResponseModel):
+    current: ConsentRead | None
+    history: list[ConsentRead]
+
+
+class PublicationSectionRead(ResponseModel):
+    id: uuid.UUID
+    area: str
+    title: str
+    body: str
+
+
+class PublicationRead(ResponseModel):
+    id: uuid.UUID
+    report_id: uuid.UUID
+    state: str
+    title: str
+    audience: str
+    published_at: datetime
+    expires_at: datetime | None
+    sections: list[PublicationSectionRead]
+    attachments: list[dict[str, str]] = Field(default_factory=list)

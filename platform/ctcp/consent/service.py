@@ -1,0 +1,375 @@
+"""Consent rules and publications: nothing outside the current consent is ever served."""
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, false, func, or_, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
+
+from ctcp.audit import service as audit
+from ctcp.authz.guard import Access
+from ctcp.authz.scopes import DataScope
+from ctcp.consent.models import (
+    AUDIENCE_RANK,
+    Audience,
+    ConsentEvent,
+    ConsentScope,
+    Publication,
+    PublicationSection,
+)
+from ctcp.consent.schemas import (
+    ConsentDecision,
+    ConsentRead,
+    PublicationRead,
+    PublicationSectionRead,
+)
+from ctcp.core.clock import clock
+from ctcp.core.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
+from ctcp.organizations.models import Organization, OrganizationKind
+from ctcp.reports import service as reports
+from ctcp.reports.models import ReportSection, ReportStatus, VisitReport
+
+# Which audiences a reader of each kind of organization belongs to.
+AUDIENCES_OF = {
+    OrganizationKind.MEMBER_STATE.value: (Audience.MEMBER_STATES, Audience.PUBLIC),
+    OrganizationKind.COMPACT_ENTITY.value: (
+        Audience.COMPACT,
+        Audience.MEMBER_STATES,
+        Audience.PUBLIC,
+    ),
+    OrganizationKind.SECRETARIAT.value: (Audience.COMPACT, Audience.MEMBER_STATES, Audience.PUBLIC),
+}
+
+
+def _live(now: datetime) -> ColumnElement[bool]:
+    """Not revoked and not expired: expiry takes effect at once, without waiting for a job."""
+    return (col(Publication.revoked_at).is_(None)) & (
+        col(Publication.expires_at).is_(None) | (col(Publication.expires_at) > now)
+    )
+
+
+def readable_publications(access: Access) -> SelectOfScalar[Publication]:
+    """The one place a publication-read scope becomes SQL."""
+    statement = select(Publication).where(_live(clock.now()))
+    if DataScope.ALL in access.scopes:
+        return statement
+    allowed = []
+    if DataScope.OWN_STATE in access.scopes:
+        allowed.append(col(Publication.state_id) == access.organization.id)
+    if DataScope.CONSENTED in access.scopes:
+        audiences = [a.value for a in AUDIENCES_OF.get(access.organization.kind, ())]
+        allowed.append(col(Publication.audience).in_(audiences))
+    return statement.where(or_(*allowed)) if allowed else statement.where(false())
+
+
+def public_publications() -> SelectOfScalar[Publication]:
+    return select(Publication).where(
+        _live(clock.now()), col(Publication.audience) == Audience.PUBLIC.value
+    )
+
+
+async def history(session: AsyncSession, report_id: uuid.UUID) -> list[ConsentEvent]:
+    return list(
+        (
+            await session.exec(
+                select(ConsentEvent)
+                .where(col(ConsentEvent.report_id) == report_id)
+                .order_by(col(ConsentEvent.sequence))
+            )
+        ).all()
+    )
+
+
+def current_of(events: Sequence[ConsentEvent], now: datetime) -> ConsentEvent | None:
+    """The latest event, unless it has expired (then nothing is consented)."""
+    if not events:
+        return None
+    latest = events[-1]
+    if latest.expires_at is not None and latest.expires_at <= now:
+        return None
+    return latest
+
+
+def as_read(event: ConsentEvent) -> ConsentRead:
+    return ConsentRead(
+        id=event.id,
+        sequence=event.sequence,
+        scope=event.scope,
+        sections=[uuid.UUID(s) for s in event.section_ids],
+        audience=event.audience,
+        share_needs=event.share_needs,
+        reference=event.reference,
+        reason=event.reason,
+        withdrawal=event.withdrawal,
+        effective_at=event.effective_at,
+        expires_at=event.expires_at,
+        recorded_at=event.recorded_at,
+        recorded_by=event.recorded_by,
+    )
+
+
+async def consent_report(
+    session: AsyncSession, access: Access, report_id: uuid.UUID, *, lock: bool = False
+) -> VisitReport:
+    """The report, inside the caller's consent scope (404 outside), optionally locked."""
+    statement = reports.readable_reports(access).where(col(VisitReport.id) == report_id)
+    if lock:
+        # Serializes consent decisions on one report: the history stays ordered.
+        statement = statement.with_for_update()
+    report = (await session.exec(statement)).first()
+    if report is None:
+        raise NotFoundError("No such report.")
+    return report
+
+
+def _sections_of(scope: str, section_ids: Sequence[str], all_ids: set[str]) -> set[str]:
+    if scope == ConsentScope.FULL.value:
+        return set(all_ids)
+    if scope == ConsentScope.PARTIAL.value:
+        return set(section_ids)
+    return set()
+
+
+def _broadens(
+    decision: ConsentDecision, chosen: set[str], current: ConsentEvent | None, all_ids: set[str]
+) -> bool:
+    """Whether the decision gives anything the current consent does not: a section, a wider
+    audience, or needs sharing."""
+    if decision.scope is ConsentScope.NONE:
+        return False
+    if current is None or current.scope == ConsentScope.NONE.value:
+        return True
+    before = _sections_of(current.scope, current.section_ids, all_ids)
+    # Compare what each decision covers, not what it names: `full` names no section.
+    after = _sections_of(decision.scope.value, sorted(chosen), all_ids)
+    wider_audience = (
+        AUDIENCE_RANK[decision.audience]
+        > AUDIENCE_RANK[Audience(current.audience or Audience.COMPACT.value)]
+    )
+    return (
+        bool(after - before) or wider_audience or (decision.share_needs and not current.share_needs)
+    )
+
+
+async def record(
+    session: AsyncSession,
+    access: Access,
+    report_id: uuid.UUID,
+    decision: ConsentDecision,
+    *,
+    may_broaden: bool,
+) -> ConsentEvent:
+    """Record a decision; revoke what it no longer covers and publish what it allows."""
+    now = clock.now()
+    report = await consent_report(session, access, report_id, lock=True)
+    if report.status != ReportStatus.ADOPTED.value:
+        raise ConflictError("Consent applies to an adopted report version.")
+    all_ids = {
+        str(i)
+        for i in (
+            await session.exec(
+                select(ReportSection.id).where(col(ReportSection.report_id) == report.id)
+            )
+        ).all()
+    }
+    chosen = {str(s) for s in decision.sections}
+    if decision.scope is ConsentScope.PARTIAL and not chosen:
+        raise ValidationError(
+            "Partial consent names at least one section.", loc=["body", "sections"]
+        )
+    if decision.scope is not ConsentScope.PARTIAL and chosen:
+        raise ValidationError("Only partial consent names sections.", loc=["body", "sections"])
+    if not chosen <= all_ids:
+        raise ValidationError(
+            "Every section must belong to this report version.", loc=["body", "sections"]
+        )
+    if decision.expires_at is not None and decision.expires_at <= now:
+        raise ValidationError("The expiry must be in the future.", loc=["body", "expires_at"])
+    events = await history(session, report.id)
+    current = current_of(events, now)
+    if _broadens(decision, chosen, current, all_ids):
+        if not may_broaden:
+            raise ForbiddenError("A State's focal point may only narrow or withdraw consent.")
+        if not decision.reference:
+            raise ValidationError(
+                "Broadening consent needs the reference of the State's communication.",
+                loc=["body", "reference"],
+            )
+    event = ConsentEvent(
+        report_id=report.id,
+        sequence=(events[-1].sequence + 1) if events else 1,
+        scope=decision.scope.value,
+        section_ids=sorted(chosen),
+        audience=None if decision.scope is ConsentScope.NONE else decision.audience.value,
+        share_needs=decision.share_needs and decision.scope is not ConsentScope.NONE,
+        reference=decision.reference,
+        effective_at=now,
+        expires_at=decision.expires_at,
+        recorded_at=now,
+        recorded_by=access.subject.user_id,
+        on_behalf_of=report.state_id,
+    )
+    await _apply(session, access, report, event, current, all_ids)
+    return event
+
+
+async def withdraw(
+    session: AsyncSession, access: Access, report_id: uuid.UUID, reason: str
+) -> ConsentEvent:
+    """Withdraw all consent: every publication of the report is revoked in this transaction."""
+    now = clock.now()
+    report = await consent_report(session, access, report_id, lock=True)
+    events = await history(session, report.id)
+    event = ConsentEvent(
+        report_id=report.id,
+        sequence=(events[-1].sequence + 1) if events else 1,
+        scope=ConsentScope.NONE.value,
+        section_ids=[],
+        audience=None,
+        share_needs=False,
+        reason=reason,
+        withdrawal=True,
+        effective_at=now,
+        recorded_at=now,
+        recorded_by=access.subject.user_id,
+        on_behalf_of=report.state_id,
+    )
+    await _apply(session, access, report, event, current_of(events, now), set())
+    return event
+
+
+async def _apply(
+    session: AsyncSession,
+    access: Access,
+    report: VisitReport,
+    event: ConsentEvent,
+    before: ConsentEvent | None,
+    all_ids: set[str],
+) -> None:
+    session.add(event)
+    await session.flush()
+    revoked = await session.exec(
+        update(Publication)
+        .where(col(Publication.report_id) == report.id, col(Publication.revoked_at).is_(None))
+        .values(revoked_at=event.recorded_at)
+    )
+    published: uuid.UUID | None = None
+    chosen = _sections_of(event.scope, event.section_ids, all_ids)
+    if chosen:
+        publication = Publication(
+            report_id=report.id,
+            consent_event_id=event.id,
+            state_id=report.state_id,
+            audience=event.audience or Audience.COMPACT.value,
+            title=report.title,
+            published_at=event.recorded_at,
+            expires_at=event.expires_at,
+        )
+        session.add(publication)
+        await session.flush()
+        sections = (
+            await session.exec(
+                select(ReportSection)
+                .where(
+                    col(ReportSection.report_id) == report.id,
+                    col(ReportSection.id).in_([uuid.UUID(s) for s in chosen]),
+                )
+                .order_by(col(ReportSection.position))
+            )
+        ).all()
+        for section in sections:
+            session.add(
+                PublicationSection(
+                    publication_id=publication.id,
+                    section_id=section.id,
+                    area=section.area,
+                    title=section.title,
+                    body=section.body,
+                    position=section.position,
+                )
+            )
+        await session.flush()
+        published = publication.id
+    audit.record(
+        session,
+        access.audit,
+        "consent.withdraw" if event.withdrawal else "consent.record",
+        object_type="report",
+        object_id=report.id,
+        details={
+            "before": as_read(before).model_dump(mode="json") if before else None,
+            "after": as_read(event).model_dump(mode="json"),
+            "revoked_publications": revoked.rowcount,
+            "publication": str(published) if published else None,
+        },
+    )
+
+
+async def publication_of(
+    session: AsyncSession, statement: SelectOfScalar[Publication], publication_id: uuid.UUID
+) -> Publication:
+    publication = (
+        await session.exec(statement.where(col(Publication.id) == publication_id))
+    ).first()
+    if publication is None:
+        raise NotFoundError("No such publication.")
+    return publication
+
+
+async def read_model(
+    session: AsyncSession, publications: Sequence[Publication]
+) -> list[PublicationRead]:
+    """Publications with their snapshot sections: consented text only, never the report's."""
+    if not publications:
+        return []
+    ids = [p.id for p in publications]
+    sections = (
+        await session.exec(
+            select(PublicationSection)
+            .where(col(PublicationSection.publication_id).in_(ids))
+            .order_by(col(PublicationSection.position))
+        )
+    ).all()
+    states = {
+        o.id: o.code
+        for o in (
+            await session.exec(
+                select(Organization).where(
+                    col(Organization.id).in_({p.state_id for p in publications})
+                )
+            )
+        ).all()
+    }
+    by_publication: dict[uuid.UUID, list[PublicationSectionRead]] = {i: [] for i in ids}
+    for section in sections:
+        by_publication[section.publication_id].append(
+            PublicationSectionRead(
+                id=section.section_id, area=section.area, title=section.title, body=section.body
+            )
+        )
+    return [
+        PublicationRead(
+            id=p.id,
+            report_id=p.report_id,
+            state=states[p.state_id],
+            title=p.title,
+            audience=p.audience,
+            published_at=p.published_at,
+            expires_at=p.expires_at,
+            sections=by_publication[p.id],
+        )
+        for p in publications
+    ]
+
+
+async def count_live(session: AsyncSession, report_id: uuid.UUID) -> int:
+    return (
+        await session.exec(
+            select(func.count())
+            .select_from(Publication)
+            .where(col(Publication.report_id) == report_id, _live(clock.now()))
+        )
+    ).one()
