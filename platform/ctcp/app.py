@@ -32,9 +32,6 @@ from ctcp.reports.api import router as reports_router
 
 logger = logging.getLogger("ctcp")
 
-# Multipart uploads (attachments) get their own, larger limit.
-MAX_MULTIPART_BYTES = 60 * 1024 * 1024
-
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the CTCP application for these settings (one per process or per test instance)."""
@@ -140,7 +137,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodyLimitMiddleware,
         max_json_bytes=settings.max_json_body_bytes,
-        max_multipart_bytes=MAX_MULTIPART_BYTES,
+        # The form's own fields and boundaries on top of the largest attachment allowed.
+        max_multipart_bytes=settings.attachment_max_bytes + 1024 * 1024,
     )
     app.add_middleware(RequestContextMiddleware, hsts=settings.environment == "production")
     return app

@@ -8,12 +8,22 @@ from ctcp.consent.models import ConsentEvent, Publication, PublicationSection
 from ctcp.core.changes import AccessState
 from ctcp.identity.models import LoginThrottle, RecoveryCode, User, UserRole, UserSession
 from ctcp.organizations.models import Organization
-from ctcp.reports.models import Recommendation, ReportSection, VisitReport
+from ctcp.reports.models import (
+    Attachment,
+    AttachmentBlob,
+    AttachmentChunk,
+    Recommendation,
+    ReportSection,
+    VisitReport,
+)
 
 metadata = SQLModel.metadata
 
 __all__ = [
     "AccessState",
+    "Attachment",
+    "AttachmentBlob",
+    "AttachmentChunk",
     "AuditChainHead",
     "AuditEvent",
     "CasbinRule",

@@ -46,6 +46,8 @@ class World:
     other_report: str = ""
     compact_publication: str = ""
     public_publication: str = ""
+    own_attachment: str = ""
+    published_attachment: str = ""
 
 
 Request = tuple[str, str, dict[str, Any] | None]
@@ -176,6 +178,8 @@ async def _amend(world: World, role: str) -> Request:
 async def _consented(world: World, audience: str) -> str:
     """An adopted report of another State, fully consented to `audience`: its publication."""
     report_id = await _new_report(world, adopt=True, state=world.other_state)
+    if audience == "compact":
+        world.published_attachment = await _attach(world, report_id)
     officer = world.clients["consent_officer"]
     recorded = await officer.post(
         f"/api/v1/reports/{report_id}/consent",
@@ -230,6 +234,30 @@ async def _public_detail(world: World, role: str) -> Request:
 
 async def _public_detail_of_compact(world: World, role: str) -> Request:
     return "GET", f"/api/v1/public/publications/{world.compact_publication}", None
+
+
+PDF = b"%PDF-1.7\n" + b"0" * 100
+
+
+async def _attach(world: World, report_id: str) -> str:
+    response = await world.clients["cted_analyst"].post(
+        f"/api/v1/reports/{report_id}/attachments", files={"file": ("a.pdf", PDF)}
+    )
+    assert response.status_code == 201, response.text
+    attachment_id: str = response.json()["id"]
+    return attachment_id
+
+
+async def _upload(world: World, role: str) -> Request:
+    raise NotImplementedError  # multipart: sent by `_send` below
+
+
+async def _own_attachment(world: World, role: str) -> Request:
+    return "GET", f"/api/v1/attachments/{world.own_attachment}", None
+
+
+async def _published_attachment(world: World, role: str) -> Request:
+    return "GET", f"/api/v1/attachments/{world.published_attachment}", None
 
 
 async def _get_org(world: World, role: str) -> Request:
@@ -400,6 +428,26 @@ ENDPOINTS = [
         relation="other state, consented to the public",
     ),
     Endpoint(
+        "POST",
+        "/api/v1/reports/{report_id}/attachments",
+        only({"anonymous": 401, "cted_analyst": 201}, 403),
+        _upload,
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/attachments/{attachment_id}",
+        PUBLICATION_READERS | {"entity_focal_point": 404},
+        _own_attachment,
+        relation="own state's draft report",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/attachments/{attachment_id}",
+        PUBLICATION_READERS | {"state_focal_point": 404},
+        _published_attachment,
+        relation="other state's, published to the Compact",
+    ),
+    Endpoint(
         "GET",
         "/api/v1/public/publications",
         {"anonymous": 200},
@@ -468,6 +516,7 @@ async def world(app: FastAPI, database: Database) -> AsyncIterator[World]:
     world.other_state = await make_org(database, kind="member_state")
     world.own_report = await _new_report(world)
     world.other_report = await _new_report(world, state=world.other_state)
+    world.own_attachment = await _attach(world, world.own_report)
     world.compact_publication = await _consented(world, "compact")
     world.public_publication = await _consented(world, "public")
     yield world
@@ -484,6 +533,13 @@ def test_every_endpoint_has_matrix_rows(app: FastAPI) -> None:
 
 @pytest.mark.parametrize(("endpoint", "role"), CASES)
 async def test_matrix(world: World, endpoint: Endpoint, role: str) -> None:
+    if endpoint.build is _upload:
+        client = world.clients[role]
+        response = await client.post(
+            f"/api/v1/reports/{world.own_report}/attachments", files={"file": ("a.pdf", PDF)}
+        )
+        assert response.status_code == endpoint.expect[role], response.text
+        return
     method, path, body = await endpoint.build(world, role)
     if endpoint.fresh_session and role != "anonymous":
         client = await _signed_in(world, role)

@@ -3,8 +3,10 @@ publications (consented sections only, for the audience consented to)."""
 
 import uuid
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, status
+from fastapi.responses import StreamingResponse
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
@@ -21,11 +23,13 @@ from ctcp.consent.schemas import (
     Withdrawal,
 )
 from ctcp.core.clock import clock
-from ctcp.core.db import SessionDep
+from ctcp.core.db import DatabaseDep, SessionDep
+from ctcp.core.errors import NotFoundError
 from ctcp.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, keyset, page_of
 from ctcp.core.routes import PUBLIC
 from ctcp.core.schemas import problem_responses
 from ctcp.organizations.models import Organization
+from ctcp.reports import attachments
 
 router = APIRouter(prefix="/api/v1", tags=["consent and publications"])
 CanReadConsent = Annotated[Access, guard("consent", "read")]
@@ -196,3 +200,51 @@ async def get_public_publication(publication_id: uuid.UUID, session: SessionDep)
         session, service.public_publications(), publication_id
     )
     return (await service.read_model(session, [publication]))[0]
+
+
+@router.get(
+    "/attachments/{attachment_id}",
+    response_class=StreamingResponse,
+    summary="Download an attachment",
+    responses={
+        200: {"content": {"application/octet-stream": {}}},
+        **problem_responses(401, 403, 404),
+    },
+)
+async def download_attachment(
+    attachment_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    database: DatabaseDep,
+    access: CanReadPublications,
+) -> StreamingResponse:
+    """The exact bytes, for readers of the full report or of a publication that covers it."""
+    attachment = await attachments.by_id(session, attachment_id)
+    report_scopes = policy_of(request).engine.scopes(
+        access.subject.roles, access.organization.code, "report", "read"
+    )
+    report_access = (
+        Access(access.subject, "report", "read", report_scopes) if report_scopes else None
+    )
+    if not await service.attachment_readable(
+        session, attachment=attachment, report_access=report_access, publication_access=access
+    ):
+        raise NotFoundError("No such attachment.")
+    audit.record(
+        session,
+        access.audit,
+        "attachment.read",
+        object_type="attachment",
+        object_id=attachment.id,
+        read=True,
+    )
+    quoted = quote(attachment.filename, safe="")
+    return StreamingResponse(
+        attachments.chunks(database, attachment.sha256),
+        media_type=attachment.media_type,
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quoted}",
+            "Content-Length": str(attachment.size),
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, false, func, or_, update
+from sqlalchemy import ColumnElement, false, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
@@ -30,7 +30,7 @@ from ctcp.core.clock import clock
 from ctcp.core.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from ctcp.organizations.models import Organization, OrganizationKind
 from ctcp.reports import service as reports
-from ctcp.reports.models import ReportSection, ReportStatus, VisitReport
+from ctcp.reports.models import Attachment, ReportSection, ReportStatus, VisitReport
 
 # Which audiences a reader of each kind of organization belongs to.
 AUDIENCES_OF = {
@@ -350,6 +350,7 @@ async def read_model(
                 id=section.section_id, area=section.area, title=section.title, body=section.body
             )
         )
+    attachments = await published_attachments(session, publications)
     return [
         PublicationRead(
             id=p.id,
@@ -360,16 +361,102 @@ async def read_model(
             published_at=p.published_at,
             expires_at=p.expires_at,
             sections=by_publication[p.id],
+            attachments=attachments[p.id],
         )
         for p in publications
     ]
 
 
-async def count_live(session: AsyncSession, report_id: uuid.UUID) -> int:
-    return (
-        await session.exec(
-            select(func.count())
-            .select_from(Publication)
-            .where(col(Publication.report_id) == report_id, _live(clock.now()))
+async def attachment_readable(
+    session: AsyncSession,
+    *,
+    attachment: Attachment,
+    report_access: Access | None,
+    publication_access: Access,
+) -> bool:
+    """Whether the caller may download: in scope of the full report, or published.
+
+    A section's attachment goes with that section's consent; an attachment of the whole
+    report only with full consent. Checked in SQL against live publications.
+    """
+    if report_access is not None:
+        in_scope = (
+            await session.exec(
+                reports.readable_reports(report_access).where(
+                    col(VisitReport.id) == attachment.report_id
+                )
+            )
+        ).first()
+        if in_scope is not None:
+            return True
+    statement = readable_publications(publication_access).where(
+        col(Publication.report_id) == attachment.report_id
+    )
+    if attachment.section_id is not None:
+        statement = statement.where(
+            col(Publication.id).in_(
+                select(PublicationSection.publication_id).where(
+                    col(PublicationSection.section_id) == attachment.section_id
+                )
+            )
         )
-    ).one()
+    else:
+        statement = statement.join(
+            ConsentEvent, col(ConsentEvent.id) == col(Publication.consent_event_id)
+        ).where(col(ConsentEvent.scope) == ConsentScope.FULL.value)
+    return (await session.exec(statement)).first() is not None
+
+
+async def published_attachments(
+    session: AsyncSession, publications: Sequence[Publication]
+) -> dict[uuid.UUID, list[dict[str, str]]]:
+    """Per publication, the attachments its consent covers."""
+    result: dict[uuid.UUID, list[dict[str, str]]] = {p.id: [] for p in publications}
+    if not publications:
+        return result
+    report_ids = {p.report_id for p in publications}
+    attachments = (
+        await session.exec(select(Attachment).where(col(Attachment.report_id).in_(report_ids)))
+    ).all()
+    if not attachments:
+        return result
+    sections = (
+        await session.exec(
+            select(PublicationSection.publication_id, PublicationSection.section_id).where(
+                col(PublicationSection.publication_id).in_(result)
+            )
+        )
+    ).all()
+    covered = {(pid, sid) for pid, sid in sections}
+    full = set(
+        (
+            await session.exec(
+                select(Publication.id)
+                .join(ConsentEvent, col(ConsentEvent.id) == col(Publication.consent_event_id))
+                .where(
+                    col(Publication.id).in_(result),
+                    col(ConsentEvent.scope) == ConsentScope.FULL.value,
+                )
+            )
+        ).all()
+    )
+    for publication in publications:
+        for attachment in attachments:
+            if attachment.report_id != publication.report_id:
+                continue
+            visible = (
+                (publication.id, attachment.section_id) in covered
+                if attachment.section_id is not None
+                else publication.id in full
+            )
+            if visible:
+                result[publication.id].append(
+                    {
+                        "id": str(attachment.id),
+                        "filename": attachment.filename,
+                        "media_type": attachment.media_type,
+                        "size": str(attachment.size),
+                        "sha256": attachment.sha256,
+                    }
+                )
+    return result

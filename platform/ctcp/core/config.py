@@ -52,6 +52,7 @@ class Settings(BaseSettings):
 
     _secret: bytes | None = PrivateAttr(default=None)
 
+    attachment_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
     max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     db_pool_size: int = Field(default=20, ge=1)
 

@@ -3,16 +3,16 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
 from sqlmodel import col, extract
 
 from ctcp.audit import service as audit
 from ctcp.authz.guard import Access, guard
 from ctcp.core.db import SessionDep
 from ctcp.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, keyset, page_of
-from ctcp.core.schemas import problem_responses
+from ctcp.core.schemas import ResponseModel, problem_responses
 from ctcp.organizations.models import Organization
-from ctcp.reports import service
+from ctcp.reports import attachments, service
 from ctcp.reports.models import ReportKind, ReportStatus, VisitReport
 from ctcp.reports.schemas import ReportContent, ReportCreate, ReportRead, ReportSummary
 
@@ -125,3 +125,41 @@ async def amend_report(report_id: uuid.UUID, session: SessionDep, access: CanWri
     """A new draft version; the adopted one stays readable as it was."""
     report = await service.amend(session, access, report_id)
     return await service.full_text(session, report)
+
+
+class AttachmentRead(ResponseModel):
+    id: uuid.UUID
+    filename: str
+    media_type: str
+    size: int
+    sha256: str
+    section_id: uuid.UUID | None
+
+
+@router.post(
+    "/{report_id}/attachments",
+    response_model=AttachmentRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Attach a file to a report",
+    responses=problem_responses(401, 403, 404, 413, 422),
+)
+async def upload_attachment(
+    report_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    access: CanWrite,
+    file: Annotated[UploadFile, File(description="PDF, DOCX, XLSX, ODT, PNG or JPEG")],
+    section_id: Annotated[uuid.UUID | None, Form()] = None,
+) -> AttachmentRead:
+    """The type is read from the content, not the name; identical content is stored once."""
+    report = await service.get_report(session, access, report_id)
+    attachment = await attachments.store(
+        session,
+        access,
+        report,
+        section_id,
+        file.file,
+        file.filename,
+        request.app.state.settings.attachment_max_bytes,
+    )
+    return AttachmentRead.model_validate(attachment)

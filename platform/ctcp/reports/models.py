@@ -4,7 +4,7 @@ import uuid
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, ForeignKey, Text, UniqueConstraint
+from sqlalchemy import Column, ForeignKey, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from ctcp.core.clock import clock
@@ -89,3 +89,53 @@ class Recommendation(SQLModel, table=True):
     text: str = Field(sa_column=Column(Text, nullable=False))
     priority: str = Field(max_length=10)
     position: int = Field(default=0)
+
+
+class AttachmentBlob(SQLModel, table=True):
+    """Content stored once per SHA-256, whoever uploads it and to whichever report."""
+
+    __tablename__ = "attachment_blobs"
+
+    sha256: str = Field(max_length=64, primary_key=True)
+    size: int
+    media_type: str = Field(max_length=100)
+    created_at: datetime = Field(default_factory=clock.now, sa_type=UTCDateTime)
+
+
+class AttachmentChunk(SQLModel, table=True):
+    """1 MiB pieces of a blob: neither upload nor download holds a file whole in memory."""
+
+    __tablename__ = "attachment_chunks"
+
+    sha256: str = Field(
+        sa_column=Column(
+            ForeignKey("attachment_blobs.sha256", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    sequence: int = Field(primary_key=True)
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class Attachment(SQLModel, table=True):
+    """A file attached to a report version, or to one of its sections."""
+
+    __tablename__ = "attachments"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    report_id: uuid.UUID = Field(
+        sa_column=Column(
+            ForeignKey("visit_reports.id", ondelete="CASCADE"), index=True, nullable=False
+        )
+    )
+    section_id: uuid.UUID | None = Field(
+        default=None,
+        sa_column=Column(
+            ForeignKey("report_sections.id", ondelete="CASCADE"), index=True, nullable=True
+        ),
+    )
+    filename: str = Field(max_length=200)
+    media_type: str = Field(max_length=100)
+    size: int
+    sha256: str = Field(foreign_key="attachment_blobs.sha256", index=True, max_length=64)
+    uploaded_at: datetime = Field(default_factory=clock.now, sa_type=UTCDateTime)
+    uploaded_by: uuid.UUID | None = Field(default=None)

@@ -14,7 +14,13 @@ from ctcp.authz.scopes import DataScope
 from ctcp.core.clock import clock
 from ctcp.core.errors import ConflictError, NotFoundError, ValidationError
 from ctcp.organizations.models import Organization, OrganizationKind
-from ctcp.reports.models import Recommendation, ReportSection, ReportStatus, VisitReport
+from ctcp.reports.models import (
+    Attachment,
+    Recommendation,
+    ReportSection,
+    ReportStatus,
+    VisitReport,
+)
 from ctcp.reports.schemas import (
     RecommendationRead,
     ReportContent,
@@ -188,6 +194,7 @@ async def amend(session: AsyncSession, access: Access, report_id: uuid.UUID) -> 
             .order_by(col(ReportSection.position))
         )
     ).all()
+    moved: dict[uuid.UUID, uuid.UUID] = {}
     for section in sections:
         copy = ReportSection(
             report_id=amended.id,
@@ -197,6 +204,8 @@ async def amend(session: AsyncSession, access: Access, report_id: uuid.UUID) -> 
             position=section.position,
         )
         session.add(copy)
+        await session.flush()  # the section before the rows that point at it
+        moved[section.id] = copy.id
         for recommendation in (
             await session.exec(
                 select(Recommendation).where(col(Recommendation.section_id) == section.id)
@@ -210,6 +219,22 @@ async def amend(session: AsyncSession, access: Access, report_id: uuid.UUID) -> 
                     position=recommendation.position,
                 )
             )
+    await session.flush()
+    for attachment in (
+        await session.exec(select(Attachment).where(col(Attachment.report_id) == report.id))
+    ).all():
+        session.add(
+            Attachment(
+                report_id=amended.id,
+                section_id=moved.get(attachment.section_id) if attachment.section_id else None,
+                filename=attachment.filename,
+                media_type=attachment.media_type,
+                size=attachment.size,
+                sha256=attachment.sha256,
+                uploaded_at=attachment.uploaded_at,
+                uploaded_by=attachment.uploaded_by,
+            )
+        )
     await session.flush()
     audit.record(
         session,

@@ -1,0 +1,147 @@
+"""Attachments: streamed upload, type from content, stored once, downloads that follow consent."""
+
+import hashlib
+import re
+import unicodedata
+import uuid
+from collections.abc import AsyncIterator
+from typing import BinaryIO
+
+import filetype
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ctcp.audit import service as audit
+from ctcp.authz.guard import Access
+from ctcp.core.db import Database
+from ctcp.core.errors import NotFoundError, PayloadTooLargeError, ValidationError
+from ctcp.reports.models import (
+    Attachment,
+    AttachmentBlob,
+    AttachmentChunk,
+    ReportSection,
+    VisitReport,
+)
+
+CHUNK_BYTES = 1024 * 1024
+ALLOWED_MEDIA_TYPES = {
+    "application/pdf",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.oasis.opendocument.text",
+    "image/png",
+    "image/jpeg",
+}
+
+
+def safe_filename(name: str | None) -> str:
+    """The file name without any path, control or separator characters, at most 200 long."""
+    base = re.split(r"[\\\\/]", name or "")[-1]
+    base = unicodedata.normalize("NFC", base)
+    base = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C" and ch not in '<>:"|?*')
+    base = base.strip(" .")
+    return base[:200] or "attachment"
+
+
+async def store(
+    session: AsyncSession,
+    access: Access,
+    report: VisitReport,
+    section_id: uuid.UUID | None,
+    upload: BinaryIO,
+    filename: str | None,
+    max_bytes: int,
+) -> Attachment:
+    """Attach an uploaded file (already spooled to disk by the server) to a report.
+
+    Two passes over the file in 1 MiB chunks: measure, hash and sniff the type; then,
+    only if this content is new, store it.
+    """
+    if section_id is not None:
+        found = await session.exec(
+            select(ReportSection.id).where(
+                col(ReportSection.id) == section_id, col(ReportSection.report_id) == report.id
+            )
+        )
+        if found.first() is None:
+            raise ValidationError(
+                "The section does not belong to this report.", loc=["body", "section_id"]
+            )
+    digest, size, head = hashlib.sha256(), 0, b""
+    upload.seek(0)
+    while chunk := upload.read(CHUNK_BYTES):
+        if not head:
+            head = chunk[:8192]
+        size += len(chunk)
+        if size > max_bytes:
+            raise PayloadTooLargeError(f"Attachments are limited to {max_bytes} bytes.")
+        digest.update(chunk)
+    kind = filetype.guess(head) if head else None
+    if kind is None or kind.mime not in ALLOWED_MEDIA_TYPES:
+        raise ValidationError(
+            "Only PDF, DOCX, XLSX, ODT, PNG and JPEG files are accepted.", loc=["body", "file"]
+        )
+    sha256 = digest.hexdigest()
+    known = await session.get(AttachmentBlob, sha256) is not None
+    if not known:
+        session.add(AttachmentBlob(sha256=sha256, size=size, media_type=kind.mime))
+        await session.flush()
+        upload.seek(0)
+        sequence = 0
+        while chunk := upload.read(CHUNK_BYTES):
+            session.add(AttachmentChunk(sha256=sha256, sequence=sequence, data=chunk))
+            await session.flush()
+            session.expunge_all()  # keep no chunk in the session's memory
+            sequence += 1
+    attachment = Attachment(
+        report_id=report.id,
+        section_id=section_id,
+        filename=safe_filename(filename),
+        media_type=kind.mime,
+        size=size,
+        sha256=sha256,
+        uploaded_by=access.subject.user_id,
+    )
+    session.add(attachment)
+    await session.flush()
+    audit.record(
+        session,
+        access.audit,
+        "attachment.create",
+        object_type="attachment",
+        object_id=attachment.id,
+        details={
+            "report": str(report.id),
+            "sha256": sha256,
+            "size": size,
+            "media_type": kind.mime,
+            "stored": not known,
+        },
+    )
+    return attachment
+
+
+async def by_id(session: AsyncSession, attachment_id: uuid.UUID) -> Attachment:
+    attachment = await session.get(Attachment, attachment_id)
+    if attachment is None:
+        raise NotFoundError("No such attachment.")
+    return attachment
+
+
+async def chunks(database: Database, sha256: str) -> AsyncIterator[bytes]:
+    """The stored bytes, one chunk per short read transaction."""
+    sequence = 0
+    while True:
+        async with database.read_sessionmaker() as session:
+            chunk = (
+                await session.exec(
+                    select(AttachmentChunk.data).where(
+                        col(AttachmentChunk.sha256) == sha256,
+                        col(AttachmentChunk.sequence) == sequence,
+                    )
+                )
+            ).first()
+        if chunk is None:
+            return
+        yield chunk
+        sequence += 1
