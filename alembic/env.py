@@ -18,12 +18,25 @@ def _database_url() -> str:
     return str(url) if url else get_settings().database_url
 
 
+def _include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    # Full-text search is made by a migration by hand: SQLite's FTS5 tables (and their
+    # shadow tables), PostgreSQL's expression indexes; the models do not describe them.
+    if name is None:
+        return True
+    if type_ == "table" and "_fts" in name:
+        return False
+    return not (type_ == "index" and name.endswith("_search"))
+
+
 def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=_include_object,
     )
 
 

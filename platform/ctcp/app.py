@@ -29,6 +29,7 @@ from ctcp.identity.principal_cache import PrincipalCache
 from ctcp.identity.users_api import router as users_router
 from ctcp.organizations.api import router as organizations_router
 from ctcp.reports.api import router as reports_router
+from ctcp.search.api import router as search_router
 
 logger = logging.getLogger("ctcp")
 
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit_router)
     app.include_router(reports_router)
     app.include_router(consent_router)
+    app.include_router(search_router)
 
     @app.get("/", include_in_schema=False, dependencies=[PUBLIC])
     async def index() -> RedirectResponse:

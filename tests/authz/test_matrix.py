@@ -448,6 +448,9 @@ ENDPOINTS = [
         relation="other state's, published to the Compact",
     ),
     Endpoint(
+        "GET", "/api/v1/search", PUBLICATION_READERS, fixed("GET", "/api/v1/search?q=findings")
+    ),
+    Endpoint(
         "GET",
         "/api/v1/public/publications",
         {"anonymous": 200},

@@ -1,0 +1,1 @@
+"""Scoped full-text search over what the caller may read."""
