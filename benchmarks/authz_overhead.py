@@ -143,7 +143,7 @@ def _loadgen(
     return result
 
 
-def _cpu_seconds(pattern: str) -> float:  # "ctcp-bench-server" marks the app processes
+def _cpu_seconds(pattern: str) -> float:
     """User + system CPU of every process whose command line contains `pattern`."""
     total = 0
     for proc in Path("/proc").iterdir():

@@ -197,3 +197,34 @@ async def test_two_creations_of_one_email_at_once_give_201_and_409(
         for r in responses
         if r.status_code == 409
     )
+
+
+async def test_list_and_consent_reads_are_audited(app: FastAPI, database: Database) -> None:
+    analyst = await make_user(database, roles=("cted_analyst",))
+    admin = await make_user(database, roles=("platform_admin",))
+    state = await make_org(database)
+    async with new_client(app) as client:
+        await sign_in(client, analyst.email)
+        report = (
+            await client.post(
+                "/api/v1/reports",
+                json={
+                    "state": state.code,
+                    "title": "Visit",
+                    "kind": "focused",
+                    "visit_start": "2026-01-05",
+                    "visit_end": "2026-01-06",
+                    "sections": [{"area": "legislation", "title": "L", "body": "B"}],
+                },
+            )
+        ).json()
+        await client.get("/api/v1/reports", params={"state": state.code})
+        await client.get(f"/api/v1/reports/{report['id']}/consent")
+    async with new_client(app) as client:
+        await sign_in(client, admin.email)
+        await client.get("/api/v1/users", params={"q": "nobody-matches-this"})
+    listed = await audit_events(database, actor_user_id=analyst.id, action="report.list")
+    assert listed and report["id"] in listed[-1].details
+    consent_reads = await audit_events(database, object_id=report["id"], action="consent.read")
+    assert len(consent_reads) == 1
+    assert await audit_events(database, actor_user_id=admin.id, action="user.list")

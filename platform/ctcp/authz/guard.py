@@ -113,11 +113,17 @@ def guard(resource: str, action: str) -> Any:
     return Depends(dependency)
 
 
-def require(request: Request, access: Access, resource: str, action: str) -> Access:
-    """A further grant a route needs beyond its guard (403, audited, when missing)."""
+def granted(request: Request, access: Access, resource: str, action: str) -> Access | None:
+    """The caller's grant for a further (resource, action), or None: one Casbin decision."""
     scopes = policy_of(request).engine.scopes(
         access.subject.roles, access.organization.code, resource, action
     )
-    if not scopes:
+    return Access(access.subject, resource, action, scopes) if scopes else None
+
+
+def require(request: Request, access: Access, resource: str, action: str) -> Access:
+    """A further grant a route needs beyond its guard (403, audited, when missing)."""
+    further = granted(request, access, resource, action)
+    if further is None:
         raise ForbiddenError(f"Your roles do not allow {action} on {resource}.")
-    return Access(access.subject, resource, action, scopes)
+    return further

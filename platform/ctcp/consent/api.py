@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
 from ctcp.audit import service as audit
-from ctcp.authz.guard import Access, guard, policy_of
+from ctcp.authz.guard import Access, granted, guard
 from ctcp.consent import service
 from ctcp.consent.models import Publication
 from ctcp.consent.schemas import (
@@ -49,6 +49,9 @@ async def get_consent(
     report = await service.consent_report(session, access, report_id)
     events = await service.history(session, report.id)
     current = service.current_of(events, clock.now())
+    audit.record(
+        session, access.audit, "consent.read", object_type="report", object_id=report.id, read=True
+    )
     return ConsentState(
         current=service.as_read(current) if current else None,
         history=[service.as_read(e) for e in events],
@@ -70,11 +73,7 @@ async def record_consent(
     access: CanNarrow,
 ) -> ConsentRead:
     """Consent officers record any decision; a State's focal point only a narrower one."""
-    may_broaden = bool(
-        policy_of(request).engine.scopes(
-            access.subject.roles, access.organization.code, "consent", "broaden"
-        )
-    )
+    may_broaden = granted(request, access, "consent", "broaden") is not None
     event = await service.record(session, access, report_id, body, may_broaden=may_broaden)
     return service.as_read(event)
 
@@ -220,12 +219,7 @@ async def download_attachment(
 ) -> StreamingResponse:
     """The exact bytes, for readers of the full report or of a publication that covers it."""
     attachment = await attachments.by_id(session, attachment_id)
-    report_scopes = policy_of(request).engine.scopes(
-        access.subject.roles, access.organization.code, "report", "read"
-    )
-    report_access = (
-        Access(access.subject, "report", "read", report_scopes) if report_scopes else None
-    )
+    report_access = granted(request, access, "report", "read")
     if not await service.attachment_readable(
         session, attachment=attachment, report_access=report_access, publication_access=access
     ):

@@ -77,11 +77,6 @@ class TooManyRequestsError(DomainError):
         super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
 
 
-class ServiceUnavailableError(DomainError):
-    status = 503
-    title = "Service unavailable"
-
-
 def problem_response(
     status: int,
     detail: str | None = None,

@@ -84,12 +84,16 @@ def _action_of(request: Request) -> str:
 
 
 def audit_context_of(request: Request) -> AuditContext:
-    """Where a request comes from, for its audit events (no actor yet)."""
-    return AuditContext(
-        ip=request.client.host if request.client else None,
-        user_agent=(request.headers.get("user-agent") or "")[:400] or None,
-        request_id=getattr(request.state, "request_id", None),
-    )
+    """Where a request comes from, for its audit events (no actor yet); built once."""
+    context: AuditContext | None = getattr(request.state, "audit_context", None)
+    if context is None:
+        context = AuditContext(
+            ip=request.client.host if request.client else None,
+            user_agent=(request.headers.get("user-agent") or "")[:400] or None,
+            request_id=getattr(request.state, "request_id", None),
+        )
+        request.state.audit_context = context
+    return context
 
 
 async def authenticate(

@@ -77,6 +77,14 @@ async def list_users(
             )
         ).all():
             roles[user_id].add(granted)
+    audit.record(
+        session,
+        access.audit,
+        "user.list",
+        object_type="user",
+        details={"ids": [str(user.id) for user, _ in rows[:limit]]},
+        read=True,
+    )
     return page_of(
         rows,
         limit=limit,

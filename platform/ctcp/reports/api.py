@@ -70,6 +70,14 @@ async def list_reports(
         )
     ).all()
     page = page_of(rows, limit=limit, key=lambda r: [r.visit_start_date, r.id], item=lambda r: r)
+    audit.record(
+        session,
+        access.audit,
+        "report.list",
+        object_type="report",
+        details={"ids": [str(r.id) for r in page.items]},
+        read=True,
+    )
     return Page[ReportSummary](
         items=await service.summaries(session, page.items), next_cursor=page.next_cursor
     )

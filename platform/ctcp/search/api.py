@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from ctcp.audit import service as audit
-from ctcp.authz.guard import Access, guard, policy_of
+from ctcp.authz.guard import Access, granted, guard
 from ctcp.core.db import SessionDep
 from ctcp.core.pagination import DEFAULT_LIMIT, LimitQuery, Page
 from ctcp.core.schemas import ResponseModel, problem_responses
@@ -40,12 +40,7 @@ async def search(
 ) -> Page[SearchHit]:
     """Full reports in the caller's scope and publications for the rest; snippets mark the
     matched words with <mark></mark> (plain text otherwise: escape it before showing)."""
-    report_scopes = policy_of(request).engine.scopes(
-        access.subject.roles, access.organization.code, "report", "read"
-    )
-    report_access = (
-        Access(access.subject, "report", "read", report_scopes) if report_scopes else None
-    )
+    report_access = granted(request, access, "report", "read")
     hits = await service.search(
         session, q=q, report_access=report_access, publication_access=access, limit=limit
     )
