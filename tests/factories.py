@@ -130,6 +130,76 @@ def new_client(app: FastAPI) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ctcp.test")
 
 
+@dataclass
+class ApiClientCredentials:
+    id: Any
+    client_id: str
+    secret: str
+    organization: Organization
+
+
+async def make_api_client(
+    database: Database,
+    *,
+    org: Organization | None = None,
+    scopes: tuple[str, ...] = ("publications:read", "needs:read", "requests:read", "offers:write"),
+) -> ApiClientCredentials:
+    """An API client of a Compact entity (a new one unless given), with its secret."""
+    from ctcp.audit.service import AuditContext
+    from ctcp.oauth import service as oauth_service
+
+    organization = org or await make_org(database, kind="compact_entity")
+    async with database.transaction() as session:
+        issued = await oauth_service.create_client(
+            session,
+            organization=organization,
+            name="Test system",
+            scopes=scopes,
+            context=AuditContext(),
+        )
+    return ApiClientCredentials(
+        issued.client.id, issued.client.client_id, issued.secret, organization
+    )
+
+
+def oauth_http(app: FastAPI, *, address: str = "127.0.0.1") -> httpx.AsyncClient:
+    """A machine's HTTP client: over https (Authlib refuses plain http off loopback), no cookies."""
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, client=(address, 40000)),
+        base_url="https://ctcp.test",
+    )
+
+
+async def request_token(
+    http: httpx.AsyncClient,
+    credentials: ApiClientCredentials,
+    *,
+    scope: str | None = None,
+    basic: bool = True,
+) -> httpx.Response:
+    form = {"grant_type": "client_credentials"}
+    if scope is not None:
+        form["scope"] = scope
+    if basic:
+        return await http.post(
+            "/oauth/token", data=form, auth=(credentials.client_id, credentials.secret)
+        )
+    form |= {"client_id": credentials.client_id, "client_secret": credentials.secret}
+    return await http.post("/oauth/token", data=form)
+
+
+async def bearer_http(
+    app: FastAPI, credentials: ApiClientCredentials, *, scope: str | None = None
+) -> httpx.AsyncClient:
+    """A machine's client holding a fresh access token in its Authorization header."""
+    async with oauth_http(app) as token_endpoint:
+        response = await request_token(token_endpoint, credentials, scope=scope)
+    assert response.status_code == 200, response.text
+    http = oauth_http(app)
+    http.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+    return http
+
+
 async def audit_events(database: Database, **filters: Any) -> list[AuditEvent]:
     async with database.sessionmaker() as session:
         statement = select(AuditEvent).order_by(AuditEvent.id)  # type: ignore[arg-type]
@@ -157,3 +227,44 @@ async def tamper_with_audit(database: Database, backend: str, statement: str) ->
         else:
             await session.exec(text("DROP TRIGGER audit_events_no_update"))  # type: ignore[call-overload]
         await session.exec(text(statement))  # type: ignore[call-overload]
+
+
+@dataclass
+class Published:
+    state: Organization
+    report_id: str
+    publication_id: str
+    analyst: httpx.AsyncClient
+    officer: httpx.AsyncClient
+
+
+async def make_publication(
+    app: FastAPI, database: Database, *, audience: str = "compact", body: str = "Findings."
+) -> Published:
+    """An adopted report of a new State, fully consented to `audience`, and its publication."""
+    state = await make_org(database)
+    analyst, officer = new_client(app), new_client(app)
+    await sign_in(analyst, (await make_user(database, roles=("cted_analyst",))).email)
+    await sign_in(officer, (await make_user(database, roles=("consent_officer",))).email)
+    created = await analyst.post(
+        "/api/v1/reports",
+        json={
+            "state": state.code,
+            "title": "Assessment visit",
+            "kind": "comprehensive",
+            "visit_start": "2026-03-02",
+            "visit_end": "2026-03-06",
+            "sections": [{"area": "legislation", "title": "Legislation", "body": body}],
+        },
+    )
+    assert created.status_code == 201, created.text
+    report_id = created.json()["id"]
+    assert (await analyst.post(f"/api/v1/reports/{report_id}/adopt")).status_code == 200
+    consent = await officer.post(
+        f"/api/v1/reports/{report_id}/consent",
+        json={"scope": "full", "audience": audience, "reference": "NV/2026/7"},
+    )
+    assert consent.status_code == 201, consent.text
+    listed = await analyst.get("/api/v1/publications", params={"state": state.code})
+    publication_id = listed.json()["items"][0]["id"]
+    return Published(state, report_id, publication_id, analyst, officer)

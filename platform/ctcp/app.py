@@ -21,12 +21,15 @@ from ctcp.core.db import Database
 from ctcp.core.errors import install_problem_handlers
 from ctcp.core.health import router as health_router
 from ctcp.core.http import BodyLimitMiddleware, OriginCheckMiddleware, RequestContextMiddleware
+from ctcp.core.rate_limits import RateLimiter
 from ctcp.core.routes import PUBLIC
 from ctcp.identity.api import router as identity_router
 from ctcp.identity.dependencies import audit_context_of
 from ctcp.identity.passwords import PasswordHasher
 from ctcp.identity.principal_cache import PrincipalCache
 from ctcp.identity.users_api import router as users_router
+from ctcp.oauth.api import router as oauth_router
+from ctcp.oauth.clients_api import router as api_clients_router
 from ctcp.organizations.api import router as organizations_router
 from ctcp.reports.api import router as reports_router
 from ctcp.search.api import router as search_router
@@ -75,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.rate_limiter = RateLimiter(window_seconds=settings.rate_limit_window_seconds)
     app.state.hasher = PasswordHasher(
         memory_kib=settings.argon2_memory_kib,
         time_cost=settings.argon2_time_cost,
@@ -84,6 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(identity_router)
     app.include_router(users_router)
+    app.include_router(api_clients_router)
+    app.include_router(oauth_router)
     app.include_router(organizations_router)
     app.include_router(audit_router)
     app.include_router(reports_router)
@@ -116,10 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
 
     async def audit_unexpected_error(request: Request, error: BaseException) -> None:
-        principal = getattr(request.state, "principal", None)
-        context = audit_context_of(request)
-        if principal is not None:
-            context = context.as_user(principal.user.id, principal.organization.code)
+        context = getattr(request.state, "actor", None) or audit_context_of(request)
         async with app.state.database.transaction() as session:
             audit.record(
                 session,

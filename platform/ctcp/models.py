@@ -6,7 +6,9 @@ from ctcp.audit.models import AuditChainHead, AuditEvent
 from ctcp.authz.models import CasbinRule
 from ctcp.consent.models import ConsentEvent, Publication, PublicationSection
 from ctcp.core.changes import AccessState
+from ctcp.core.rate_limits import RateLimitCounter
 from ctcp.identity.models import LoginThrottle, RecoveryCode, User, UserRole, UserSession
+from ctcp.oauth.models import AccessToken, ApiClient
 from ctcp.organizations.models import Organization
 from ctcp.reports.models import (
     Attachment,
@@ -21,6 +23,8 @@ metadata = SQLModel.metadata
 
 __all__ = [
     "AccessState",
+    "AccessToken",
+    "ApiClient",
     "Attachment",
     "AttachmentBlob",
     "AttachmentChunk",
@@ -32,6 +36,7 @@ __all__ = [
     "Organization",
     "Publication",
     "PublicationSection",
+    "RateLimitCounter",
     "Recommendation",
     "RecoveryCode",
     "ReportSection",

@@ -59,6 +59,16 @@ class AuditContext:
             request_id=self.request_id,
         )
 
+    def as_client(self, client_id: str, organization: str | None) -> "AuditContext":
+        return AuditContext(
+            user_id=None,
+            client_id=client_id,
+            organization=organization,
+            ip=self.ip,
+            user_agent=self.user_agent,
+            request_id=self.request_id,
+        )
+
 
 @dataclass
 class _PendingEvent:

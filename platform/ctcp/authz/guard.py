@@ -15,18 +15,21 @@ from ctcp.core.db import SessionDep, on_failure
 from ctcp.core.errors import DomainError, ForbiddenError
 from ctcp.core.routes import mark_guard
 from ctcp.identity.dependencies import audit_context_of, authenticate
+from ctcp.oauth.bearer import REALM, authenticate_bearer, bearer_token
+from ctcp.oauth.scopes import CLIENT_ROLE, OAuthScope, scope_role
 from ctcp.organizations.models import Organization
 
 
 @dataclass(frozen=True)
 class Subject:
-    """Who acts: a signed-in person, or (later) an API client with OAuth scopes."""
+    """Who acts: a signed-in person, or an API client narrowed by its token's scopes."""
 
     user_id: uuid.UUID | None
     client_id: str | None
     organization: Organization
     roles: frozenset[str]
     audit: AuditContext
+    oauth_scopes: frozenset[str] | None = None  # None for a person
 
 
 @dataclass(frozen=True)
@@ -60,53 +63,109 @@ def _denial_details(request: Request, reason: str, status: int) -> dict[str, Any
     return {"reason": reason, "status": status, "method": request.method, "path": request.url.path}
 
 
-def guard(resource: str, action: str) -> Any:
-    """A dependency: 403 unless a role of the caller may do `action` on `resource`.
+async def subject_of(request: Request, session: AsyncSession) -> Subject:
+    """The caller: an API client by its bearer token, else the person by the session."""
+    context = audit_context_of(request)
+    token = bearer_token(request)
+    if token is not None:
+        client = await authenticate_bearer(request, session, token)
+        actor = context.as_client(client.client_id, client.organization.code)
+        request.state.actor = actor
+        return Subject(
+            user_id=None,
+            client_id=client.client_id,
+            organization=client.organization,
+            roles=frozenset({CLIENT_ROLE}),
+            audit=actor,
+            oauth_scopes=client.scopes,
+        )
+    principal = await authenticate(request, session)
+    actor = context.as_user(principal.user.id, principal.organization.code)
+    return Subject(
+        user_id=principal.user.id,
+        client_id=None,
+        organization=principal.organization,
+        roles=principal.roles,
+        audit=actor,
+    )
+
+
+def _scopes(request: Request, subject: Subject, resource: str, action: str) -> frozenset[DataScope]:
+    """One Casbin decision: the roles' data scopes, narrowed to an API client's OAuth scopes."""
+    engine = policy_of(request).engine
+    organization = subject.organization.code
+    scopes = engine.scopes(subject.roles, organization, resource, action)
+    if subject.oauth_scopes is None or not scopes:
+        return scopes
+    roles = frozenset(scope_role(scope) for scope in subject.oauth_scopes)
+    return scopes & engine.scopes(roles, organization, resource, action)
+
+
+def _refusal(request: Request, subject: Subject, resource: str, action: str) -> ForbiddenError:
+    if subject.oauth_scopes is None:
+        return ForbiddenError(f"Your roles do not allow {action} on {resource}.")
+    # RFC 6750 §3.1: name the scope that would do, if any would.
+    engine = policy_of(request).engine
+    needed = [
+        scope.value
+        for scope in OAuthScope
+        if engine.scopes({scope_role(scope.value)}, subject.organization.code, resource, action)
+    ]
+    challenge = f'{REALM}, error="insufficient_scope"'
+    if needed:
+        challenge += f', scope="{" ".join(needed)}"'
+    return ForbiddenError(
+        f"This client's scopes do not allow {action} on {resource}.",
+        extra={"error": "insufficient_scope"},
+        headers={"WWW-Authenticate": challenge},
+    )
+
+
+async def authorize(request: Request, session: AsyncSession, resource: str, action: str) -> Access:
+    """403 unless a role of the caller may do `action` on `resource`; the grant otherwise.
 
     Refusals raised later in the route (404 outside the scope, 403 from a rule) are
     audited too, when the request's transaction rolls back, and survive it.
     """
+    subject = await subject_of(request, session)
+    actor = subject.audit
+    scopes = _scopes(request, subject, resource, action)
+    object_id = next(iter(request.path_params.values()), None)
+    if not scopes:
+        audit.record(
+            session,
+            actor,
+            f"{resource}.{action}",
+            outcome=Outcome.DENIED,
+            object_type=resource,
+            object_id=object_id,
+            details=_denial_details(
+                request, "role" if subject.oauth_scopes is None else "scope", 403
+            ),
+        )
+        raise _refusal(request, subject, resource, action)
 
-    async def dependency(request: Request, session: SessionDep) -> Access:
-        principal = await authenticate(request, session)
-        actor = audit_context_of(request).as_user(principal.user.id, principal.organization.code)
-        subject = Subject(
-            user_id=principal.user.id,
-            client_id=None,
-            organization=principal.organization,
-            roles=principal.roles,
-            audit=actor,
-        )
-        scopes = policy_of(request).engine.scopes(
-            subject.roles, subject.organization.code, resource, action
-        )
-        object_id = next(iter(request.path_params.values()), None)
-        if not scopes:
+    async def audit_refusal(failed: AsyncSession, error: BaseException) -> None:
+        if isinstance(error, DomainError) and error.status in (403, 404):
             audit.record(
-                session,
+                failed,
                 actor,
                 f"{resource}.{action}",
                 outcome=Outcome.DENIED,
                 object_type=resource,
                 object_id=object_id,
-                details=_denial_details(request, "role", 403),
+                details=_denial_details(request, error.detail, error.status),
             )
-            raise ForbiddenError(f"Your roles do not allow {action} on {resource}.")
 
-        async def audit_refusal(failed: AsyncSession, error: BaseException) -> None:
-            if isinstance(error, DomainError) and error.status in (403, 404):
-                audit.record(
-                    failed,
-                    actor,
-                    f"{resource}.{action}",
-                    outcome=Outcome.DENIED,
-                    object_type=resource,
-                    object_id=object_id,
-                    details=_denial_details(request, error.detail, error.status),
-                )
+    on_failure(session, audit_refusal)
+    return Access(subject, resource, action, scopes)
 
-        on_failure(session, audit_refusal)
-        return Access(subject, resource, action, scopes)
+
+def guard(resource: str, action: str) -> Any:
+    """A dependency that `authorize`s the caller for (resource, action); on every route."""
+
+    async def dependency(request: Request, session: SessionDep) -> Access:
+        return await authorize(request, session, resource, action)
 
     mark_guard(dependency, (resource, action))
     dependency.__name__ = f"guard_{resource}_{action}"
@@ -115,9 +174,7 @@ def guard(resource: str, action: str) -> Any:
 
 def granted(request: Request, access: Access, resource: str, action: str) -> Access | None:
     """The caller's grant for a further (resource, action), or None: one Casbin decision."""
-    scopes = policy_of(request).engine.scopes(
-        access.subject.roles, access.organization.code, resource, action
-    )
+    scopes = _scopes(request, access.subject, resource, action)
     return Access(access.subject, resource, action, scopes) if scopes else None
 
 
@@ -125,5 +182,5 @@ def require(request: Request, access: Access, resource: str, action: str) -> Acc
     """A further grant a route needs beyond its guard (403, audited, when missing)."""
     further = granted(request, access, resource, action)
     if further is None:
-        raise ForbiddenError(f"Your roles do not allow {action} on {resource}.")
+        raise _refusal(request, access.subject, resource, action)
     return further

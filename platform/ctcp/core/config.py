@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     db_pool_size: int = Field(default=20, ge=1)
 
+    # OAuth2 client credentials: opaque bearer tokens, and limits per client and per address.
+    access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    rate_limit_window_seconds: int = Field(default=60, ge=1, le=3600)
+    rate_limit_per_client: int = Field(default=600, ge=1)
+    rate_limit_per_address: int = Field(default=1200, ge=1)
+
     @field_validator("mfa_required_roles", mode="before")
     @classmethod
     def _split_roles(cls, value: object) -> object:

@@ -126,8 +126,8 @@ async def authenticate(
             tokens.token_hash(token),
             CachedPrincipal(principal, generation, confirmed_at=clock.now()),
         )
-    request.state.principal = principal
     actor = context.as_user(principal.user.id, principal.organization.code)
+    request.state.actor = actor
     if request.method in UNSAFE_METHODS:
         candidate = request.headers.get(CSRF_HEADER)
         if not tokens.csrf_token_valid(candidate, token, settings.secret()):

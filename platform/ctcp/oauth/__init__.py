@@ -1,0 +1,1 @@
+"""OAuth2 client credentials for Compact-entity systems: clients, tokens, bearer checks."""

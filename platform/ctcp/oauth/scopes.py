@@ -1,0 +1,19 @@
+"""OAuth scopes of API clients, and the Casbin pseudo-roles that say what each reaches."""
+
+from enum import StrEnum
+
+# A scope's policy lines name it as `scope:<scope>` in the role column (policies/policy.csv).
+SCOPE_ROLE_PREFIX = "scope:"
+# The role whose rights, in the client's organization, every scope narrows.
+CLIENT_ROLE = "entity_focal_point"
+
+
+class OAuthScope(StrEnum):
+    PUBLICATIONS_READ = "publications:read"
+    NEEDS_READ = "needs:read"
+    REQUESTS_READ = "requests:read"
+    OFFERS_WRITE = "offers:write"
+
+
+def scope_role(scope: str) -> str:
+    return f"{SCOPE_ROLE_PREFIX}{scope}"
