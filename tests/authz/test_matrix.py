@@ -17,7 +17,17 @@ from fastapi import FastAPI
 
 from ctcp.core.db import Database
 from ctcp.core.routes import iter_api_routes
-from tests.factories import PASSWORD, audit_events, make_org, make_user, new_client, sign_in
+from ctcp.oauth.scopes import OAuthScope
+from tests.factories import (
+    PASSWORD,
+    audit_events,
+    bearer_http,
+    make_api_client,
+    make_org,
+    make_user,
+    new_client,
+    sign_in,
+)
 
 ROLES = (
     "anonymous",
@@ -30,6 +40,10 @@ ROLES = (
 )
 SIGNED_IN = ROLES[1:]
 MFA_ENROLLED = {"consent_officer", "platform_admin", "auditor"}
+# API clients of a Compact entity, one per OAuth scope, each holding only that scope.
+CLIENT_ROLES = tuple(f"client:{scope.value}" for scope in OAuthScope)
+# Routes for people only: a bearer token is no session.
+PEOPLE_ONLY = {"/api/v1/session", "/api/v1/me", "/api/v1/me/password", "/api/v1/me/mfa"}
 
 
 @dataclass
@@ -48,6 +62,7 @@ class World:
     public_publication: str = ""
     own_attachment: str = ""
     published_attachment: str = ""
+    api_client: str = ""
 
 
 Request = tuple[str, str, dict[str, Any] | None]
@@ -264,6 +279,36 @@ async def _get_org(world: World, role: str) -> Request:
     return "GET", f"/api/v1/organizations/{world.entity_org.id}", None
 
 
+async def _new_api_client(world: World, role: str) -> Request:
+    return (
+        "POST",
+        "/api/v1/api-clients",
+        {
+            "organization_id": str(world.entity_org.id),
+            "name": "Matrix system",
+            "scopes": ["publications:read"],
+        },
+    )
+
+
+async def _get_api_client(world: World, role: str) -> Request:
+    return "GET", f"/api/v1/api-clients/{world.api_client}", None
+
+
+async def _disable_api_client(world: World, role: str) -> Request:
+    fresh = await make_api_client(world.database, org=world.entity_org)
+    return "DELETE", f"/api/v1/api-clients/{fresh.id}", None
+
+
+async def _rotate_api_client(world: World, role: str) -> Request:
+    fresh = await make_api_client(world.database, org=world.entity_org)
+    return "POST", f"/api/v1/api-clients/{fresh.id}/secret", None
+
+
+async def _introspect(world: World, role: str) -> Request:
+    return "POST", "https://ctcp.test/oauth/introspect", {"token": "ctcp_at_matrix"}
+
+
 @dataclass(frozen=True)
 class Endpoint:
     method: str
@@ -272,6 +317,24 @@ class Endpoint:
     build: Build
     fresh_session: bool = False  # the call ends or replaces the caller's session
     relation: str = ""  # the object's relation to the caller, where a scope applies
+    # API clients: this status for those holding `client_scope` ("*": all); 403 for others.
+    client_ok: int | None = None
+    client_scope: str = OAuthScope.PUBLICATIONS_READ.value
+    form: bool = False  # the body goes form-encoded (the OAuth endpoints)
+    everyone: int | None = None  # the same answer for every caller, clients included
+
+    def expected(self, role: str) -> int | None:
+        if self.everyone is not None:
+            return self.everyone
+        if role not in CLIENT_ROLES:
+            return self.expect.get(role)
+        if set(self.expect) == {"anonymous"}:
+            return None  # public routes: nothing more to learn from a token
+        if self.path.removesuffix("/confirm") in PEOPLE_ONLY:
+            return 401
+        if self.client_ok is not None and self.client_scope in ("*", role.removeprefix("client:")):
+            return self.client_ok
+        return 403
 
 
 ENDPOINTS = [
@@ -411,7 +474,11 @@ ENDPOINTS = [
         relation="other state",
     ),
     Endpoint(
-        "GET", "/api/v1/publications", PUBLICATION_READERS, fixed("GET", "/api/v1/publications")
+        "GET",
+        "/api/v1/publications",
+        PUBLICATION_READERS,
+        fixed("GET", "/api/v1/publications"),
+        client_ok=200,
     ),
     Endpoint(
         "GET",
@@ -419,6 +486,7 @@ ENDPOINTS = [
         PUBLICATION_READERS | {"state_focal_point": 404},
         _compact_publication,
         relation="other state, consented to the Compact",
+        client_ok=200,
     ),
     Endpoint(
         "GET",
@@ -426,6 +494,7 @@ ENDPOINTS = [
         PUBLICATION_READERS,
         _public_publication,
         relation="other state, consented to the public",
+        client_ok=200,
     ),
     Endpoint(
         "POST",
@@ -439,6 +508,7 @@ ENDPOINTS = [
         PUBLICATION_READERS | {"entity_focal_point": 404},
         _own_attachment,
         relation="own state's draft report",
+        client_ok=404,
     ),
     Endpoint(
         "GET",
@@ -446,9 +516,56 @@ ENDPOINTS = [
         PUBLICATION_READERS | {"state_focal_point": 404},
         _published_attachment,
         relation="other state's, published to the Compact",
+        client_ok=200,
     ),
     Endpoint(
-        "GET", "/api/v1/search", PUBLICATION_READERS, fixed("GET", "/api/v1/search?q=findings")
+        "GET",
+        "/api/v1/search",
+        PUBLICATION_READERS,
+        fixed("GET", "/api/v1/search?q=findings"),
+        client_ok=200,
+    ),
+    Endpoint("GET", "/api/v1/api-clients", ADMIN_ONLY, fixed("GET", "/api/v1/api-clients")),
+    Endpoint(
+        "POST",
+        "/api/v1/api-clients",
+        only({"anonymous": 401, "platform_admin": 201}, 403),
+        _new_api_client,
+    ),
+    Endpoint("GET", "/api/v1/api-clients/{api_client_id}", ADMIN_ONLY, _get_api_client),
+    Endpoint(
+        "DELETE",
+        "/api/v1/api-clients/{api_client_id}",
+        only({"anonymous": 401, "platform_admin": 204}, 403),
+        _disable_api_client,
+    ),
+    Endpoint("POST", "/api/v1/api-clients/{api_client_id}/secret", ADMIN_ONLY, _rotate_api_client),
+    # Without client credentials, every caller is an unauthenticated client here.
+    Endpoint(
+        "POST",
+        "/oauth/token",
+        {},
+        fixed("POST", "https://ctcp.test/oauth/token", {"grant_type": "client_credentials"}),
+        form=True,
+        everyone=401,
+    ),
+    Endpoint(
+        "POST",
+        "/oauth/revoke",
+        {},
+        fixed("POST", "https://ctcp.test/oauth/revoke", {"token": "ctcp_at_matrix"}),
+        form=True,
+        everyone=401,
+    ),
+    # A signed-in administrator may introspect; clients must authenticate as clients.
+    Endpoint(
+        "POST",
+        "/oauth/introspect",
+        only({"anonymous": 401, "platform_admin": 200}, 403),
+        _introspect,
+        form=True,
+        client_ok=401,
+        client_scope="*",
     ),
     Endpoint(
         "GET",
@@ -487,12 +604,16 @@ CASES = [
         + f" as {role}",
     )
     for endpoint in ENDPOINTS
-    for role in ROLES
-    if role in endpoint.expect
+    for role in ROLES + CLIENT_ROLES
+    if endpoint.expected(role) is not None
 ]
 
 
 async def _signed_in(world: World, role: str) -> httpx.AsyncClient:
+    if role in CLIENT_ROLES:
+        scope = role.removeprefix("client:")
+        credentials = await make_api_client(world.database, org=world.entity_org, scopes=(scope,))
+        return await bearer_http(world.app, credentials)
     org = {"state_focal_point": world.state_org, "entity_focal_point": world.entity_org}.get(
         role, world.secretariat
     )
@@ -513,8 +634,9 @@ async def world(app: FastAPI, database: Database) -> AsyncIterator[World]:
         await make_org(database, kind="secretariat"),
     )
     world.target_user = await make_user(database, org=state_org, roles=("state_focal_point",))
-    for role in SIGNED_IN:
+    for role in SIGNED_IN + CLIENT_ROLES:
         world.clients[role] = await _signed_in(world, role)
+    world.api_client = str((await make_api_client(database, org=world.entity_org)).id)
     world.clients["anonymous"] = new_client(app)
     world.other_state = await make_org(database, kind="member_state")
     world.own_report = await _new_report(world)
@@ -541,18 +663,19 @@ async def test_matrix(world: World, endpoint: Endpoint, role: str) -> None:
         response = await client.post(
             f"/api/v1/reports/{world.own_report}/attachments", files={"file": ("a.pdf", PDF)}
         )
-        assert response.status_code == endpoint.expect[role], response.text
+        assert response.status_code == endpoint.expected(role), response.text
         return
     method, path, body = await endpoint.build(world, role)
+    payload: dict[str, Any] = {"data": body} if endpoint.form else {"json": body}
     if endpoint.fresh_session and role != "anonymous":
         client = await _signed_in(world, role)
         try:
-            response = await client.request(method, path, json=body)
+            response = await client.request(method, path, **payload)
         finally:
             await client.aclose()
     else:
-        response = await world.clients[role].request(method, path, json=body)
-    assert response.status_code == endpoint.expect[role], response.text
+        response = await world.clients[role].request(method, path, **payload)
+    assert response.status_code == endpoint.expected(role), response.text
 
 
 async def test_denials_are_audited_with_actor_and_reason(world: World) -> None:

@@ -16,15 +16,26 @@ from ctcp.cli import app as cli
 from ctcp.core.config import Settings, get_settings
 from ctcp.core.db import Database
 from ctcp.identity.roles import Role
+from ctcp.oauth.scopes import CLIENT_ROLE, OAuthScope, scope_role
 from tests.factories import audit_events, make_user, new_client, sign_in
 
 
 def test_policy_file_is_small_readable_and_uses_known_roles() -> None:
     lines = policy.read_policy_file()
     assert 0 < len(lines) < 100
-    assert {line[1] for line in lines} == {role.value for role in Role}
+    scope_roles = {scope_role(scope.value) for scope in OAuthScope}
+    assert {line[1] for line in lines} == {role.value for role in Role} | scope_roles
     assert {line[2] for line in lines} == {"*"}  # global lines, never copied per organization
     assert len(set(lines)) == len(lines)
+
+
+def test_every_oauth_scope_narrows_entity_focal_point_never_widens_it() -> None:
+    lines = policy.read_policy_file()
+    focal_point = {line[3:] for line in lines if line[1] == CLIENT_ROLE}
+    for scope in OAuthScope:
+        granted = {line[3:] for line in lines if line[1] == scope_role(scope.value)}
+        assert granted, scope
+        assert granted <= focal_point, scope
 
 
 def test_a_malformed_policy_line_is_refused(tmp_path: Path) -> None:
