@@ -128,7 +128,7 @@ class RateLimiter:
             .values(hits=table.c.hits - 1, refused=table.c.refused + 1)
             .returning(table.c.key, table.c.refused)
         )
-        refused = dict(returned.tuples().all())
+        refused = {key: count for key, count in returned.all()}
         key, retry_after = max(refusals, key=lambda refusal: refusal[1])
         return Refusal(key, retry_after, first_in_window=refused.get(key) == 1)
 
