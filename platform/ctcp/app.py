@@ -13,6 +13,7 @@ from ctcp import __version__
 from ctcp.audit import service as audit
 from ctcp.audit.api import router as audit_router
 from ctcp.audit.service import WRITER_KEY, AuditContext, AuditWriter, Outcome
+from ctcp.authz.openapi import install_openapi
 from ctcp.authz.policy import PolicyWatcher, load_engine
 from ctcp.consent.api import router as consent_router
 from ctcp.core.changes import LOCAL_LISTENERS_KEY, read_versions
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         parallelism=settings.argon2_parallelism,
     )
     install_problem_handlers(app)
+    install_openapi(app, cookie_name=settings.session_cookie_name)
     app.include_router(health_router)
     app.include_router(identity_router)
     app.include_router(users_router)

@@ -1,0 +1,101 @@
+"""The OpenAPI document's security: cookie sessions, and OAuth2 client credentials where a
+scope reaches the operation (read from the same policy lines Casbin enforces)."""
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from ctcp.authz.policy import read_policy_file
+from ctcp.core.routes import GUARD_MARK, dependency_calls, iter_api_routes
+from ctcp.oauth.scopes import SCOPE_ROLE_PREFIX, OAuthScope
+
+SCOPE_DESCRIPTIONS = {
+    OAuthScope.PUBLICATIONS_READ: "Read consented publications (and their attachments)",
+    OAuthScope.NEEDS_READ: "Read the technical-assistance needs States share",
+    OAuthScope.REQUESTS_READ: "Read circulated assistance requests",
+    OAuthScope.OFFERS_WRITE: "Post and read the organization's own offers",
+}
+
+
+TOO_MANY_REQUESTS = {
+    "description": "Too many requests: retry after the `Retry-After` header's seconds",
+    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
+
+
+def _scopes_by_grant() -> dict[tuple[str, str], list[str]]:
+    grants: dict[tuple[str, str], list[str]] = {}
+    for _, role, _, resource, action, _ in read_policy_file():
+        if role.startswith(SCOPE_ROLE_PREFIX):
+            scopes = grants.setdefault((resource, action), [])
+            scope = role.removeprefix(SCOPE_ROLE_PREFIX)
+            if scope not in scopes:
+                scopes.append(scope)
+    return grants
+
+
+def install_openapi(app: FastAPI, *, cookie_name: str) -> None:
+    """Declare the security schemes, and on each guarded operation the ones it accepts."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            summary=app.summary,
+            description=app.description,
+            routes=app.routes,
+        )
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "sessionCookie": {
+                "type": "apiKey",
+                "in": "cookie",
+                "name": cookie_name,
+                "description": "From POST /api/v1/session. Unsafe methods also send the "
+                "X-CSRF-Token header it returned.",
+            },
+            "clientCredentials": {
+                "type": "oauth2",
+                "description": "Compact-entity systems: a bearer token from /oauth/token.",
+                "flows": {
+                    "clientCredentials": {
+                        "tokenUrl": "/oauth/token",
+                        "scopes": {str(k): v for k, v in SCOPE_DESCRIPTIONS.items()},
+                    }
+                },
+            },
+            "clientBasic": {
+                "type": "http",
+                "scheme": "basic",
+                "description": "client_id and client_secret (or send them as form fields).",
+            },
+        }
+        grants = _scopes_by_grant()
+        for route in iter_api_routes(app.routes):
+            if not route.include_in_schema:
+                continue
+            labels = [
+                getattr(call, GUARD_MARK)
+                for call in dependency_calls(route)
+                if hasattr(call, GUARD_MARK)
+            ]
+            if not labels:
+                continue
+            resource, action = labels[0]
+            security: list[dict[str, list[str]]] = [{"sessionCookie": []}]
+            if (resource, action) in grants:
+                security.append({"clientCredentials": grants[(resource, action)]})
+            path = schema["paths"].get(route.path, {})
+            for method in route.methods:
+                operation = path.get(method.lower())
+                if operation is None:
+                    continue
+                operation["security"] = security
+                if len(security) > 1:  # clients are rate limited
+                    operation["responses"].setdefault("429", TOO_MANY_REQUESTS)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
