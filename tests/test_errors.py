@@ -109,3 +109,20 @@ async def test_unexpected_error_is_a_500_that_reveals_nothing(settings: object) 
     await database.dispose()
     assert [(e.outcome, e.action) for e in events] == [("error", "http.get")]
     assert '"error": "RuntimeError"' in events[0].details and "SELECT" not in events[0].details
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/public/publications?state=%00",
+        "/api/v1/public/publications?cursor=a%00b",
+        "/api/v1/public/publications/%00",
+    ],
+)
+async def test_nul_in_a_query_or_path_is_422_never_a_database_error(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    response = await client.get(path)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"][0]["msg"] == "NUL characters are not accepted."

@@ -18,7 +18,6 @@ from tests.factories import (
     audit_events,
     bearer_http,
     make_api_client,
-    make_publication,
     make_user,
     new_client,
     oauth_http,
@@ -314,3 +313,13 @@ async def test_no_token_is_issued_over_plain_http_off_loopback(
         response = await request_token(plain, credentials)
     assert response.status_code == 400
     assert response.json()["error"] == "insecure_transport"
+
+
+async def test_a_client_id_no_client_of_ours_could_have_is_invalid_client(
+    http: httpx.AsyncClient,
+) -> None:
+    for client_id in ("bad\x00id", "x" * 65, "é", "with space"):
+        form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": "s"}
+        response = await http.post("/oauth/token", data=form)
+        assert response.status_code == 401, client_id
+        assert response.json()["error"] == "invalid_client"

@@ -24,6 +24,55 @@ TOO_MANY_REQUESTS = {
 }
 
 
+MALFORMED_BODY = {
+    "description": "The body could not be parsed (not JSON, or not the declared encoding)",
+    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
+
+
+VALIDATION_PROBLEM = {
+    "allOf": [
+        {"$ref": "#/components/schemas/Problem"},
+        {
+            "type": "object",
+            "required": ["errors"],
+            "properties": {
+                "errors": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["loc", "msg"],
+                        "properties": {
+                            "loc": {"type": "array", "items": {"type": ["string", "integer"]}},
+                            "msg": {"type": "string"},
+                        },
+                    },
+                }
+            },
+        },
+    ]
+}
+
+
+def _errors_as_problems(responses: dict[str, Any], *, oauth: bool) -> None:
+    """Every error is RFC 9457 problem details, whatever FastAPI documents by default; the
+    OAuth endpoints' RFC 6749 errors are plain JSON, beside the platform's own problems."""
+    for status, response in responses.items():
+        if status.isdigit() and int(status) >= 400:
+            name = "ValidationProblem" if status == "422" else "Problem"
+            problem = {"schema": {"$ref": f"#/components/schemas/{name}"}}
+            if oauth:
+                response.setdefault("content", {})["application/problem+json"] = problem
+            else:
+                response["content"] = {"application/problem+json": problem}
+
+
+TOO_LARGE = {
+    "description": "The body is larger than the platform accepts",
+    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
+
+
 def _scopes_by_grant() -> dict[tuple[str, str], list[str]]:
     grants: dict[tuple[str, str], list[str]] = {}
     for _, role, _, resource, action, _ in read_policy_file():
@@ -72,6 +121,13 @@ def install_openapi(app: FastAPI, *, cookie_name: str) -> None:
                 "description": "client_id and client_secret (or send them as form fields).",
             },
         }
+        schema["components"].setdefault("schemas", {})["ValidationProblem"] = VALIDATION_PROBLEM
+        for path, item in schema["paths"].items():
+            for operation in item.values():
+                if "requestBody" in operation:
+                    operation["responses"].setdefault("400", MALFORMED_BODY)
+                    operation["responses"].setdefault("413", TOO_LARGE)
+                _errors_as_problems(operation["responses"], oauth=path.startswith("/oauth/"))
         grants = _scopes_by_grant()
         for route in iter_api_routes(app.routes):
             if not route.include_in_schema:
@@ -88,7 +144,7 @@ def install_openapi(app: FastAPI, *, cookie_name: str) -> None:
             if (resource, action) in grants:
                 security.append({"clientCredentials": grants[(resource, action)]})
             path = schema["paths"].get(route.path, {})
-            for method in route.methods:
+            for method in route.methods or ():
                 operation = path.get(method.lower())
                 if operation is None:
                     continue

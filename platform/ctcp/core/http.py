@@ -28,6 +28,31 @@ async def _send_problem(send: Send, status: int, title: str, detail: str) -> Non
     await send({"type": "http.response.body", "body": body})
 
 
+async def _send_validation_problem(send: Send, request_id: str, detail: str) -> None:
+    body = json.dumps(
+        {
+            "type": "about:blank",
+            "title": "Validation failed",
+            "status": 422,
+            "detail": detail,
+            "errors": [{"loc": ["query"], "msg": detail}],
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 422,
+            "headers": [
+                (b"content-type", PROBLEM.encode()),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", request_id.encode()),
+                (b"cache-control", b"no-store"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 class RequestContextMiddleware:
     """Give every request an id (kept from a sane X-Request-ID) and a sensitive site's headers."""
 
@@ -48,6 +73,10 @@ class RequestContextMiddleware:
             else secrets.token_hex(16)
         )
         scope.setdefault("state", {})["request_id"] = request_id
+        if b"%00" in scope.get("query_string", b"") or "\x00" in scope.get("path", ""):
+            # PostgreSQL cannot store or compare NUL in text; no legitimate value carries it.
+            await _send_validation_problem(send, request_id, "NUL characters are not accepted.")
+            return
         https = scope.get("scheme") == "https"
 
         async def send_with_headers(message: Message) -> None:

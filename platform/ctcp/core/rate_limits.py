@@ -97,7 +97,7 @@ class RateLimiter:
         )
         new = statement.excluded
         same = table.c.window_index == new.window_index
-        statement = statement.on_conflict_do_update(
+        upsert = statement.on_conflict_do_update(
             index_elements=[table.c.key],
             set_={
                 "previous_hits": case(
@@ -110,7 +110,7 @@ class RateLimiter:
                 "window_index": new.window_index,
             },
         ).returning(table.c.key, table.c.hits, table.c.previous_hits)
-        rows = (await session.exec(statement)).all()
+        rows = (await session.exec(upsert)).all()
         refusals: list[tuple[str, int]] = []
         for key, hits, previous in rows:
             allowed = by_key[key]

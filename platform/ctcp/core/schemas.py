@@ -2,13 +2,28 @@
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("NUL characters are not accepted")
+    if isinstance(value, list | tuple):
+        for item in value:
+            _without_nul(item)
+    return value
 
 
 class RequestModel(BaseModel):
-    """A request body: unknown fields are refused, strings trimmed."""
+    """A request body: unknown fields are refused, strings trimmed, NUL refused (PostgreSQL
+    cannot store it in text, and no legitimate text carries it)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        return _without_nul(value)
 
 
 class ResponseModel(BaseModel):

@@ -10,6 +10,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 import secrets
 from collections import defaultdict
 from collections.abc import Mapping
@@ -44,6 +45,7 @@ CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 CLIENT_SECRET_PREFIX = "ctcp_cs_"  # noqa: S105
 ACCESS_TOKEN_PREFIX = "ctcp_at_"  # noqa: S105
 # Parameters RFC 6749 §3.2 forbids sending twice.
+PLAUSIBLE_CLIENT_ID = re.compile(r"[\x21-\x7e]{1,64}")
 SINGLE_PARAMETERS = ("grant_type", "scope", "client_id", "client_secret", "token")
 
 
@@ -95,7 +97,7 @@ class ClientRecord(ClientMixin):  # type: ignore[misc]
 
     def check_client_secret(self, client_secret: str) -> bool:
         # Bytes: compare_digest refuses non-ASCII str.
-        return self.client.active and hmac.compare_digest(
+        return bool(self.client.active) and hmac.compare_digest(
             secret_hash(client_secret).encode(), self.client.secret_hash.encode()
         )
 
@@ -106,7 +108,7 @@ class ClientRecord(ClientMixin):  # type: ignore[misc]
         return False
 
     def check_grant_type(self, grant_type: str) -> bool:
-        return grant_type == ClientCredentialsGrant.GRANT_TYPE
+        return bool(grant_type == ClientCredentialsGrant.GRANT_TYPE)
 
 
 @dataclass
@@ -220,9 +222,17 @@ def claimed_client(headers: Mapping[str, str], fields: list[tuple[str, str]]) ->
         if any(key == "client_secret" for key, _ in fields):
             # RFC 6749 §2.3.1: one authentication method per request.
             raise InvalidRequestError("Use either HTTP Basic or client_secret, not both.")
-        return ClaimedClient(unquote(username), basic=True)
+        return ClaimedClient(_plausible(unquote(username)), basic=True)
     form_ids = [value for key, value in fields if key == "client_id"]
-    return ClaimedClient(form_ids[0] if form_ids else None, basic=False)
+    return ClaimedClient(_plausible(form_ids[0]) if form_ids else None, basic=False)
+
+
+def _plausible(client_id: str) -> str:
+    """A client id we issued is short printable ASCII; anything else is no client of ours
+    (and must not reach the database: PostgreSQL refuses NUL in text)."""
+    if not PLAUSIBLE_CLIENT_ID.fullmatch(client_id):
+        raise InvalidClientError(status_code=401, description="Unknown client.")
+    return client_id
 
 
 def check_single_parameters(fields: list[tuple[str, str]]) -> None:
@@ -243,7 +253,8 @@ class _Revocation(RevocationEndpoint):  # type: ignore[misc]
     SUPPORTED_TOKEN_TYPES = ("access_token",)
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> TokenRecord | None:
-        return self.server.exchange.token_for(token_string)
+        exchange: Exchange = self.server.exchange
+        return exchange.token_for(token_string)
 
     def revoke_token(self, token: TokenRecord, request: OAuth2Request) -> None:
         self.server.exchange.revoked = token
@@ -254,7 +265,8 @@ class _Introspection(IntrospectionEndpoint):  # type: ignore[misc]
     SUPPORTED_TOKEN_TYPES = ("access_token",)
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> TokenRecord | None:
-        return self.server.exchange.token_for(token_string)
+        exchange: Exchange = self.server.exchange
+        return exchange.token_for(token_string)
 
     def check_permission(
         self, token: TokenRecord, client: ClientRecord, request: OAuth2Request

@@ -131,7 +131,7 @@ async def revoke_client_tokens(session: AsyncSession, client: ApiClient) -> int:
         .where(col(AccessToken.api_client_id) == client.id, col(AccessToken.revoked_at).is_(None))
         .values(revoked_at=clock.now())
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(result.rowcount or 0)
 
 
 async def disable_client(
@@ -242,13 +242,7 @@ async def bearer_client(session: AsyncSession, token: str) -> BearerClient | Non
     """The client of a live token: not revoked, not expired, its client and org active."""
     row = (
         await session.exec(
-            select(
-                AccessToken.id,
-                AccessToken.scopes,
-                ApiClient.client_id,
-                ApiClient.name,
-                Organization,
-            )
+            select(AccessToken, ApiClient, Organization)
             .join(ApiClient, col(ApiClient.id) == col(AccessToken.api_client_id))
             .join(Organization, col(Organization.id) == col(ApiClient.organization_id))
             .where(
@@ -262,5 +256,7 @@ async def bearer_client(session: AsyncSession, token: str) -> BearerClient | Non
     ).first()
     if row is None:
         return None
-    token_id, scopes, client_id, name, organization = row
-    return BearerClient(client_id, name, organization, frozenset(scopes.split()), token_id)
+    stored, client, organization = row
+    return BearerClient(
+        client.client_id, client.name, organization, frozenset(stored.scopes.split()), stored.id
+    )

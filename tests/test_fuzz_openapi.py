@@ -1,0 +1,171 @@
+"""Schemathesis over every operation of /openapi.json, as three callers.
+
+As a platform administrator, a State focal point and an API client (every scope), each
+operation gets generated requests, valid and invalid, against a real server on
+loopback. Every answer must be: no 5xx, a status and body the document declares, and no
+success once the credentials are taken away (schemathesis' `ignored_auth` probe).
+"""
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from http.cookiejar import DefaultCookiePolicy
+from typing import Any
+
+import httpx
+import pytest
+import requests
+import schemathesis
+import uvicorn
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    ignored_auth,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from ctcp.app import create_app
+from ctcp.core.config import Settings
+from ctcp.core.db import Database
+from tests.factories import PASSWORD, make_api_client, make_org, make_user, next_otp
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    ignored_auth,
+]
+EXAMPLES = 12
+# Operations that end the caller's own session would only fuzz the sign-in page after.
+ENDS_SESSION = {("DELETE", "/api/v1/session"), ("POST", "/api/v1/me/password")}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def server(fresh_database_url: str, settings: Settings) -> Iterator[str]:
+    """The app on a loopback port, in a thread with its own event loop, on its own database."""
+    app = create_app(settings.model_copy(update={"database_url": fresh_database_url}))
+    port = _free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    running = uvicorn.Server(config)
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not running.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    running.should_exit = True
+    thread.join(timeout=20)
+
+
+Identity = tuple[dict[str, str], dict[str, str]]
+
+
+def _identities(database_url: str, base_url: str) -> dict[str, Identity]:
+    """Headers and cookies for each caller: a session cookie and CSRF token, or a token.
+
+    The cookie goes in as the `sessionCookie` scheme's parameter, so the `ignored_auth`
+    probe knows to take it away with the other credentials."""
+
+    async def seed() -> tuple[str, str, Any]:
+        database = Database(database_url)
+        try:
+            admin = await make_user(database, roles=("platform_admin",))
+            state = await make_user(
+                database, org=await make_org(database), roles=("state_focal_point",)
+            )
+            credentials = await make_api_client(database)
+        finally:
+            await database.dispose()
+        return admin.email, state.email, credentials
+
+    admin, state, credentials = asyncio.run(seed())
+    identities: dict[str, Identity] = {}
+    with httpx.Client(base_url=base_url) as http:
+        for name, email in (("platform_admin", admin), ("state_focal_point", state)):
+            body = {"email": email, "password": PASSWORD}
+            if name == "platform_admin":
+                body["otp"] = next_otp(email)
+            signed_in = http.post("/api/v1/session", json=body)
+            assert signed_in.status_code == 200, signed_in.text
+            identities[name] = (
+                {"X-CSRF-Token": signed_in.json()["csrf_token"]},
+                dict(signed_in.cookies.items()),
+            )
+            http.cookies.clear()
+        token = http.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(credentials.client_id, credentials.secret),
+        )
+        assert token.status_code == 200, token.text
+        bearer = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        identities["api_client"] = (bearer, {})
+    return identities
+
+
+def _fuzz(
+    operation: Any,
+    mode: GenerationMode,
+    server: str,
+    headers: dict[str, str],
+    cookies: dict[str, str],
+) -> None:
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    def run(case: Any) -> None:
+        with requests.Session() as session:
+            # Keep no cookie a response sets: each request carries exactly the case's.
+            session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+            case.call_and_validate(base_url=server, headers=headers, checks=CHECKS, session=session)
+
+    run()
+
+
+def test_every_operation_survives_fuzzing_as_three_callers(
+    server: str, fresh_database_url: str
+) -> None:
+    schema = schemathesis.openapi.from_url(f"{server}/openapi.json")
+    identities = _identities(fresh_database_url, server)
+    failures: list[str] = []
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 40
+    for operation in operations:
+        for caller, (headers, cookies) in identities.items():
+            if (
+                caller != "api_client"
+                and (operation.method.upper(), operation.path) in ENDS_SESSION
+            ):
+                continue
+            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+                try:
+                    _fuzz(operation, mode, server, headers, cookies)
+                except Unsatisfiable:
+                    assert mode is GenerationMode.NEGATIVE  # nothing to break: no inputs
+                except (Exception, BaseExceptionGroup) as error:
+                    label = (
+                        f"{operation.method.upper()} {operation.path} as {caller} ({mode.value})"
+                    )
+                    failures.append(f"{label}:\n{error}")
+    assert not failures, "\n\n".join(failures[:10]) + f"\n\n{len(failures)} failing in all"
