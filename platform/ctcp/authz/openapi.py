@@ -1,5 +1,6 @@
 """The OpenAPI document's security: cookie sessions, and OAuth2 client credentials where a
-scope reaches the operation (read from the same policy lines Casbin enforces)."""
+scope reaches the operation (read from the reviewed policy file Casbin's table is loaded
+from)."""
 
 from typing import Any
 
@@ -18,16 +19,15 @@ SCOPE_DESCRIPTIONS = {
 }
 
 
-TOO_MANY_REQUESTS = {
-    "description": "Too many requests: retry after the `Retry-After` header's seconds",
-    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
-}
+def _problem(description: str) -> dict[str, Any]:
+    """A documented error response whose body is RFC 9457 problem details."""
+    schema = {"$ref": "#/components/schemas/Problem"}
+    return {"description": description, "content": {"application/problem+json": {"schema": schema}}}
 
 
-MALFORMED_BODY = {
-    "description": "The body could not be parsed (not JSON, or not the declared encoding)",
-    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
-}
+TOO_MANY_REQUESTS = _problem("Too many requests: retry after the `Retry-After` header's seconds")
+MALFORMED_BODY = _problem("The body could not be parsed (not JSON, or not the declared encoding)")
+TOO_LARGE = _problem("The body is larger than the platform accepts")
 
 
 VALIDATION_PROBLEM = {
@@ -65,12 +65,6 @@ def _errors_as_problems(responses: dict[str, Any], *, oauth: bool) -> None:
                 response.setdefault("content", {})["application/problem+json"] = problem
             else:
                 response["content"] = {"application/problem+json": problem}
-
-
-TOO_LARGE = {
-    "description": "The body is larger than the platform accepts",
-    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
-}
 
 
 def _scopes_by_grant() -> dict[tuple[str, str], list[str]]:

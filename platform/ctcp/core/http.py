@@ -11,10 +11,17 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 PROBLEM = "application/problem+json"
 
 
-async def _send_problem(send: Send, status: int, title: str, detail: str) -> None:
-    body = json.dumps(
-        {"type": "about:blank", "title": title, "status": status, "detail": detail}
-    ).encode()
+async def _send_problem(
+    send: Send,
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    extra: dict[str, object] | None = None,
+    headers: tuple[tuple[bytes, bytes], ...] = (),
+) -> None:
+    problem = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    body = json.dumps(problem | (extra or {})).encode()
     await send(
         {
             "type": "http.response.start",
@@ -22,31 +29,7 @@ async def _send_problem(send: Send, status: int, title: str, detail: str) -> Non
             "headers": [
                 (b"content-type", PROBLEM.encode()),
                 (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _send_validation_problem(send: Send, request_id: str, detail: str) -> None:
-    body = json.dumps(
-        {
-            "type": "about:blank",
-            "title": "Validation failed",
-            "status": 422,
-            "detail": detail,
-            "errors": [{"loc": ["query"], "msg": detail}],
-        }
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 422,
-            "headers": [
-                (b"content-type", PROBLEM.encode()),
-                (b"content-length", str(len(body)).encode()),
-                (b"x-request-id", request_id.encode()),
-                (b"cache-control", b"no-store"),
+                *headers,
             ],
         }
     )
@@ -75,7 +58,15 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         if b"%00" in scope.get("query_string", b"") or "\x00" in scope.get("path", ""):
             # PostgreSQL cannot store or compare NUL in text; no legitimate value carries it.
-            await _send_validation_problem(send, request_id, "NUL characters are not accepted.")
+            detail = "NUL characters are not accepted."
+            await _send_problem(
+                send,
+                422,
+                "Validation failed",
+                detail,
+                extra={"errors": [{"loc": ["query"], "msg": detail}]},
+                headers=((b"x-request-id", request_id.encode()), (b"cache-control", b"no-store")),
+            )
             return
         https = scope.get("scheme") == "https"
 

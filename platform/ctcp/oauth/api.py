@@ -1,6 +1,8 @@
 """The OAuth endpoints: token (client credentials), revocation, introspection."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from authlib.oauth2.rfc6749 import InsecureTransportError, InvalidRequestError, OAuth2Error
@@ -22,6 +24,7 @@ from ctcp.oauth.bearer import address_limit, client_limit, record_refusal, too_m
 from ctcp.oauth.schemas import Introspection, OAuthError, TokenResponse
 from ctcp.oauth.scopes import OAuthScope
 from ctcp.oauth.server import (
+    ClientRecord,
     CtcpAuthorizationServer,
     Exchange,
     Response,
@@ -37,6 +40,11 @@ FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 _CLIENT_FIELDS = {
     "client_id": {"type": "string", "maxLength": 64},
     "client_secret": {"type": "string", "maxLength": 200},
+}
+
+_TOKEN_FIELDS = {
+    "token": {"type": "string", "maxLength": 200},
+    "token_type_hint": {"type": "string", "enum": ["access_token"]},
 }
 
 
@@ -78,6 +86,18 @@ class _Call:
     basic: bool
     fields: dict[str, str]
     context: AuditContext
+
+    @property
+    def client(self) -> ClientRecord | None:
+        """The client Authlib authenticated (it sets it on the request), if any."""
+        client: ClientRecord | None = self.request.client if self.request else None
+        return client
+
+    def decide(self, run: Callable[[StarletteOAuth2Request], Response]) -> Response:
+        """Authlib's answer, or the RFC 6749 error the request already earned."""
+        if self.error is not None or self.request is None:
+            return self.server.error_response(self.error or InvalidRequestError())
+        return run(self.request)
 
 
 async def _read_form(request: Request) -> list[tuple[str, str]]:
@@ -138,7 +158,7 @@ async def _begin(request: Request, *, load_token: bool) -> _Call:
 
 
 def _actor(call: _Call) -> AuditContext:
-    client = call.exchange.authenticated or (call.request.client if call.request else None)
+    client = call.client
     if client is None:
         return call.context
     return call.context.as_client(client.get_client_id(), client.organization.code)
@@ -189,13 +209,10 @@ async def issue_token(request: Request, session: SessionDep) -> JSONResponse:
     scopes asked for (a subset of the client's; all of them when `scope` is left out).
     """
     call = await _begin(request, load_token=False)
-    if call.error is not None or call.request is None:
-        result = call.server.error_response(call.error or InvalidRequestError())
-    elif not call.fields.get("grant_type"):
-        result = call.server.error_response(InvalidRequestError("Missing 'grant_type'."))
-    else:
-        result = call.server.create_token_response(call.request)
-    issued, client = call.exchange.issued, call.exchange.authenticated
+    if call.error is None and not call.fields.get("grant_type"):
+        call.error = InvalidRequestError("Missing 'grant_type'.")
+    result = call.decide(call.server.create_token_response)
+    issued, client = call.exchange.issued, call.client
     if result[0] == 200 and issued is not None and client is not None:
         await service.save_token(session, client=client, token=issued, context=_actor(call))
     else:
@@ -209,13 +226,7 @@ async def issue_token(request: Request, session: SessionDep) -> JSONResponse:
     response_model=dict[str, Any],
     responses=_oauth_errors(400, 401),
     dependencies=[PUBLIC],
-    openapi_extra=_form_body(
-        {
-            "token": {"type": "string", "maxLength": 200},
-            "token_type_hint": {"type": "string", "enum": ["access_token"]},
-        },
-        ["token"],
-    ),
+    openapi_extra=_form_body(_TOKEN_FIELDS, ["token"]),
 )
 async def revoke_token(request: Request, session: SessionDep) -> JSONResponse:
     """A client revokes one of its own tokens; refused from the next request on.
@@ -223,10 +234,7 @@ async def revoke_token(request: Request, session: SessionDep) -> JSONResponse:
     As RFC 7009 says, an unknown or already dead token also answers 200.
     """
     call = await _begin(request, load_token=True)
-    if call.error is not None or call.request is None:
-        result = call.server.error_response(call.error or InvalidRequestError())
-    else:
-        result = call.server.create_endpoint_response("revocation", call.request)
+    result = call.decide(partial(call.server.create_endpoint_response, "revocation"))
     revoked = call.exchange.revoked
     if result[0] == 200:
         if revoked is not None:
@@ -242,13 +250,7 @@ async def revoke_token(request: Request, session: SessionDep) -> JSONResponse:
     response_model=Introspection,
     responses=_oauth_errors(400, 401) | problem_responses(403),
     dependencies=[PUBLIC],
-    openapi_extra=_form_body(
-        {
-            "token": {"type": "string", "maxLength": 200},
-            "token_type_hint": {"type": "string", "enum": ["access_token"]},
-        },
-        ["token"],
-    )
+    openapi_extra=_form_body(_TOKEN_FIELDS, ["token"])
     | {"security": [{"clientBasic": []}, {"sessionCookie": []}]},
 )
 async def introspect_token(request: Request, session: SessionDep) -> JSONResponse:
@@ -273,10 +275,7 @@ async def introspect_token(request: Request, session: SessionDep) -> JSONRespons
             read=True,
         )
         return JSONResponse(payload, headers={"Cache-Control": "no-store"})
-    if call.error is not None or call.request is None:
-        result = call.server.error_response(call.error or InvalidRequestError())
-    else:
-        result = call.server.create_endpoint_response("introspection", call.request)
+    result = call.decide(partial(call.server.create_endpoint_response, "introspection"))
     if result[0] != 200:
         _record_failure(session, call, "oauth.introspect", result)
     return _respond(result)

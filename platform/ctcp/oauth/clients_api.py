@@ -4,7 +4,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
-from sqlmodel import col, select
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ctcp.authz.guard import Access, guard
@@ -43,9 +43,7 @@ async def list_api_clients(
     cursor: CursorQuery = None,
 ) -> Page[ApiClientRead]:
     """Every organization's clients, by client id; filter by organization or state."""
-    statement = select(ApiClient, Organization).join(
-        Organization, col(Organization.id) == col(ApiClient.organization_id)
-    )
+    statement = service.clients_with_organizations()
     if organization_id is not None:
         statement = statement.where(col(ApiClient.organization_id) == organization_id)
     if active is not None:

@@ -8,14 +8,12 @@ to save, a token to revoke) in the request's own transaction.
 
 import base64
 import binascii
-import hashlib
 import hmac
 import re
 import secrets
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
@@ -36,6 +34,7 @@ from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 
 from ctcp.core.clock import clock
+from ctcp.identity.tokens import token_hash
 from ctcp.oauth.models import AccessToken, ApiClient
 from ctcp.oauth.scopes import OAuthScope
 from ctcp.organizations.models import Organization
@@ -47,11 +46,6 @@ ACCESS_TOKEN_PREFIX = "ctcp_at_"  # noqa: S105
 # Parameters RFC 6749 §3.2 forbids sending twice.
 PLAUSIBLE_CLIENT_ID = re.compile(r"[\x21-\x7e]{1,64}")
 SINGLE_PARAMETERS = ("grant_type", "scope", "client_id", "client_secret", "token")
-
-
-def secret_hash(secret: str) -> str:
-    """What is kept of a 256-bit secret or token: its SHA-256 (it has no low entropy to guard)."""
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def new_client_secret() -> str:
@@ -98,7 +92,7 @@ class ClientRecord(ClientMixin):  # type: ignore[misc]
     def check_client_secret(self, client_secret: str) -> bool:
         # Bytes: compare_digest refuses non-ASCII str.
         return bool(self.client.active) and hmac.compare_digest(
-            secret_hash(client_secret).encode(), self.client.secret_hash.encode()
+            token_hash(client_secret).encode(), self.client.secret_hash.encode()
         )
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
@@ -127,9 +121,6 @@ class TokenRecord(TokenMixin):  # type: ignore[misc]
 
     def get_expires_in(self) -> int:
         return int((self.token.expires_at - self.token.issued_at).total_seconds())
-
-    def get_expires_at(self) -> datetime:
-        return self.token.expires_at
 
     def is_expired(self) -> bool:
         return clock.now() >= self.token.expires_at
@@ -284,14 +275,12 @@ class Exchange:
 
     client: ClientRecord | None = None
     token: TokenRecord | None = None
-    token_string: str | None = None
     issued: dict[str, Any] | None = None
     revoked: TokenRecord | None = None
-    authenticated: ClientRecord | None = field(default=None)
 
     def token_for(self, token_string: str) -> TokenRecord | None:
         if self.token is not None and hmac.compare_digest(
-            secret_hash(token_string).encode(), self.token.token.token_hash.encode()
+            token_hash(token_string).encode(), self.token.token.token_hash.encode()
         ):
             return self.token
         return None
@@ -323,12 +312,10 @@ class CtcpAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         return loaded
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
-        self.exchange.issued = token
-        self.exchange.authenticated = request.client
+        self.exchange.issued = token  # saved by the endpoint, in the request's transaction
 
     def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
-        if name == "after_authenticate_client":
-            self.exchange.authenticated = kwargs.get("client")
+        """Authlib's signals: the authenticated client is on the request already."""
 
     def create_oauth2_request(self, request: OAuth2Request) -> OAuth2Request:
         return request  # built by the endpoint from the Starlette request

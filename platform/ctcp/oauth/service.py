@@ -10,12 +10,14 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import Select
 
 from ctcp.audit import service as audit
 from ctcp.audit.service import AuditContext
 from ctcp.core.clock import clock
 from ctcp.core.errors import ConflictError, ValidationError
 from ctcp.identity.roles import role_fits
+from ctcp.identity.tokens import token_hash
 from ctcp.oauth.models import AccessToken, ApiClient
 from ctcp.oauth.scopes import CLIENT_ROLE, OAuthScope
 from ctcp.oauth.server import (
@@ -23,7 +25,6 @@ from ctcp.oauth.server import (
     TokenRecord,
     new_client_secret,
     normalized_scope,
-    secret_hash,
 )
 from ctcp.organizations.models import Organization
 
@@ -80,7 +81,7 @@ async def create_client(
         name=name,
         organization_id=organization.id,
         scopes=_check_scopes(scopes),
-        secret_hash=secret_hash(secret),
+        secret_hash=token_hash(secret),
         created_by=context.user_id,
     )
     session.add(client)
@@ -100,28 +101,25 @@ async def create_client(
     return IssuedClient(client, organization, secret)
 
 
+def clients_with_organizations() -> Select[ApiClient, Organization]:
+    """API clients, each with its organization (the administrators see every one)."""
+    return select(ApiClient, Organization).join(
+        Organization, col(Organization.id) == col(ApiClient.organization_id)
+    )
+
+
 async def load_client(
     session: AsyncSession, *, id: uuid.UUID
 ) -> tuple[ApiClient, Organization] | None:
-    row = (
-        await session.exec(
-            select(ApiClient, Organization)
-            .join(Organization, col(Organization.id) == col(ApiClient.organization_id))
-            .where(col(ApiClient.id) == id)
-        )
-    ).first()
+    statement = clients_with_organizations().where(col(ApiClient.id) == id)
+    row = (await session.exec(statement)).first()
     return None if row is None else (row[0], row[1])
 
 
 async def client_by_client_id(session: AsyncSession, client_id: str) -> ClientRecord | None:
     """The client a token request names (active or not: Authlib's check refuses inactive)."""
-    row = (
-        await session.exec(
-            select(ApiClient, Organization)
-            .join(Organization, col(Organization.id) == col(ApiClient.organization_id))
-            .where(col(ApiClient.client_id) == client_id[:64])
-        )
-    ).first()
+    statement = clients_with_organizations().where(col(ApiClient.client_id) == client_id[:64])
+    row = (await session.exec(statement)).first()
     return None if row is None else ClientRecord(row[0], row[1])
 
 
@@ -161,7 +159,7 @@ async def rotate_secret(session: AsyncSession, *, client: ApiClient, context: Au
     if not client.active:
         raise ConflictError("The client is disabled.")
     secret = new_client_secret()
-    client.secret_hash = secret_hash(secret)
+    client.secret_hash = token_hash(secret)
     client.secret_rotated_at = clock.now()
     session.add(client)
     revoked = await revoke_client_tokens(session, client)
@@ -187,7 +185,7 @@ async def save_token(
     """Keep the hash of a token Authlib issued, and audit the issuance."""
     now = clock.now()
     stored = AccessToken(
-        token_hash=secret_hash(token["access_token"]),
+        token_hash=token_hash(token["access_token"]),
         api_client_id=client.client.id,
         scopes=token.get("scope", ""),
         issued_at=now,
@@ -206,16 +204,18 @@ async def save_token(
     return stored
 
 
+def _token_with_client(token: str) -> Select[AccessToken, ApiClient, Organization]:
+    return (
+        select(AccessToken, ApiClient, Organization)
+        .join(ApiClient, col(ApiClient.id) == col(AccessToken.api_client_id))
+        .join(Organization, col(Organization.id) == col(ApiClient.organization_id))
+        .where(col(AccessToken.token_hash) == token_hash(token))
+    )
+
+
 async def token_record(session: AsyncSession, token: str) -> TokenRecord | None:
     """A stored token with its client and organization, whatever its state."""
-    row = (
-        await session.exec(
-            select(AccessToken, ApiClient, Organization)
-            .join(ApiClient, col(ApiClient.id) == col(AccessToken.api_client_id))
-            .join(Organization, col(Organization.id) == col(ApiClient.organization_id))
-            .where(col(AccessToken.token_hash) == secret_hash(token))
-        )
-    ).first()
+    row = (await session.exec(_token_with_client(token))).first()
     return None if row is None else TokenRecord(row[0], row[1], row[2])
 
 
@@ -240,20 +240,13 @@ async def revoke_token(
 
 async def bearer_client(session: AsyncSession, token: str) -> BearerClient | None:
     """The client of a live token: not revoked, not expired, its client and org active."""
-    row = (
-        await session.exec(
-            select(AccessToken, ApiClient, Organization)
-            .join(ApiClient, col(ApiClient.id) == col(AccessToken.api_client_id))
-            .join(Organization, col(Organization.id) == col(ApiClient.organization_id))
-            .where(
-                col(AccessToken.token_hash) == secret_hash(token),
-                col(AccessToken.revoked_at).is_(None),
-                col(AccessToken.expires_at) > clock.now(),
-                col(ApiClient.active),
-                col(Organization.active),
-            )
-        )
-    ).first()
+    statement = _token_with_client(token).where(
+        col(AccessToken.revoked_at).is_(None),
+        col(AccessToken.expires_at) > clock.now(),
+        col(ApiClient.active),
+        col(Organization.active),
+    )
+    row = (await session.exec(statement)).first()
     if row is None:
         return None
     stored, client, organization = row
