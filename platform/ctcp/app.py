@@ -29,6 +29,7 @@ from ctcp.identity.dependencies import audit_context_of
 from ctcp.identity.passwords import PasswordHasher
 from ctcp.identity.principal_cache import PrincipalCache
 from ctcp.identity.users_api import router as users_router
+from ctcp.notifications.service import NotificationSender
 from ctcp.oauth.api import router as oauth_router
 from ctcp.oauth.clients_api import router as api_clients_router
 from ctcp.organizations.api import router as organizations_router
@@ -61,9 +62,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         writer = AuditWriter(database)
         writer.start()
         database.share(WRITER_KEY, writer)
+        # Mail goes out only where SMTP is configured: development sends nothing.
+        sender = NotificationSender(database, settings) if settings.smtp_host else None
+        app.state.notification_sender = sender
+        if sender is not None:
+            sender.start()
         try:
             yield
         finally:
+            if sender is not None:
+                await sender.stop()
             await app.state.policy.stop()
             await writer.stop()
             await database.dispose()

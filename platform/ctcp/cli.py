@@ -1,4 +1,4 @@
-"""The `ctcp` command: migrations, reference data, accounts, the server, the audit chain."""
+"""The `ctcp` command: migrations, reference data, accounts, the server, the audit chain, mail."""
 
 import asyncio
 import os
@@ -20,6 +20,7 @@ from ctcp.core.errors import DomainError
 from ctcp.identity import service as identity
 from ctcp.identity.passwords import PasswordHasher
 from ctcp.identity.roles import Role
+from ctcp.notifications import service as notifications
 from ctcp.organizations import service as organizations
 from ctcp.organizations.service import reference_organizations
 
@@ -30,6 +31,8 @@ policy_app = typer.Typer(help="The access policy (policies/).", no_args_is_help=
 app.add_typer(policy_app, name="policy")
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
+notifications_app = typer.Typer(help="E-mail notifications.", no_args_is_help=True)
+app.add_typer(notifications_app, name="notifications")
 console = Console(stderr=True)
 CLI_CONTEXT = AuditContext(user_agent="ctcp-cli")
 
@@ -203,6 +206,38 @@ def audit_verify() -> None:
         f"({result.checked} events verified before it)"
     )
     sys.exit(1)
+
+
+@notifications_app.command("send")
+def notifications_send(
+    loop: Annotated[
+        bool, typer.Option("--loop", help="Keep polling, every CTCP_NOTIFICATION_POLL_SECONDS")
+    ] = False,
+) -> None:
+    """Deliver due notifications by SMTP: one pass, or a sender process with --loop."""
+    settings = get_settings()
+    if settings.smtp_host is None:
+        console.print("[red]delivery disabled: set CTCP_SMTP_HOST[/red]")
+        raise typer.Exit(2)
+
+    def show(report: notifications.DeliveryReport) -> None:
+        if report.claimed or not loop:
+            console.print(f"sent {report.sent}, retried {report.retried}, failed {report.failed}")
+
+    async def run() -> None:
+        database = Database(settings.database_url)
+        try:
+            if loop:
+                await notifications.deliver_forever(database, settings, on_pass=show)
+            else:
+                show(await notifications.deliver_due(database, settings))
+        finally:
+            await database.dispose()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        console.print("stopped")
 
 
 if __name__ == "__main__":

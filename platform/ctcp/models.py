@@ -8,6 +8,7 @@ from ctcp.consent.models import ConsentEvent, Publication, PublicationSection
 from ctcp.core.changes import AccessState
 from ctcp.core.rate_limits import RateLimitCounter
 from ctcp.identity.models import LoginThrottle, RecoveryCode, User, UserRole, UserSession
+from ctcp.notifications.models import Notification
 from ctcp.oauth.models import AccessToken, ApiClient
 from ctcp.organizations.models import Organization
 from ctcp.reports.models import (
@@ -33,6 +34,7 @@ __all__ = [
     "CasbinRule",
     "ConsentEvent",
     "LoginThrottle",
+    "Notification",
     "Organization",
     "Publication",
     "PublicationSection",

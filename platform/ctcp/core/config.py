@@ -62,6 +62,21 @@ class Settings(BaseSettings):
     rate_limit_per_client: int = Field(default=600, ge=1)
     rate_limit_per_address: int = Field(default=1200, ge=1)
 
+    # Where links in e-mails point: the address users reach the platform at.
+    public_base_url: str = "http://127.0.0.1:8000"
+    # Notifications by SMTP; no host means nothing is sent (the development default).
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_from: str = "CTCP <no-reply@ctcp.example>"
+    smtp_timeout_seconds: float = Field(default=10, gt=0)
+    notification_retry_base_seconds: int = Field(default=30, ge=1)
+    notification_retry_max_seconds: int = Field(default=3600, ge=1)
+    notification_max_attempts: int = Field(default=8, ge=1)
+    notification_poll_seconds: float = Field(default=10, gt=0)
+
     @field_validator("mfa_required_roles", mode="before")
     @classmethod
     def _split_roles(cls, value: object) -> object:
@@ -75,6 +90,16 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _strip_base_url(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("smtp_host", "smtp_username", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _defaults_and_secrets(self) -> "Settings":
