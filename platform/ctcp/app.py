@@ -10,6 +10,8 @@ from starlette.datastructures import Headers
 from starlette.types import Scope
 
 from ctcp import __version__
+from ctcp.assistance.api import router as assistance_router
+from ctcp.assistance.consultations_api import router as consultations_router
 from ctcp.audit import service as audit
 from ctcp.audit.api import router as audit_router
 from ctcp.audit.service import WRITER_KEY, AuditContext, AuditWriter, Outcome
@@ -105,6 +107,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reports_router)
     app.include_router(consent_router)
     app.include_router(search_router)
+    app.include_router(assistance_router)
+    app.include_router(consultations_router)
 
     @app.get("/", include_in_schema=False, dependencies=[PUBLIC])
     async def index() -> RedirectResponse:

@@ -2,9 +2,20 @@
 
 from sqlmodel import SQLModel
 
+from ctcp.assistance.models import (
+    AssistanceRequest,
+    AssistanceRequestNeed,
+    CapacityConsultation,
+    IndicatorUpdate,
+    Need,
+    Offer,
+    PlanIndicator,
+    PlanMeasure,
+    RequestTransition,
+)
 from ctcp.audit.models import AuditChainHead, AuditEvent
 from ctcp.authz.models import CasbinRule
-from ctcp.consent.models import ConsentEvent, Publication, PublicationSection
+from ctcp.consent.models import ConsentEvent, NeedsSharingEvent, Publication, PublicationSection
 from ctcp.core.changes import AccessState
 from ctcp.core.rate_limits import RateLimitCounter
 from ctcp.identity.models import LoginThrottle, RecoveryCode, User, UserRole, UserSession
@@ -26,22 +37,32 @@ __all__ = [
     "AccessState",
     "AccessToken",
     "ApiClient",
+    "AssistanceRequest",
+    "AssistanceRequestNeed",
     "Attachment",
     "AttachmentBlob",
     "AttachmentChunk",
     "AuditChainHead",
     "AuditEvent",
+    "CapacityConsultation",
     "CasbinRule",
     "ConsentEvent",
+    "IndicatorUpdate",
     "LoginThrottle",
+    "Need",
+    "NeedsSharingEvent",
     "Notification",
+    "Offer",
     "Organization",
+    "PlanIndicator",
+    "PlanMeasure",
     "Publication",
     "PublicationSection",
     "RateLimitCounter",
     "Recommendation",
     "RecoveryCode",
     "ReportSection",
+    "RequestTransition",
     "User",
     "UserRole",
     "UserSession",

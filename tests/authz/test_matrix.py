@@ -15,6 +15,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from ctcp.assistance.models import AssistanceRequest, AssistanceRequestNeed, Need, Offer
 from ctcp.core.db import Database
 from ctcp.core.routes import iter_api_routes
 from ctcp.oauth.scopes import OAuthScope
@@ -56,6 +57,7 @@ class World:
     clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
     target_user: Any = None
     other_state: Any = None
+    third_state: Any = None
     own_report: str = ""
     other_report: str = ""
     compact_publication: str = ""
@@ -63,6 +65,26 @@ class World:
     own_attachment: str = ""
     published_attachment: str = ""
     api_client: str = ""
+    own_need: str = ""
+    shared_need: str = ""
+    own_request: str = ""
+    shared_request: str = ""
+    entity_offer: str = ""
+    own_consultation: str = ""
+    other_consultation: str = ""
+    entity_indicator: str = ""
+
+    @property
+    def state_code(self) -> str:
+        return str(self.state_org.code)
+
+    @property
+    def other_state_code(self) -> str:
+        return str(self.other_state.code)
+
+    @property
+    def third_state_code(self) -> str:
+        return str(self.third_state.code)
 
 
 Request = tuple[str, str, dict[str, Any] | None]
@@ -307,6 +329,225 @@ async def _rotate_api_client(world: World, role: str) -> Request:
 
 async def _introspect(world: World, role: str) -> Request:
     return "POST", "https://ctcp.test/oauth/introspect", {"token": "ctcp_at_matrix"}
+
+
+NEED_READERS = only(
+    {
+        "anonymous": 401,
+        "state_focal_point": 200,
+        "entity_focal_point": 200,
+        "cted_analyst": 200,
+        "consent_officer": 200,
+    },
+    403,
+)
+REQUEST_READERS = only(
+    {"anonymous": 401, "state_focal_point": 200, "entity_focal_point": 200, "cted_analyst": 200},
+    403,
+)
+OFFER_READERS = REQUEST_READERS
+CONSULTATION_READERS = NEED_READERS
+STATE_ONLY = only({"anonymous": 401, "state_focal_point": 200}, 403)
+
+
+def need_body(state_code: str, area: str = "border_management") -> dict[str, Any]:
+    return {
+        "state": state_code,
+        "area": area,
+        "description": "Passenger data at land borders.",
+        "priority": "high",
+        "source": "state_request",
+    }
+
+
+async def _make_need(world: World, state: Any) -> str:
+    created = await world.clients["cted_analyst"].post("/api/v1/needs", json=need_body(state.code))
+    assert created.status_code == 201, created.text
+    need_id: str = created.json()["id"]
+    return need_id
+
+
+async def _make_request(world: World, state: Any, need_id: str, *, circulate: bool) -> str:
+    analyst = world.clients["cted_analyst"]
+    filed = await analyst.post(
+        "/api/v1/assistance-requests",
+        json={"state": state.code, "title": "T", "description": "D", "need_ids": [need_id]},
+    )
+    assert filed.status_code == 201, filed.text
+    request_id: str = filed.json()["id"]
+    for to in ("under_review", "circulated") if circulate else ():
+        moved = await analyst.post(
+            f"/api/v1/assistance-requests/{request_id}/transition", json={"to": to}
+        )
+        assert moved.status_code == 200, moved.text
+    return request_id
+
+
+async def _pending_offer_on_own_request(world: World) -> str:
+    """Straight into the database: the own State does not share needs in this world."""
+    async with world.database.transaction() as session:
+        need = Need(
+            state_id=world.state_org.id,
+            area="legislation",
+            description="D",
+            priority="low",
+            source="state_request",
+        )
+        filed = AssistanceRequest(
+            state_id=world.state_org.id,
+            title="T",
+            description="D",
+            status="circulated",
+            filed_by_org=world.state_org.id,
+        )
+        session.add_all([need, filed])
+        await session.flush()
+        session.add(AssistanceRequestNeed(request_id=filed.id, need_id=need.id))
+        offer = Offer(
+            request_id=filed.id,
+            organization_id=world.entity_org.id,
+            programme="P",
+            description="D",
+            timeline="2027",
+        )
+        session.add(offer)
+    return str(offer.id)
+
+
+def consultation_body(state_code: str, entity_code: str) -> dict[str, Any]:
+    return {
+        "state": state_code,
+        "programme": "fusion_cells",
+        "start_date": "2026-05-04",
+        "end_date": "2026-05-05",
+        "baseline_findings": "Findings.",
+        "measures": [
+            {
+                "title": "M",
+                "recommendations": "R",
+                "entity": entity_code,
+                "indicators": [
+                    {
+                        "name": "I",
+                        "unit": "u",
+                        "baseline": 0,
+                        "target": 1,
+                        "due_date": "2027-01-01",
+                    }
+                ],
+            }
+        ],
+    }
+
+
+async def _make_consultation(world: World, state: Any, entity: Any) -> dict[str, Any]:
+    created = await world.clients["cted_analyst"].post(
+        "/api/v1/consultations", json=consultation_body(state.code, entity.code)
+    )
+    assert created.status_code == 201, created.text
+    body: dict[str, Any] = created.json()
+    return body
+
+
+async def _assistance_world(world: World) -> None:
+    recorded = await world.clients["consent_officer"].post(
+        f"/api/v1/states/{world.other_state.code}/needs-consent",
+        json={"share_needs": True, "reference": "NV/2026/5"},
+    )
+    assert recorded.status_code == 201, recorded.text
+    world.own_need = await _make_need(world, world.state_org)
+    world.shared_need = await _make_need(world, world.other_state)
+    world.own_request = await _make_request(world, world.state_org, world.own_need, circulate=False)
+    world.shared_request = await _make_request(
+        world, world.other_state, world.shared_need, circulate=True
+    )
+    offered = await world.clients["entity_focal_point"].post(
+        f"/api/v1/assistance-requests/{world.shared_request}/offers",
+        json={"programme": "P", "description": "D", "timeline": "2027"},
+    )
+    assert offered.status_code == 201, offered.text
+    world.entity_offer = offered.json()["id"]
+    own = await _make_consultation(world, world.state_org, world.entity_org)
+    world.own_consultation = own["id"]
+    world.entity_indicator = own["measures"][0]["indicators"][0]["id"]
+    other_entity = await make_org(world.database, kind="compact_entity")
+    world.other_consultation = (await _make_consultation(world, world.other_state, other_entity))[
+        "id"
+    ]
+
+
+def path_of(template: str, attribute: str, method: str = "GET", body: Any = None) -> Build:
+    async def build(world: World, role: str) -> Request:
+        return method, template.format(getattr(world, attribute)), body
+
+    return build
+
+
+async def _create_need(world: World, role: str) -> Request:
+    return "POST", "/api/v1/needs", need_body(world.state_org.code)
+
+
+async def _file_request(world: World, role: str) -> Request:
+    need_id = await _make_need(world, world.state_org)
+    return (
+        "POST",
+        "/api/v1/assistance-requests",
+        {"state": world.state_org.code, "title": "T", "description": "D", "need_ids": [need_id]},
+    )
+
+
+async def _review_request(world: World, role: str) -> Request:
+    request_id = await _make_request(
+        world, world.state_org, await _make_need(world, world.state_org), circulate=False
+    )
+    return (
+        "POST",
+        f"/api/v1/assistance-requests/{request_id}/transition",
+        {"to": "under_review"},
+    )
+
+
+async def _withdraw_request(world: World, role: str) -> Request:
+    request_id = await _make_request(
+        world, world.state_org, await _make_need(world, world.state_org), circulate=False
+    )
+    return (
+        "POST",
+        f"/api/v1/assistance-requests/{request_id}/transition",
+        {"to": "withdrawn", "reason": "No longer needed."},
+    )
+
+
+async def _offer(world: World, role: str) -> Request:
+    return (
+        "POST",
+        f"/api/v1/assistance-requests/{world.shared_request}/offers",
+        {"programme": "P", "description": "D", "timeline": "2027"},
+    )
+
+
+async def _accept(world: World, role: str) -> Request:
+    return "POST", f"/api/v1/offers/{await _pending_offer_on_own_request(world)}/accept", None
+
+
+async def _decline(world: World, role: str) -> Request:
+    return "POST", f"/api/v1/offers/{await _pending_offer_on_own_request(world)}/decline", None
+
+
+async def _create_consultation(world: World, role: str) -> Request:
+    return (
+        "POST",
+        "/api/v1/consultations",
+        consultation_body(world.state_org.code, world.entity_org.code),
+    )
+
+
+async def _add_measure(world: World, role: str) -> Request:
+    return (
+        "POST",
+        f"/api/v1/consultations/{world.own_consultation}/measures",
+        {"title": "M2", "recommendations": "R", "entity": world.entity_org.code},
+    )
 
 
 @dataclass(frozen=True)
@@ -593,6 +834,229 @@ ENDPOINTS = [
         AUDITOR_ONLY,
         fixed("GET", "/api/v1/audit-events/verify"),
     ),
+    Endpoint(
+        "GET",
+        "/api/v1/needs",
+        NEED_READERS,
+        fixed("GET", "/api/v1/needs"),
+        client_ok=200,
+        client_scope="needs:read",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/needs",
+        only({"anonymous": 401, "cted_analyst": 201}, 403),
+        _create_need,
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/needs/{need_id}",
+        NEED_READERS | {"entity_focal_point": 404},
+        path_of("/api/v1/needs/{}", "own_need"),
+        relation="own state, not shared",
+        client_ok=404,
+        client_scope="needs:read",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/needs/{need_id}",
+        NEED_READERS | {"state_focal_point": 404},
+        path_of("/api/v1/needs/{}", "shared_need"),
+        relation="other state, shared",
+        client_ok=200,
+        client_scope="needs:read",
+    ),
+    Endpoint(
+        "PATCH",
+        "/api/v1/needs/{need_id}",
+        ANALYST_ONLY,
+        path_of("/api/v1/needs/{}", "own_need", "PATCH", {"priority": "medium"}),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/needs/{need_id}/suggestions",
+        ANALYST_ONLY,
+        path_of("/api/v1/needs/{}/suggestions", "own_need"),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/assistance/overview",
+        NEED_READERS,
+        fixed("GET", "/api/v1/assistance/overview"),
+        client_ok=200,
+        client_scope="needs:read",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/states/{state_code}/needs-consent",
+        CONSENT_READERS,
+        path_of("/api/v1/states/{}/needs-consent", "state_code"),
+        relation="own state",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/states/{state_code}/needs-consent",
+        CONSENT_READERS | {"state_focal_point": 404},
+        path_of("/api/v1/states/{}/needs-consent", "other_state_code"),
+        relation="other state",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/states/{state_code}/needs-consent",
+        NARROWERS,
+        path_of("/api/v1/states/{}/needs-consent", "state_code", "POST", {"share_needs": False}),
+        relation="own state, narrowing",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/states/{state_code}/needs-consent",
+        NARROWERS | {"state_focal_point": 404},
+        path_of(
+            "/api/v1/states/{}/needs-consent", "third_state_code", "POST", {"share_needs": False}
+        ),
+        relation="other state, narrowing",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/states/{state_code}/needs-consent/withdraw",
+        NARROWERS,
+        path_of("/api/v1/states/{}/needs-consent/withdraw", "state_code", "POST", {"reason": "R"}),
+        relation="own state",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/states/{state_code}/needs-consent/withdraw",
+        NARROWERS | {"state_focal_point": 404},
+        path_of(
+            "/api/v1/states/{}/needs-consent/withdraw", "third_state_code", "POST", {"reason": "R"}
+        ),
+        relation="other state",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/assistance-requests",
+        REQUEST_READERS,
+        fixed("GET", "/api/v1/assistance-requests"),
+        client_ok=200,
+        client_scope="requests:read",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/assistance-requests",
+        only({"anonymous": 401, "state_focal_point": 201, "cted_analyst": 201}, 403),
+        _file_request,
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/assistance-requests/{request_id}",
+        REQUEST_READERS | {"entity_focal_point": 404},
+        path_of("/api/v1/assistance-requests/{}", "own_request"),
+        relation="own state, submitted",
+        client_ok=404,
+        client_scope="requests:read",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/assistance-requests/{request_id}",
+        REQUEST_READERS | {"state_focal_point": 404},
+        path_of("/api/v1/assistance-requests/{}", "shared_request"),
+        relation="other state, circulated, needs shared",
+        client_ok=200,
+        client_scope="requests:read",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/assistance-requests/{request_id}/transition",
+        ANALYST_ONLY,
+        _review_request,
+        relation="own state, submitted -> under_review",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/assistance-requests/{request_id}/transition",
+        STATE_ONLY,
+        _withdraw_request,
+        relation="own state, submitted -> withdrawn",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/assistance-requests/{request_id}/offers",
+        only({"anonymous": 401, "entity_focal_point": 201}, 403),
+        _offer,
+        relation="other state, circulated, needs shared",
+        client_ok=201,
+        client_scope="offers:write",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/offers",
+        OFFER_READERS,
+        fixed("GET", "/api/v1/offers"),
+        client_ok=200,
+        client_scope="offers:write",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/offers/{offer_id}",
+        OFFER_READERS | {"state_focal_point": 404},
+        path_of("/api/v1/offers/{}", "entity_offer"),
+        relation="own organization's, on another state's request",
+        client_ok=200,
+        client_scope="offers:write",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/offers/{offer_id}/accept",
+        STATE_ONLY,
+        _accept,
+        relation="pending, on own state's request",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/offers/{offer_id}/decline",
+        STATE_ONLY,
+        _decline,
+        relation="pending, on own state's request",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/consultations",
+        only({"anonymous": 401, "cted_analyst": 201}, 403),
+        _create_consultation,
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/consultations",
+        CONSULTATION_READERS,
+        fixed("GET", "/api/v1/consultations"),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/consultations/{consultation_id}",
+        CONSULTATION_READERS,
+        path_of("/api/v1/consultations/{}", "own_consultation"),
+        relation="own state, a measure in the entity's charge",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/consultations/{consultation_id}",
+        CONSULTATION_READERS | {"state_focal_point": 404, "entity_focal_point": 404},
+        path_of("/api/v1/consultations/{}", "other_consultation"),
+        relation="other state, no measure of the entity",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/consultations/{consultation_id}/measures",
+        only({"anonymous": 401, "cted_analyst": 201}, 403),
+        _add_measure,
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/indicators/{indicator_id}/progress",
+        only({"anonymous": 401, "cted_analyst": 201, "entity_focal_point": 201}, 403),
+        path_of("/api/v1/indicators/{}/progress", "entity_indicator", "POST", {"value": 1}),
+        relation="a measure in the entity's charge",
+    ),
 ]
 
 CASES = [
@@ -644,6 +1108,8 @@ async def world(app: FastAPI, database: Database) -> AsyncIterator[World]:
     world.own_attachment = await _attach(world, world.own_report)
     world.compact_publication = await _consented(world, "compact")
     world.public_publication = await _consented(world, "public")
+    world.third_state = await make_org(database, kind="member_state")
+    await _assistance_world(world)
     yield world
     for client in world.clients.values():
         await client.aclose()

@@ -5,7 +5,7 @@ import uuid
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import StreamingResponse
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -13,12 +13,15 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from ctcp.audit import service as audit
 from ctcp.authz.guard import Access, granted, guard
-from ctcp.consent import service
+from ctcp.consent import needs_sharing, service
 from ctcp.consent.models import Publication
 from ctcp.consent.schemas import (
     ConsentDecision,
     ConsentRead,
     ConsentState,
+    NeedsSharingDecision,
+    NeedsSharingRead,
+    NeedsSharingState,
     PublicationRead,
     Withdrawal,
 )
@@ -90,6 +93,73 @@ async def withdraw_consent(
 ) -> ConsentRead:
     """Takes effect at once: every publication of the report is revoked in this request."""
     return service.as_read(await service.withdraw(session, access, report_id, body.reason))
+
+
+StateCode = Annotated[str, Path(pattern=r"^[A-Za-z][A-Za-z0-9_]{1,31}$")]
+
+
+@router.get(
+    "/states/{state_code}/needs-consent",
+    response_model=NeedsSharingState,
+    summary="Whether a State shares its needs, and the history",
+    responses=problem_responses(401, 403, 404),
+)
+async def get_needs_sharing(
+    state_code: StateCode, session: SessionDep, access: CanReadConsent
+) -> NeedsSharingState:
+    """For needs that come from no report; a report's own consent decides for its needs."""
+    state = await needs_sharing.sharing_state(session, access, state_code)
+    events = await needs_sharing.history(session, state.id)
+    current = needs_sharing.current_of(events, clock.now())
+    audit.record(
+        session,
+        access.audit,
+        "needs_sharing.read",
+        object_type="organization",
+        object_id=state.id,
+        read=True,
+    )
+    return NeedsSharingState(
+        state=state.code,
+        current=needs_sharing.as_read(current) if current else None,
+        history=[needs_sharing.as_read(e) for e in events],
+    )
+
+
+@router.post(
+    "/states/{state_code}/needs-consent",
+    response_model=NeedsSharingRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Record whether a State shares its needs",
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def record_needs_sharing(
+    state_code: StateCode,
+    body: NeedsSharingDecision,
+    request: Request,
+    session: SessionDep,
+    access: CanNarrow,
+) -> NeedsSharingRead:
+    """Consent officers start sharing (with the State's reference); the State may stop it."""
+    state = await needs_sharing.sharing_state(session, access, state_code)
+    may_broaden = granted(request, access, "consent", "broaden") is not None
+    event = await needs_sharing.record(session, access, state, body, may_broaden=may_broaden)
+    return needs_sharing.as_read(event)
+
+
+@router.post(
+    "/states/{state_code}/needs-consent/withdraw",
+    response_model=NeedsSharingRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Stop sharing a State's needs",
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def withdraw_needs_sharing(
+    state_code: StateCode, body: Withdrawal, session: SessionDep, access: CanNarrow
+) -> NeedsSharingRead:
+    """Takes effect at once: the State's needs from no report disappear from the Compact's view."""
+    state = await needs_sharing.sharing_state(session, access, state_code)
+    return needs_sharing.as_read(await needs_sharing.withdraw(session, access, state, body.reason))
 
 
 async def _page(

@@ -80,3 +80,27 @@ class PublicationSection(SQLModel, table=True):
     title: str = Field(max_length=300)
     body: str = Field(sa_column=Column(Text, nullable=False))
     position: int = Field(default=0)
+
+
+class NeedsSharingEvent(SQLModel, table=True):
+    """A State's decision on sharing its needs that come from no report; the latest is current.
+
+    Needs from a report recommendation follow `share_needs` of that report's consent.
+    """
+
+    __tablename__ = "needs_sharing_events"
+    __table_args__ = (
+        UniqueConstraint("state_id", "sequence", name="uq_needs_sharing_events_sequence"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    state_id: uuid.UUID = Field(foreign_key="organizations.id", index=True)
+    sequence: int
+    share_needs: bool = Field(default=False)
+    reference: str | None = Field(default=None, max_length=200)
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    withdrawal: bool = Field(default=False)
+    effective_at: datetime = Field(default_factory=clock.now, sa_type=UTCDateTime)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    recorded_at: datetime = Field(default_factory=clock.now, sa_type=UTCDateTime)
+    recorded_by: uuid.UUID | None = Field(default=None)

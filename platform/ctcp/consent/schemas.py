@@ -63,3 +63,30 @@ class PublicationRead(ResponseModel):
     expires_at: datetime | None
     sections: list[PublicationSectionRead]
     attachments: list[dict[str, str]] = Field(default_factory=list)
+
+
+class NeedsSharingDecision(RequestModel):
+    share_needs: bool
+    reference: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = (
+        None
+    )
+    expires_at: datetime | None = None
+
+
+class NeedsSharingRead(ResponseModel):
+    id: uuid.UUID
+    sequence: int
+    share_needs: bool
+    reference: str | None
+    reason: str | None
+    withdrawal: bool
+    effective_at: datetime
+    expires_at: datetime | None
+    recorded_at: datetime
+    recorded_by: uuid.UUID | None
+
+
+class NeedsSharingState(ResponseModel):
+    state: str
+    current: NeedsSharingRead | None
+    history: list[NeedsSharingRead]

@@ -41,7 +41,7 @@ def readable_reports(access: Access) -> SelectOfScalar[VisitReport]:
     return statement.where(false())
 
 
-async def _state(session: AsyncSession, code: str) -> Organization:
+async def member_state(session: AsyncSession, code: str) -> Organization:
     state = (
         await session.exec(
             select(Organization).where(
@@ -89,7 +89,7 @@ async def create_report(
     session: AsyncSession, access: Access, *, state_code: str, content: ReportContent
 ) -> VisitReport:
     """A new draft report (version 1) for a Member State."""
-    state = await _state(session, state_code)
+    state = await member_state(session, state_code)
     report = VisitReport(
         lineage_id=uuid.uuid4(),
         state_id=state.id,

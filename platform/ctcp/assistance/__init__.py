@@ -1,0 +1,1 @@
+"""Technical assistance: needs, requests, offers and matching; capacity consultations."""

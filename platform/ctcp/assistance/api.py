@@ -1,0 +1,379 @@
+"""Technical assistance: needs, requests and their workflow, offers, suggestions, overview."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, status
+from sqlmodel import col
+
+from ctcp.assistance import needs, offers, overview, requests
+from ctcp.assistance.models import (
+    AssistanceRequest,
+    Need,
+    NeedStatus,
+    Offer,
+    OfferStatus,
+    RequestStatus,
+)
+from ctcp.assistance.schemas import (
+    NeedCreate,
+    NeedRead,
+    NeedUpdate,
+    OfferCreate,
+    OfferDecision,
+    OfferRead,
+    Overview,
+    RequestCreate,
+    RequestRead,
+    Suggestion,
+    TransitionIn,
+)
+from ctcp.audit import service as audit
+from ctcp.authz.guard import Access, granted, guard
+from ctcp.core.db import SessionDep
+from ctcp.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, keyset, page_of
+from ctcp.core.schemas import problem_responses
+from ctcp.organizations.models import Organization
+from ctcp.reports.models import Priority, ThematicArea
+
+router = APIRouter(prefix="/api/v1", tags=["technical assistance"])
+CanReadNeeds = Annotated[Access, guard("need", "read")]
+CanWriteNeeds = Annotated[Access, guard("need", "write")]
+CanMatchNeeds = Annotated[Access, guard("need", "match")]
+CanReadRequests = Annotated[Access, guard("request", "read")]
+CanFileRequests = Annotated[Access, guard("request", "create")]
+CanMoveRequests = Annotated[Access, guard("request", "transition")]
+CanOffer = Annotated[Access, guard("offer", "create")]
+CanReadOffers = Annotated[Access, guard("offer", "read")]
+CanDecideOffers = Annotated[Access, guard("offer", "decide")]
+StateQuery = Annotated[str | None, Query(max_length=32, description="A State's code")]
+
+
+@router.get(
+    "/needs",
+    response_model=Page[NeedRead],
+    summary="List needs",
+    responses=problem_responses(401, 403, 422),
+)
+async def list_needs(
+    session: SessionDep,
+    access: CanReadNeeds,
+    state: StateQuery = None,
+    area: Annotated[ThematicArea | None, Query()] = None,
+    need_status: Annotated[NeedStatus | None, Query(alias="status")] = None,
+    priority: Annotated[Priority | None, Query()] = None,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+) -> Page[NeedRead]:
+    """The caller's own State's needs, needs States share with the Compact, or all; newest
+    first."""
+    statement = needs.readable_needs(access)
+    if state is not None:
+        statement = statement.join(Organization, col(Organization.id) == col(Need.state_id)).where(
+            col(Organization.code) == state.upper()
+        )
+    if area is not None:
+        statement = statement.where(col(Need.area) == area.value)
+    if need_status is not None:
+        statement = statement.where(col(Need.status) == need_status.value)
+    if priority is not None:
+        statement = statement.where(col(Need.priority) == priority.value)
+    order = [col(Need.created_at), col(Need.id)]
+    rows = (
+        await session.exec(
+            keyset(statement, order=order, descending=True, limit=limit, cursor=cursor)
+        )
+    ).all()
+    page = page_of(rows, limit=limit, key=lambda n: [n.created_at, n.id], item=lambda n: n)
+    audit.record(
+        session,
+        access.audit,
+        "need.list",
+        object_type="need",
+        details={"ids": [str(n.id) for n in page.items]},
+        read=True,
+    )
+    return Page[NeedRead](
+        items=await needs.read_models(session, page.items), next_cursor=page.next_cursor
+    )
+
+
+@router.post(
+    "/needs",
+    response_model=NeedRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Record a need",
+    responses=problem_responses(401, 403, 422),
+)
+async def create_need(body: NeedCreate, session: SessionDep, access: CanWriteNeeds) -> NeedRead:
+    """From a recommendation of an adopted report, a capacity consultation, or the State's
+    own request."""
+    need = await needs.create_need(session, access, body)
+    return (await needs.read_models(session, [need]))[0]
+
+
+@router.get(
+    "/needs/{need_id}",
+    response_model=NeedRead,
+    summary="A need",
+    responses=problem_responses(401, 403, 404),
+)
+async def get_need(need_id: uuid.UUID, session: SessionDep, access: CanReadNeeds) -> NeedRead:
+    """Outside the caller's scope, or no longer shared, 404."""
+    need = await needs.get_need(session, access, need_id)
+    audit.record(
+        session, access.audit, "need.read", object_type="need", object_id=need.id, read=True
+    )
+    return (await needs.read_models(session, [need]))[0]
+
+
+@router.patch(
+    "/needs/{need_id}",
+    response_model=NeedRead,
+    summary="Update a need",
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def update_need(
+    need_id: uuid.UUID, body: NeedUpdate, session: SessionDep, access: CanWriteNeeds
+) -> NeedRead:
+    """Its description, priority or status (`open`, `partially_met`, `met`, `closed`)."""
+    need = await needs.update_need(session, access, need_id, body)
+    return (await needs.read_models(session, [need]))[0]
+
+
+@router.get(
+    "/needs/{need_id}/suggestions",
+    response_model=list[Suggestion],
+    summary="Entities and programmes to circulate a need to",
+    responses=problem_responses(401, 403, 404),
+)
+async def suggest_for_need(
+    need_id: uuid.UUID, session: SessionDep, access: CanMatchNeeds
+) -> list[Suggestion]:
+    """Those that offered on needs of the same thematic area before, best first, each with
+    the reason."""
+    need = await needs.get_need(session, access, need_id)
+    found = await needs.suggestions(session, need)
+    audit.record(
+        session,
+        access.audit,
+        "need.suggestions",
+        object_type="need",
+        object_id=need.id,
+        details={"suggested": [s.organization.code for s in found]},
+        read=True,
+    )
+    return found
+
+
+@router.get(
+    "/assistance-requests",
+    response_model=Page[RequestRead],
+    summary="List assistance requests",
+    responses=problem_responses(401, 403, 422),
+)
+async def list_requests(
+    session: SessionDep,
+    access: CanReadRequests,
+    state: StateQuery = None,
+    request_status: Annotated[RequestStatus | None, Query(alias="status")] = None,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+) -> Page[RequestRead]:
+    """The caller's State's requests; for the Compact, circulated requests whose needs are
+    shared (and those it offered on); newest first."""
+    statement = requests.readable_requests(access)
+    if state is not None:
+        statement = statement.join(
+            Organization, col(Organization.id) == col(AssistanceRequest.state_id)
+        ).where(col(Organization.code) == state.upper())
+    if request_status is not None:
+        statement = statement.where(col(AssistanceRequest.status) == request_status.value)
+    order = [col(AssistanceRequest.created_at), col(AssistanceRequest.id)]
+    rows = (
+        await session.exec(
+            keyset(statement, order=order, descending=True, limit=limit, cursor=cursor)
+        )
+    ).all()
+    page = page_of(rows, limit=limit, key=lambda r: [r.created_at, r.id], item=lambda r: r)
+    audit.record(
+        session,
+        access.audit,
+        "request.list",
+        object_type="request",
+        details={"ids": [str(r.id) for r in page.items]},
+        read=True,
+    )
+    return Page[RequestRead](
+        items=await requests.read_models(session, page.items), next_cursor=page.next_cursor
+    )
+
+
+@router.post(
+    "/assistance-requests",
+    response_model=RequestRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="File an assistance request",
+    responses=problem_responses(401, 403, 422),
+)
+async def create_request(
+    body: RequestCreate, session: SessionDep, access: CanFileRequests
+) -> RequestRead:
+    """For the caller's own State, or by CTED on a State's behalf; names open needs."""
+    filed = await requests.create_request(session, access, body)
+    return (await requests.read_models(session, [filed]))[0]
+
+
+@router.get(
+    "/assistance-requests/{request_id}",
+    response_model=RequestRead,
+    summary="An assistance request",
+    responses=problem_responses(401, 403, 404),
+)
+async def get_request(
+    request_id: uuid.UUID, session: SessionDep, access: CanReadRequests
+) -> RequestRead:
+    """With its needs and workflow history; outside the caller's scope, 404."""
+    filed = await requests.get_request(session, access, request_id)
+    audit.record(
+        session, access.audit, "request.read", object_type="request", object_id=filed.id, read=True
+    )
+    return (await requests.read_models(session, [filed]))[0]
+
+
+@router.post(
+    "/assistance-requests/{request_id}/transition",
+    response_model=RequestRead,
+    summary="Move an assistance request along its workflow",
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def transition_request(
+    request_id: uuid.UUID, body: TransitionIn, session: SessionDep, access: CanMoveRequests
+) -> RequestRead:
+    """`submitted → under_review → circulated` (CTED), `matched` (by accepting an offer),
+    `→ in_progress → completed` (the State or CTED); exits `declined` (CTED) and
+    `withdrawn` (the State), each with a reason. An illegal move is 409; a move the
+    caller's role does not own is 403."""
+    filed = await requests.transition(session, access, request_id, body)
+    return (await requests.read_models(session, [filed]))[0]
+
+
+@router.post(
+    "/assistance-requests/{request_id}/offers",
+    response_model=OfferRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Offer assistance on a circulated request",
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def create_offer(
+    request_id: uuid.UUID, body: OfferCreate, session: SessionDep, access: CanOffer
+) -> OfferRead:
+    """A Compact entity's project: programme, description, timeline, optional budget."""
+    offer = await offers.create_offer(session, access, request_id, body)
+    return (await offers.read_models(session, [offer]))[0]
+
+
+@router.get(
+    "/offers",
+    response_model=Page[OfferRead],
+    summary="List offers",
+    responses=problem_responses(401, 403, 422),
+)
+async def list_offers(
+    session: SessionDep,
+    access: CanReadOffers,
+    request_id: Annotated[uuid.UUID | None, Query()] = None,
+    offer_status: Annotated[OfferStatus | None, Query(alias="status")] = None,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+) -> Page[OfferRead]:
+    """An entity's own offers; the offers on a State's requests; all for CTED."""
+    statement = offers.readable_offers(access)
+    if request_id is not None:
+        statement = statement.where(col(Offer.request_id) == request_id)
+    if offer_status is not None:
+        statement = statement.where(col(Offer.status) == offer_status.value)
+    order = [col(Offer.created_at), col(Offer.id)]
+    rows = (
+        await session.exec(
+            keyset(statement, order=order, descending=True, limit=limit, cursor=cursor)
+        )
+    ).all()
+    page = page_of(rows, limit=limit, key=lambda o: [o.created_at, o.id], item=lambda o: o)
+    audit.record(
+        session,
+        access.audit,
+        "offer.list",
+        object_type="offer",
+        details={"ids": [str(o.id) for o in page.items]},
+        read=True,
+    )
+    return Page[OfferRead](
+        items=await offers.read_models(session, page.items), next_cursor=page.next_cursor
+    )
+
+
+@router.get(
+    "/offers/{offer_id}",
+    response_model=OfferRead,
+    summary="An offer",
+    responses=problem_responses(401, 403, 404),
+)
+async def get_offer(offer_id: uuid.UUID, session: SessionDep, access: CanReadOffers) -> OfferRead:
+    offer = await offers.get_offer(session, access, offer_id)
+    audit.record(
+        session, access.audit, "offer.read", object_type="offer", object_id=offer.id, read=True
+    )
+    return (await offers.read_models(session, [offer]))[0]
+
+
+@router.post(
+    "/offers/{offer_id}/accept",
+    response_model=OfferRead,
+    summary="Accept an offer",
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def accept_offer(
+    offer_id: uuid.UUID,
+    session: SessionDep,
+    access: CanDecideOffers,
+    body: OfferDecision | None = None,
+) -> OfferRead:
+    """The request becomes `matched`; the other pending offers are closed as not selected."""
+    reason = body.reason if body else None
+    offer = await offers.decide(session, access, offer_id, accept=True, reason=reason)
+    return (await offers.read_models(session, [offer]))[0]
+
+
+@router.post(
+    "/offers/{offer_id}/decline",
+    response_model=OfferRead,
+    summary="Decline an offer",
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def decline_offer(
+    offer_id: uuid.UUID,
+    session: SessionDep,
+    access: CanDecideOffers,
+    body: OfferDecision | None = None,
+) -> OfferRead:
+    """The request stays circulated for other offers."""
+    reason = body.reason if body else None
+    offer = await offers.decide(session, access, offer_id, accept=False, reason=reason)
+    return (await offers.read_models(session, [offer]))[0]
+
+
+@router.get(
+    "/assistance/overview",
+    response_model=Overview,
+    summary="Needs and requests per thematic area and per State",
+    responses=problem_responses(401, 403),
+)
+async def assistance_overview(
+    request: Request, session: SessionDep, access: CanReadNeeds
+) -> Overview:
+    """Open needs, and requests circulated, matched, in progress and completed, counted
+    only over what the caller may see."""
+    result = await overview.overview(session, access, granted(request, access, "request", "read"))
+    audit.record(session, access.audit, "assistance.overview", object_type="need", read=True)
+    return result

@@ -1,0 +1,232 @@
+"""Needs: who sees which, recording and updating them, and matching suggestions."""
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import case, false, func, or_
+from sqlalchemy import select as core_select
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
+
+from ctcp.assistance.models import (
+    AssistanceRequestNeed,
+    CapacityConsultation,
+    Need,
+    NeedSource,
+    Offer,
+    OfferStatus,
+)
+from ctcp.assistance.schemas import NeedCreate, NeedRead, NeedUpdate, OrganizationRef, Suggestion
+from ctcp.audit import service as audit
+from ctcp.authz.guard import Access
+from ctcp.authz.scopes import DataScope
+from ctcp.consent import needs_sharing
+from ctcp.core.clock import clock
+from ctcp.core.errors import NotFoundError, ValidationError
+from ctcp.organizations import service as organizations
+from ctcp.organizations.models import Organization
+from ctcp.reports import service as reports
+from ctcp.reports.models import Recommendation, ReportSection, ReportStatus, VisitReport
+from ctcp.reports.schemas import StateRef
+
+MAX_SUGGESTIONS = 10
+
+
+def readable_needs(access: Access) -> SelectOfScalar[Need]:
+    """The one place a need-read scope becomes SQL: own State, shared needs, or all."""
+    statement = select(Need)
+    if DataScope.ALL in access.scopes:
+        return statement
+    allowed = []
+    if DataScope.OWN_STATE in access.scopes:
+        allowed.append(col(Need.state_id) == access.organization.id)
+    if DataScope.CONSENTED in access.scopes and needs_sharing.readers_of_shared_needs(
+        access.organization
+    ):
+        allowed.append(needs_sharing.shared(col(Need.state_id), col(Need.report_id), clock.now()))
+    return statement.where(or_(*allowed)) if allowed else statement.where(false())
+
+
+async def get_need(session: AsyncSession, access: Access, need_id: uuid.UUID) -> Need:
+    """A need inside the caller's scope; outside it, 404 as if it did not exist."""
+    need = (await session.exec(readable_needs(access).where(col(Need.id) == need_id))).first()
+    if need is None:
+        raise NotFoundError("No such need.")
+    return need
+
+
+async def _recommendation_source(
+    session: AsyncSession, recommendation_id: uuid.UUID, state: Organization
+) -> tuple[VisitReport, ReportSection]:
+    row = (
+        await session.exec(
+            select(VisitReport, ReportSection)
+            .join(ReportSection, col(ReportSection.report_id) == col(VisitReport.id))
+            .join(Recommendation, col(Recommendation.section_id) == col(ReportSection.id))
+            .where(col(Recommendation.id) == recommendation_id)
+        )
+    ).first()
+    if row is None or row[0].state_id != state.id:
+        raise ValidationError(
+            "No such recommendation in this State's reports.", loc=["body", "recommendation_id"]
+        )
+    if row[0].status != ReportStatus.ADOPTED.value:
+        # A draft's sections are replaced on every edit: only an adopted version is a source.
+        raise ValidationError(
+            "A need comes from a recommendation of an adopted report.",
+            loc=["body", "recommendation_id"],
+        )
+    return row[0], row[1]
+
+
+async def create_need(session: AsyncSession, access: Access, body: NeedCreate) -> Need:
+    """Record a need for a State, linked to the recommendation or consultation it comes from."""
+    state = await reports.member_state(session, body.state)
+    area = body.area.value if body.area else None
+    report_id: uuid.UUID | None = None
+    if body.source is NeedSource.RECOMMENDATION and body.recommendation_id is not None:
+        report, section = await _recommendation_source(session, body.recommendation_id, state)
+        if area is not None and area != section.area:
+            raise ValidationError(
+                f"The recommendation belongs to the {section.area!r} section.",
+                loc=["body", "area"],
+            )
+        area, report_id = section.area, report.id
+    if body.consultation_id is not None:
+        consultation = await session.get(CapacityConsultation, body.consultation_id)
+        if consultation is None or consultation.state_id != state.id:
+            raise ValidationError(
+                "No such consultation with this State.", loc=["body", "consultation_id"]
+            )
+    assert area is not None  # NeedCreate requires it for every other source
+    need = Need(
+        state_id=state.id,
+        area=area,
+        description=body.description,
+        priority=body.priority.value,
+        source=body.source.value,
+        report_id=report_id,
+        recommendation_id=body.recommendation_id,
+        consultation_id=body.consultation_id,
+        created_by=access.subject.user_id,
+    )
+    session.add(need)
+    await session.flush()
+    audit.record(
+        session,
+        access.audit,
+        "need.create",
+        object_type="need",
+        object_id=need.id,
+        details={"state": state.code, "area": area, "source": need.source},
+    )
+    return need
+
+
+async def update_need(
+    session: AsyncSession, access: Access, need_id: uuid.UUID, body: NeedUpdate
+) -> Need:
+    """Change a need's description, priority or status; the audit row keeps before and after."""
+    need = (
+        await session.exec(readable_needs(access).where(col(Need.id) == need_id).with_for_update())
+    ).first()
+    if need is None:
+        raise NotFoundError("No such need.")
+    changes = {
+        name: (getattr(need, name), value.value if hasattr(value, "value") else value)
+        for name, value in body.model_dump(exclude_unset=True, exclude_none=True).items()
+        if getattr(need, name) != (value.value if hasattr(value, "value") else value)
+    }
+    if changes:
+        for name, (_, after) in changes.items():
+            setattr(need, name, after)
+        need.updated_at = clock.now()
+        session.add(need)
+        await session.flush()
+    audit.record(
+        session,
+        access.audit,
+        "need.update",
+        object_type="need",
+        object_id=need.id,
+        details={
+            name: {"before": before, "after": after}
+            for name, (before, after) in changes.items()
+            if name != "description"
+        }
+        | ({"description": "changed"} if "description" in changes else {}),
+    )
+    return need
+
+
+async def read_models(session: AsyncSession, needs: Sequence[Need]) -> list[NeedRead]:
+    states = await organizations.organizations_by_id(session, {n.state_id for n in needs})
+    return [
+        NeedRead(
+            id=need.id,
+            state=StateRef(
+                id=need.state_id,
+                code=states[need.state_id].code,
+                name=states[need.state_id].name_en,
+            ),
+            area=need.area,
+            description=need.description,
+            priority=need.priority,
+            status=need.status,
+            source=need.source,
+            report_id=need.report_id,
+            recommendation_id=need.recommendation_id,
+            consultation_id=need.consultation_id,
+            created_at=need.created_at,
+            updated_at=need.updated_at,
+        )
+        for need in needs
+    ]
+
+
+async def suggestions(session: AsyncSession, need: Need) -> list[Suggestion]:
+    """Entities and programmes that offered on needs of this area before, best first.
+
+    Ranked by offers accepted, then offers made, then the latest offer: an entity whose
+    help a State took before comes first. One grouped query.
+    """
+    same_area = (
+        select(AssistanceRequestNeed.request_id)
+        .join(Need, col(Need.id) == col(AssistanceRequestNeed.need_id))
+        .where(col(Need.area) == need.area)
+    )
+    offers = func.count(col(Offer.id)).label("offers")
+    accepted = func.sum(case((col(Offer.status) == OfferStatus.ACCEPTED.value, 1), else_=0)).label(
+        "accepted"
+    )
+    latest = func.max(col(Offer.created_at)).label("latest")
+    # Five columns: more than sqlmodel's typed select takes.
+    statement: Any = (
+        core_select(col(Offer.organization_id), col(Offer.programme), offers, accepted, latest)
+        .where(col(Offer.request_id).in_(same_area))
+        .group_by(col(Offer.organization_id), col(Offer.programme))
+        .order_by(accepted.desc(), offers.desc(), latest.desc(), col(Offer.programme))
+        .limit(MAX_SUGGESTIONS)
+    )
+    rows = (await session.exec(statement)).all()
+    entities = await organizations.organizations_by_id(session, {row[0] for row in rows})
+    result = []
+    for organization_id, programme, offered, taken, last in rows:
+        entity = entities[organization_id]
+        reason = (
+            f"{offered} offer{'s' if offered != 1 else ''} on {need.area} needs, "
+            f"{taken or 0} accepted; latest on {last:%Y-%m-%d}"
+        )
+        result.append(
+            Suggestion(
+                organization=OrganizationRef(id=entity.id, code=entity.code, name=entity.name_en),
+                programme=programme,
+                offers=offered,
+                accepted=taken or 0,
+                last_offered_at=last,
+                reason=reason,
+            )
+        )
+    return result

@@ -1,0 +1,324 @@
+"""Assistance requests: who sees which, filing them, and their workflow."""
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, exists, false, or_, update
+from sqlalchemy.orm import aliased
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
+
+from ctcp.assistance import needs as needs_service
+from ctcp.assistance.models import (
+    OPEN_NEED_STATUSES,
+    AssistanceRequest,
+    AssistanceRequestNeed,
+    Need,
+    Offer,
+    OfferStatus,
+    RequestStatus,
+    RequestTransition,
+)
+from ctcp.assistance.schemas import RequestCreate, RequestRead, TransitionIn, TransitionRead
+from ctcp.audit import service as audit
+from ctcp.authz.guard import Access
+from ctcp.authz.scopes import DataScope
+from ctcp.consent import needs_sharing
+from ctcp.core.clock import clock
+from ctcp.core.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
+from ctcp.notifications import service as notifications
+from ctcp.organizations import service as organizations
+from ctcp.organizations.models import Organization, OrganizationKind
+from ctcp.reports import service as reports
+from ctcp.reports.schemas import StateRef
+
+Status = RequestStatus
+STATE_FOCAL_POINT = "state_focal_point"
+CTED_ANALYST = "cted_analyst"
+
+# The workflow: which move is legal, and which roles own it. A move not listed is 409;
+# a listed move by a role that does not own it is 403.
+TRANSITIONS: dict[tuple[RequestStatus, RequestStatus], frozenset[str]] = {
+    (Status.SUBMITTED, Status.UNDER_REVIEW): frozenset({CTED_ANALYST}),
+    (Status.UNDER_REVIEW, Status.CIRCULATED): frozenset({CTED_ANALYST}),
+    # Only by accepting an offer (POST /offers/{id}/accept), never by a bare transition.
+    (Status.CIRCULATED, Status.MATCHED): frozenset({STATE_FOCAL_POINT}),
+    (Status.MATCHED, Status.IN_PROGRESS): frozenset({STATE_FOCAL_POINT, CTED_ANALYST}),
+    (Status.IN_PROGRESS, Status.COMPLETED): frozenset({STATE_FOCAL_POINT, CTED_ANALYST}),
+    (Status.SUBMITTED, Status.DECLINED): frozenset({CTED_ANALYST}),
+    (Status.UNDER_REVIEW, Status.DECLINED): frozenset({CTED_ANALYST}),
+    (Status.CIRCULATED, Status.DECLINED): frozenset({CTED_ANALYST}),
+    (Status.SUBMITTED, Status.WITHDRAWN): frozenset({STATE_FOCAL_POINT}),
+    (Status.UNDER_REVIEW, Status.WITHDRAWN): frozenset({STATE_FOCAL_POINT}),
+    (Status.CIRCULATED, Status.WITHDRAWN): frozenset({STATE_FOCAL_POINT}),
+    (Status.MATCHED, Status.WITHDRAWN): frozenset({STATE_FOCAL_POINT}),
+}
+BY_ACCEPTING_AN_OFFER = (Status.CIRCULATED, Status.MATCHED)
+EXITS = (Status.DECLINED, Status.WITHDRAWN)
+
+
+def needs_all_shared(request_id: Any) -> ColumnElement[bool]:
+    """SQL: every need the request names is shared now (one unshared need hides it all)."""
+    need = aliased(Need)
+    unshared = (
+        select(AssistanceRequestNeed.request_id)
+        .join(need, col(need.id) == col(AssistanceRequestNeed.need_id))
+        .where(
+            col(AssistanceRequestNeed.request_id) == request_id,
+            ~needs_sharing.shared(col(need.state_id), col(need.report_id), clock.now()),
+        )
+    )
+    return ~exists(unshared)
+
+
+def readable_requests(access: Access) -> SelectOfScalar[AssistanceRequest]:
+    """The one place a request-read scope becomes SQL.
+
+    A Compact entity sees a request while it is circulated, and afterwards if it offered
+    on it, and only while the State shares every need the request names.
+    """
+    statement = select(AssistanceRequest)
+    if DataScope.ALL in access.scopes:
+        return statement
+    allowed = []
+    if DataScope.OWN_STATE in access.scopes:
+        allowed.append(col(AssistanceRequest.state_id) == access.organization.id)
+    if DataScope.CONSENTED in access.scopes and needs_sharing.readers_of_shared_needs(
+        access.organization
+    ):
+        offered = exists().where(
+            col(Offer.request_id) == col(AssistanceRequest.id),
+            col(Offer.organization_id) == access.organization.id,
+        )
+        allowed.append(
+            needs_all_shared(col(AssistanceRequest.id))
+            & ((col(AssistanceRequest.status) == Status.CIRCULATED.value) | offered)
+        )
+    return statement.where(or_(*allowed)) if allowed else statement.where(false())
+
+
+async def get_request(
+    session: AsyncSession, access: Access, request_id: uuid.UUID, *, lock: bool = False
+) -> AssistanceRequest:
+    """A request inside the caller's scope (404 outside), optionally locked for a change."""
+    statement = readable_requests(access).where(col(AssistanceRequest.id) == request_id)
+    if lock:
+        statement = statement.with_for_update()
+    found = (await session.exec(statement)).first()
+    if found is None:
+        raise NotFoundError("No such assistance request.")
+    return found
+
+
+async def create_request(
+    session: AsyncSession, access: Access, body: RequestCreate
+) -> AssistanceRequest:
+    """File a request for the caller's own State, or, as CTED, on a State's behalf."""
+    if DataScope.ALL in access.scopes:
+        if body.state is None:
+            raise ValidationError("Name the State the request is for.", loc=["body", "state"])
+        state = await reports.member_state(session, body.state)
+    else:
+        state = access.organization
+        if body.state is not None and body.state != state.code:
+            raise ForbiddenError("A State's focal point files requests for their own State only.")
+    wanted = set(body.need_ids)
+    found = (
+        await session.exec(
+            select(Need).where(col(Need.id).in_(wanted), col(Need.state_id) == state.id)
+        )
+    ).all()
+    if len(found) != len(wanted):
+        raise ValidationError(
+            "Every need must be one of the State's needs.", loc=["body", "need_ids"]
+        )
+    if any(need.status not in OPEN_NEED_STATUSES for need in found):
+        raise ValidationError(
+            "A request names needs that are open or partially met.", loc=["body", "need_ids"]
+        )
+    now = clock.now()
+    filed = AssistanceRequest(
+        state_id=state.id,
+        title=body.title,
+        description=body.description,
+        filed_by_org=access.organization.id,
+        filed_by=access.subject.user_id,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(filed)
+    await session.flush()
+    session.add_all(AssistanceRequestNeed(request_id=filed.id, need_id=n) for n in sorted(wanted))
+    session.add(
+        RequestTransition(
+            request_id=filed.id,
+            to_status=Status.SUBMITTED.value,
+            at=now,
+            by_user=access.subject.user_id,
+            by_org=access.organization.id,
+        )
+    )
+    await session.flush()
+    audit.record(
+        session,
+        access.audit,
+        "request.create",
+        object_type="request",
+        object_id=filed.id,
+        details={"state": state.code, "needs": sorted(str(n) for n in wanted)},
+    )
+    return filed
+
+
+async def move(
+    session: AsyncSession,
+    access: Access,
+    filed: AssistanceRequest,
+    to: RequestStatus,
+    reason: str | None = None,
+) -> None:
+    """Record one workflow step: the status, its history row and its audit event."""
+    before = filed.status
+    now = clock.now()
+    filed.status, filed.updated_at = to.value, now
+    session.add(filed)
+    session.add(
+        RequestTransition(
+            request_id=filed.id,
+            from_status=before,
+            to_status=to.value,
+            reason=reason,
+            at=now,
+            by_user=access.subject.user_id,
+            by_org=access.organization.id,
+        )
+    )
+    await session.flush()
+    audit.record(
+        session,
+        access.audit,
+        "request.transition",
+        object_type="request",
+        object_id=filed.id,
+        details={"from": before, "to": to.value},
+    )
+
+
+async def transition(
+    session: AsyncSession, access: Access, request_id: uuid.UUID, body: TransitionIn
+) -> AssistanceRequest:
+    """Move a request along the workflow, if the move is legal and the caller's role owns it."""
+    filed = await get_request(session, access, request_id, lock=True)
+    step = (Status(filed.status), body.to)
+    owners = TRANSITIONS.get(step)
+    if owners is None:
+        raise ConflictError(f"A request cannot go from {filed.status} to {body.to.value}.")
+    if step == BY_ACCEPTING_AN_OFFER:
+        raise ConflictError("A request is matched by accepting one of its offers.")
+    if not access.subject.roles & owners:
+        raise ForbiddenError(f"Your roles may not move a request to {body.to.value}.")
+    if body.to in EXITS and body.reason is None:
+        raise ValidationError("Say why the request ends here.", loc=["body", "reason"])
+    await move(session, access, filed, body.to, body.reason)
+    if body.to in EXITS:
+        await session.exec(
+            update(Offer)
+            .where(
+                col(Offer.request_id) == filed.id,
+                col(Offer.status) == OfferStatus.PENDING.value,
+            )
+            .values(status=OfferStatus.CLOSED.value, decided_at=clock.now())
+        )
+    if body.to is Status.CIRCULATED:
+        await _announce_circulation(session, filed)
+    return filed
+
+
+async def _announce_circulation(session: AsyncSession, filed: AssistanceRequest) -> None:
+    """Tell the Compact's focal points, only if they can see the request (needs shared)."""
+    visible = (
+        await session.exec(
+            select(AssistanceRequest.id).where(
+                col(AssistanceRequest.id) == filed.id, needs_all_shared(col(AssistanceRequest.id))
+            )
+        )
+    ).first()
+    if visible is None:
+        return
+    await notifications.notify(
+        session,
+        event="request.circulated",
+        object_type="request",
+        object_id=filed.id,
+        role="entity_focal_point",
+        organization_kind=OrganizationKind.COMPACT_ENTITY.value,
+        subject="CTCP: a request for technical assistance was circulated",
+        body=(
+            "A request for technical assistance has been circulated to the Compact on CTCP.\n"
+            f"Sign in to CTCP to read it and offer assistance (request {filed.id})."
+        ),
+    )
+
+
+async def read_models(
+    session: AsyncSession, requests: Sequence[AssistanceRequest]
+) -> list[RequestRead]:
+    """Requests with their needs and workflow history, in three queries."""
+    ids = [r.id for r in requests]
+    if not ids:
+        return []
+    pairs = (
+        await session.exec(
+            select(AssistanceRequestNeed.request_id, Need)
+            .join(Need, col(Need.id) == col(AssistanceRequestNeed.need_id))
+            .where(col(AssistanceRequestNeed.request_id).in_(ids))
+            .order_by(col(Need.created_at), col(Need.id))
+        )
+    ).all()
+    steps = (
+        await session.exec(
+            select(RequestTransition)
+            .where(col(RequestTransition.request_id).in_(ids))
+            .order_by(col(RequestTransition.at), col(RequestTransition.id))
+        )
+    ).all()
+    orgs = await organizations.organizations_by_id(
+        session, {r.state_id for r in requests} | {s.by_org for s in steps}
+    )
+    need_reads = {
+        read.id: read for read in await needs_service.read_models(session, [n for _, n in pairs])
+    }
+    needs_of: dict[uuid.UUID, list[uuid.UUID]] = {i: [] for i in ids}
+    for request_id, need in pairs:
+        needs_of[request_id].append(need.id)
+    history: dict[uuid.UUID, list[TransitionRead]] = {i: [] for i in ids}
+    for step in steps:
+        history[step.request_id].append(
+            TransitionRead(
+                from_status=step.from_status,
+                to_status=step.to_status,
+                reason=step.reason,
+                at=step.at,
+                by_organization=orgs[step.by_org].code,
+            )
+        )
+    return [
+        RequestRead(
+            id=r.id,
+            state=_ref(orgs[r.state_id]),
+            title=r.title,
+            description=r.description,
+            status=r.status,
+            needs=[need_reads[n] for n in needs_of[r.id]],
+            history=history[r.id],
+            created_at=r.created_at,
+            updated_at=r.updated_at,
+        )
+        for r in requests
+    ]
+
+
+def _ref(organization: Organization) -> StateRef:
+    return StateRef(id=organization.id, code=organization.code, name=organization.name_en)

@@ -1,0 +1,198 @@
+"""Whether a State shares its technical-assistance needs with the Compact.
+
+A need from a report recommendation is shared while the current consent on that report
+version says `share_needs`; a need from no report (a capacity consultation, the State's
+own request) while the State's current needs-sharing decision says so. Both are decided
+in SQL at read time, so a withdrawal hides the needs from the next statement on.
+"""
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy.orm import aliased
+from sqlmodel import col
+from sqlmodel import select as sm_select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ctcp.audit import service as audit
+from ctcp.authz.guard import Access
+from ctcp.authz.scopes import DataScope
+from ctcp.consent.models import ConsentEvent, NeedsSharingEvent
+from ctcp.consent.schemas import NeedsSharingDecision, NeedsSharingRead
+from ctcp.core.clock import clock
+from ctcp.core.errors import ForbiddenError, NotFoundError, ValidationError
+from ctcp.organizations.models import Organization, OrganizationKind
+
+
+def _unexpired(expires_at: Any, now: datetime) -> ColumnElement[bool]:
+    return or_(expires_at.is_(None), expires_at > now)
+
+
+def shared(state_id: Any, report_id: Any, now: datetime) -> ColumnElement[bool]:
+    """SQL: the need with these columns is shared by its State now."""
+    # Aliases, correlated by hand: auto-correlation would only look one level out.
+    latest_consent = aliased(ConsentEvent)
+    report_sequence = (
+        select(func.max(latest_consent.sequence))
+        .where(col(latest_consent.report_id) == report_id)
+        .correlate_except(latest_consent)
+        .scalar_subquery()
+    )
+    by_report = exists().where(
+        col(ConsentEvent.report_id) == report_id,
+        col(ConsentEvent.sequence) == report_sequence,
+        col(ConsentEvent.share_needs).is_(True),
+        _unexpired(col(ConsentEvent.expires_at), now),
+    )
+    latest_sharing = aliased(NeedsSharingEvent)
+    state_sequence = (
+        select(func.max(latest_sharing.sequence))
+        .where(col(latest_sharing.state_id) == state_id)
+        .correlate_except(latest_sharing)
+        .scalar_subquery()
+    )
+    by_state = exists().where(
+        col(NeedsSharingEvent.state_id) == state_id,
+        col(NeedsSharingEvent.sequence) == state_sequence,
+        col(NeedsSharingEvent.share_needs).is_(True),
+        _unexpired(col(NeedsSharingEvent.expires_at), now),
+    )
+    return or_(and_(report_id.is_not(None), by_report), and_(report_id.is_(None), by_state))
+
+
+def readers_of_shared_needs(organization: Organization) -> bool:
+    """Shared needs go to the Compact (and the Secretariat), never to other States."""
+    return organization.kind in (
+        OrganizationKind.COMPACT_ENTITY.value,
+        OrganizationKind.SECRETARIAT.value,
+    )
+
+
+async def sharing_state(session: AsyncSession, access: Access, code: str) -> Organization:
+    """The Member State named by `code`, inside the caller's consent scope (404 outside)."""
+    statement = sm_select(Organization).where(
+        col(Organization.code) == code.upper(),
+        col(Organization.kind) == OrganizationKind.MEMBER_STATE.value,
+    )
+    if DataScope.ALL not in access.scopes:
+        if DataScope.OWN_STATE not in access.scopes:
+            raise NotFoundError("No such State.")
+        statement = statement.where(col(Organization.id) == access.organization.id)
+    state = (await session.exec(statement)).first()
+    if state is None:
+        raise NotFoundError("No such State.")
+    return state
+
+
+async def history(session: AsyncSession, state_id: uuid.UUID) -> list[NeedsSharingEvent]:
+    statement = (
+        sm_select(NeedsSharingEvent)
+        .where(col(NeedsSharingEvent.state_id) == state_id)
+        .order_by(col(NeedsSharingEvent.sequence))
+    )
+    return list((await session.exec(statement)).all())
+
+
+def current_of(events: Sequence[NeedsSharingEvent], now: datetime) -> NeedsSharingEvent | None:
+    """The latest decision, unless it has expired (then nothing is shared)."""
+    if not events:
+        return None
+    latest = events[-1]
+    if latest.expires_at is not None and latest.expires_at <= now:
+        return None
+    return latest
+
+
+def as_read(event: NeedsSharingEvent) -> NeedsSharingRead:
+    return NeedsSharingRead.model_validate(event, from_attributes=True)
+
+
+async def _lock_state(session: AsyncSession, state: Organization) -> None:
+    """Serialize decisions on one State, so sequences stay ordered (PostgreSQL row lock)."""
+    await session.exec(
+        sm_select(Organization.id).where(col(Organization.id) == state.id).with_for_update()
+    )
+
+
+async def record(
+    session: AsyncSession,
+    access: Access,
+    state: Organization,
+    decision: NeedsSharingDecision,
+    *,
+    may_broaden: bool,
+) -> NeedsSharingEvent:
+    """Record a decision; starting to share is broadening, for consent officers only."""
+    now = clock.now()
+    if decision.expires_at is not None and decision.expires_at <= now:
+        raise ValidationError("The expiry must be in the future.", loc=["body", "expires_at"])
+    await _lock_state(session, state)
+    events = await history(session, state.id)
+    current = current_of(events, now)
+    broadens = decision.share_needs and (current is None or not current.share_needs)
+    if broadens:
+        if not may_broaden:
+            raise ForbiddenError("A State's focal point may only narrow or withdraw consent.")
+        if not decision.reference:
+            raise ValidationError(
+                "Sharing needs takes the reference of the State's communication.",
+                loc=["body", "reference"],
+            )
+    event = NeedsSharingEvent(
+        state_id=state.id,
+        sequence=(events[-1].sequence + 1) if events else 1,
+        share_needs=decision.share_needs,
+        reference=decision.reference,
+        effective_at=now,
+        expires_at=decision.expires_at if decision.share_needs else None,
+        recorded_at=now,
+        recorded_by=access.subject.user_id,
+    )
+    _audit(session, access, state, event, current)
+    return event
+
+
+async def withdraw(
+    session: AsyncSession, access: Access, state: Organization, reason: str
+) -> NeedsSharingEvent:
+    """Stop sharing at once; a State's focal point or a consent officer may."""
+    now = clock.now()
+    await _lock_state(session, state)
+    events = await history(session, state.id)
+    event = NeedsSharingEvent(
+        state_id=state.id,
+        sequence=(events[-1].sequence + 1) if events else 1,
+        share_needs=False,
+        reason=reason,
+        withdrawal=True,
+        effective_at=now,
+        recorded_at=now,
+        recorded_by=access.subject.user_id,
+    )
+    _audit(session, access, state, event, current_of(events, now))
+    return event
+
+
+def _audit(
+    session: AsyncSession,
+    access: Access,
+    state: Organization,
+    event: NeedsSharingEvent,
+    before: NeedsSharingEvent | None,
+) -> None:
+    session.add(event)
+    audit.record(
+        session,
+        access.audit,
+        "needs_sharing.withdraw" if event.withdrawal else "needs_sharing.record",
+        object_type="organization",
+        object_id=state.id,
+        details={
+            "state": state.code,
+            "before": as_read(before).model_dump(mode="json") if before else None,
+            "after": as_read(event).model_dump(mode="json"),
+        },
+    )
