@@ -133,8 +133,8 @@ async def signed_in(app: FastAPI, database: Database, role: str, org: Any) -> ht
     return client
 
 
-@pytest.fixture
-async def assist(app: FastAPI, database: Database) -> Any:
+async def build_world(app: FastAPI, database: Database) -> Assist:
+    """Two States, two Compact entities and the Secretariat, each role signed in."""
     world = Assist(
         app,
         database,
@@ -156,6 +156,12 @@ async def assist(app: FastAPI, database: Database) -> Any:
     ):
         world.clients[name] = await signed_in(app, database, role, org)
     world.clients["anonymous"] = new_client(app)
+    return world
+
+
+@pytest.fixture
+async def assist(app: FastAPI, database: Database) -> Any:
+    world = await build_world(app, database)
     yield world
     for client in world.clients.values():
         await client.aclose()

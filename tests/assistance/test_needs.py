@@ -272,3 +272,45 @@ async def test_analysts_update_needs_with_an_audited_before_and_after(assist: As
     assert (await assist["analyst"].patch(path, json={"status": "done"})).status_code == 422
     missing = "/api/v1/needs/00000000-0000-4000-8000-000000000000"
     assert (await assist["analyst"].patch(missing, json={"status": "met"})).status_code == 404
+
+
+async def test_partial_consent_shares_the_needs_of_consented_sections_only(assist: Assist) -> None:
+    report, need = await _from_recommendation(assist)  # from the border_management section
+    sections = {s["area"]: s["id"] for s in report["sections"]}
+    path = f"/api/v1/reports/{report['id']}/consent"
+    other = {
+        "scope": "partial",
+        "sections": [sections["counter_financing"]],
+        "share_needs": True,
+        "reference": "NV/1",
+    }
+    assert (await assist["officer"].post(path, json=other)).status_code == 201
+    assert not await _visible(assist, "entity", need["id"])
+    own = other | {"sections": [sections["border_management"]]}
+    assert (await assist["officer"].post(path, json=own)).status_code == 201
+    assert await _visible(assist, "entity", need["id"])
+
+
+async def test_a_state_cannot_lengthen_sharing_by_moving_or_dropping_the_expiry(
+    assist: Assist,
+) -> None:
+    path = f"/api/v1/states/{assist.state.code}/needs-consent"
+    soon = (clock.now() + timedelta(days=1)).isoformat()
+    later = (clock.now() + timedelta(days=30)).isoformat()
+    shared = {"share_needs": True, "reference": "NV/2", "expires_at": soon}
+    assert (await assist["officer"].post(path, json=shared)).status_code == 201
+    for longer in ({"share_needs": True}, {"share_needs": True, "expires_at": later}):
+        refused = await assist["state"].post(path, json=longer)
+        assert refused.status_code == 403, (longer, refused.text)
+    sooner = {"share_needs": True, "expires_at": (clock.now() + timedelta(hours=1)).isoformat()}
+    assert (await assist["state"].post(path, json=sooner)).status_code == 201
+    naive = await assist["officer"].post(
+        path, json={"share_needs": True, "reference": "NV/3", "expires_at": "2099-01-01T00:00:00"}
+    )
+    assert naive.status_code == 422
+    report, _ = await _from_recommendation(assist)
+    consent = f"/api/v1/reports/{report['id']}/consent"
+    decision = {"scope": "full", "reference": "NV/4", "expires_at": soon}
+    assert (await assist["officer"].post(consent, json=decision)).status_code == 201
+    dropped = await assist["state"].post(consent, json={"scope": "full"})
+    assert dropped.status_code == 403

@@ -153,3 +153,28 @@ async def test_an_api_client_offers_with_the_offers_scope(assist: Assist) -> Non
             refused.status_code == 403
             and 'scope="offers:write"' in refused.headers["www-authenticate"]
         )
+
+
+async def test_after_sharing_stops_an_entity_learns_nothing_more_about_its_offers(
+    assist: Assist,
+) -> None:
+    await assist.share_needs()
+    request = await assist.circulated()
+    offer = (await assist.offer(request["id"])).json()
+    withdraw = f"/api/v1/states/{assist.state.code}/needs-consent/withdraw"
+    assert (await assist["state"].post(withdraw, json={"reason": "x"})).status_code == 201
+    assert (await assist["entity"].get(f"/api/v1/offers/{offer['id']}")).status_code == 404
+    listed = await assist["entity"].get("/api/v1/offers", params={"limit": 200})
+    assert offer["id"] not in {o["id"] for o in listed.json()["items"]}
+    declined = await assist["state"].post(
+        f"/api/v1/offers/{offer['id']}/decline", json={"reason": "A confidential reason."}
+    )
+    assert declined.status_code == 200
+    assert await assist.notifications(object_id=offer["id"], event="offer.declined") == []
+
+
+async def test_a_programme_name_longer_than_its_column_is_a_422(assist: Assist) -> None:
+    await assist.share_needs()
+    request = await assist.circulated()
+    assert (await assist.offer(request["id"], programme="P" * 201)).status_code == 422
+    assert (await assist.offer(request["id"], programme="P" * 200)).status_code == 201

@@ -123,6 +123,8 @@ async def test_exits_need_a_reason_and_close_pending_offers(assist: Assist) -> N
     assert declined.json()["history"][-1]["reason"] == "Out of scope."
     closed = await assist["entity"].get(f"/api/v1/offers/{offer.json()['id']}")
     assert closed.json()["status"] == "closed"
+    closing = await audit_events(assist.database, action="offer.close", object_id=request["id"])
+    assert len(closing) == 1 and offer.json()["id"] in closing[0].details
     moves = await audit_events(
         assist.database, action="request.transition", object_id=request["id"]
     )
@@ -211,16 +213,18 @@ async def test_one_unshared_need_hides_the_whole_request(assist: Assist) -> None
     )
     assert consent.status_code == 201
     assert not await _sees(assist, "entity", request["id"]), "no consent: no needs shared"
-    consent = await assist["officer"].post(
-        f"/api/v1/reports/{report['id']}/consent",
-        json={
-            "scope": "partial",
-            "sections": [report["sections"][1]["id"]],
-            "share_needs": True,
-            "reference": "NV/4",
-        },
-    )
-    assert consent.status_code == 201
+    path = f"/api/v1/reports/{report['id']}/consent"
+    # Partial consent shares the needs of the consented sections only.
+    other_section = {
+        "scope": "partial",
+        "sections": [report["sections"][1]["id"]],
+        "share_needs": True,
+        "reference": "NV/4",
+    }
+    assert (await assist["officer"].post(path, json=other_section)).status_code == 201
+    assert not await _sees(assist, "entity", request["id"]), "the need's section is unconsented"
+    own_section = other_section | {"sections": [report["sections"][0]["id"]], "reference": "NV/5"}
+    assert (await assist["officer"].post(path, json=own_section)).status_code == 201
     assert await _sees(assist, "entity", request["id"])
 
 

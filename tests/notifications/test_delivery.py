@@ -282,7 +282,9 @@ async def test_a_pass_stops_short_of_its_lease_and_releases_the_rest(
     queued = await enqueue(outbox_database, recipients=3)
     # The first message takes (by the clock) nearly all of the pass's lease: past it,
     # another pass could take the rows, so this one must not start another message.
-    lease = timedelta(seconds=5 * (1 + notifications.TIMEOUTS_PER_MESSAGE * 3))
+    lease = timedelta(
+        seconds=5 * (notifications.CONNECT_TIMEOUTS + notifications.TIMEOUTS_PER_MESSAGE * 3)
+    )
     smtp_server.handler.on_data = lambda: clock.advance(lease - timedelta(seconds=5))
 
     report = await notifications.deliver_due(outbox_database, mail_settings, limit=3)

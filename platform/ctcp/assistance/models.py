@@ -69,10 +69,12 @@ class Need(SQLModel, table=True):
     priority: str = Field(max_length=10)
     status: str = Field(default=NeedStatus.OPEN.value, max_length=20, index=True)
     source: str = Field(max_length=20)
-    # The report version whose consent decides whether the need is shared; None: the
-    # State's needs-sharing consent decides.
+    # The report version the need comes from; None: the State's needs-sharing consent
+    # decides whether the need is shared.
     report_id: uuid.UUID | None = Field(default=None, foreign_key="visit_reports.id", index=True)
     recommendation_id: uuid.UUID | None = Field(default=None, foreign_key="recommendations.id")
+    # The recommendation's section: its consent decides whether the need is shared.
+    section_id: uuid.UUID | None = Field(default=None, foreign_key="report_sections.id", index=True)
     consultation_id: uuid.UUID | None = Field(
         default=None, foreign_key="capacity_consultations.id", index=True
     )

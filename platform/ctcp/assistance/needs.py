@@ -45,7 +45,11 @@ def readable_needs(access: Access) -> SelectOfScalar[Need]:
     if DataScope.CONSENTED in access.scopes and needs_sharing.readers_of_shared_needs(
         access.organization
     ):
-        allowed.append(needs_sharing.shared(col(Need.state_id), col(Need.report_id), clock.now()))
+        allowed.append(
+            needs_sharing.shared(
+                col(Need.state_id), col(Need.report_id), col(Need.section_id), clock.now()
+            )
+        )
     return statement.where(or_(*allowed)) if allowed else statement.where(false())
 
 
@@ -86,6 +90,7 @@ async def create_need(session: AsyncSession, access: Access, body: NeedCreate) -
     state = await reports.member_state(session, body.state)
     area = body.area.value if body.area else None
     report_id: uuid.UUID | None = None
+    section_id: uuid.UUID | None = None
     if body.source is NeedSource.RECOMMENDATION and body.recommendation_id is not None:
         report, section = await _recommendation_source(session, body.recommendation_id, state)
         if area is not None and area != section.area:
@@ -93,7 +98,7 @@ async def create_need(session: AsyncSession, access: Access, body: NeedCreate) -
                 f"The recommendation belongs to the {section.area!r} section.",
                 loc=["body", "area"],
             )
-        area, report_id = section.area, report.id
+        area, report_id, section_id = section.area, report.id, section.id
     if body.consultation_id is not None:
         consultation = await session.get(CapacityConsultation, body.consultation_id)
         if consultation is None or consultation.state_id != state.id:
@@ -108,6 +113,7 @@ async def create_need(session: AsyncSession, access: Access, body: NeedCreate) -
         priority=body.priority.value,
         source=body.source.value,
         report_id=report_id,
+        section_id=section_id,
         recommendation_id=body.recommendation_id,
         consultation_id=body.consultation_id,
         created_by=access.subject.user_id,

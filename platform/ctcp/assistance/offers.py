@@ -3,7 +3,7 @@
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import false, or_, update
+from sqlalchemy import ColumnElement, false, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
@@ -25,9 +25,14 @@ def readable_offers(access: Access) -> SelectOfScalar[Offer]:
     statement = select(Offer)
     if DataScope.ALL in access.scopes:
         return statement
-    allowed = []
+    allowed: list[ColumnElement[bool]] = []
     if DataScope.OWN_ORG in access.scopes:
-        allowed.append(col(Offer.organization_id) == access.organization.id)
+        # Even its own offers go dark for an entity while the State does not share the
+        # request's needs: their status and the State's reasons are the State's news.
+        allowed.append(
+            (col(Offer.organization_id) == access.organization.id)
+            & requests_service.needs_all_shared(col(Offer.request_id))
+        )
     if DataScope.OWN_STATE in access.scopes:
         allowed.append(
             col(Offer.request_id).in_(
@@ -154,6 +159,8 @@ async def decide(
             "not_selected": [str(other_id) for other_id, _ in others],
         },
     )
+    if not await requests_service.shared_with_compact(session, filed.id):
+        return offer  # the entities cannot see the request now: no news for them either
     await _tell_entity(session, offer, "offer.accepted" if accept else "offer.declined")
     for other_id, organization_id in others:
         await notifications.notify(

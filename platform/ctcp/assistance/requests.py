@@ -67,7 +67,9 @@ def needs_all_shared(request_id: Any) -> ColumnElement[bool]:
         .join(need, col(need.id) == col(AssistanceRequestNeed.need_id))
         .where(
             col(AssistanceRequestNeed.request_id) == request_id,
-            ~needs_sharing.shared(col(need.state_id), col(need.report_id), clock.now()),
+            ~needs_sharing.shared(
+                col(need.state_id), col(need.report_id), col(need.section_id), clock.now()
+            ),
         )
     )
     return ~exists(unshared)
@@ -223,29 +225,46 @@ async def transition(
         raise ValidationError("Say why the request ends here.", loc=["body", "reason"])
     await move(session, access, filed, body.to, body.reason)
     if body.to in EXITS:
-        await session.exec(
-            update(Offer)
-            .where(
-                col(Offer.request_id) == filed.id,
-                col(Offer.status) == OfferStatus.PENDING.value,
+        closed = (
+            await session.exec(
+                select(Offer.id).where(
+                    col(Offer.request_id) == filed.id,
+                    col(Offer.status) == OfferStatus.PENDING.value,
+                )
             )
-            .values(status=OfferStatus.CLOSED.value, decided_at=clock.now())
-        )
+        ).all()
+        if closed:
+            await session.exec(
+                update(Offer)
+                .where(col(Offer.id).in_(closed))
+                .values(status=OfferStatus.CLOSED.value, decided_at=clock.now())
+            )
+            audit.record(
+                session,
+                access.audit,
+                "offer.close",
+                object_type="request",
+                object_id=filed.id,
+                details={"offers": sorted(str(i) for i in closed), "because": body.to.value},
+            )
     if body.to is Status.CIRCULATED:
         await _announce_circulation(session, filed)
     return filed
 
 
+async def shared_with_compact(session: AsyncSession, request_id: uuid.UUID) -> bool:
+    """Whether the State shares every need of the request now: else the Compact hears nothing."""
+    found = await session.exec(
+        select(AssistanceRequest.id).where(
+            col(AssistanceRequest.id) == request_id, needs_all_shared(col(AssistanceRequest.id))
+        )
+    )
+    return found.first() is not None
+
+
 async def _announce_circulation(session: AsyncSession, filed: AssistanceRequest) -> None:
     """Tell the Compact's focal points, only if they can see the request (needs shared)."""
-    visible = (
-        await session.exec(
-            select(AssistanceRequest.id).where(
-                col(AssistanceRequest.id) == filed.id, needs_all_shared(col(AssistanceRequest.id))
-            )
-        )
-    ).first()
-    if visible is None:
+    if not await shared_with_compact(session, filed.id):
         return
     await notifications.notify(
         session,

@@ -116,7 +116,9 @@ class RequestRead(ResponseModel):
 
 
 class OfferCreate(RequestModel):
-    programme: Title
+    programme: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
+    ]
     description: Text
     timeline: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
     budget: Annotated[Decimal, Field(gt=0, max_digits=16, decimal_places=2)] | None = None

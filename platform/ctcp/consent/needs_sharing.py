@@ -1,9 +1,10 @@
 """Whether a State shares its technical-assistance needs with the Compact.
 
 A need from a report recommendation is shared while the current consent on that report
-version says `share_needs`; a need from no report (a capacity consultation, the State's
-own request) while the State's current needs-sharing decision says so. Both are decided
-in SQL at read time, so a withdrawal hides the needs from the next statement on.
+version covers the recommendation's section and says `share_needs`; a need from no report
+(a capacity consultation, the State's own request) while the State's current
+needs-sharing decision says so. Both are decided in SQL at read time, so a withdrawal
+hides the needs from the next statement on.
 """
 
 import uuid
@@ -11,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, or_, select
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 from sqlmodel import select as sm_select
@@ -20,7 +21,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ctcp.audit import service as audit
 from ctcp.authz.guard import Access
 from ctcp.authz.scopes import DataScope
-from ctcp.consent.models import ConsentEvent, NeedsSharingEvent
+from ctcp.consent import service
+from ctcp.consent.models import (
+    ConsentEvent,
+    NeedsSharingEvent,
+    Publication,
+    PublicationSection,
+)
 from ctcp.consent.schemas import NeedsSharingDecision, NeedsSharingRead
 from ctcp.core.clock import clock
 from ctcp.core.errors import ForbiddenError, NotFoundError, ValidationError
@@ -31,36 +38,46 @@ def _unexpired(expires_at: Any, now: datetime) -> ColumnElement[bool]:
     return or_(expires_at.is_(None), expires_at > now)
 
 
-def shared(state_id: Any, report_id: Any, now: datetime) -> ColumnElement[bool]:
-    """SQL: the need with these columns is shared by its State now."""
-    # Aliases, correlated by hand: auto-correlation would only look one level out.
-    latest_consent = aliased(ConsentEvent)
-    report_sequence = (
-        select(func.max(latest_consent.sequence))
-        .where(col(latest_consent.report_id) == report_id)
-        .correlate_except(latest_consent)
-        .scalar_subquery()
+def sharing_sections(now: datetime) -> Select[uuid.UUID]:
+    """SQL: the report sections whose needs are shared now.
+
+    A section's needs are shared only while a live publication carries that very section
+    under a consent that shares needs: partial consent shares the needs of the consented
+    sections only, and a superseded, withdrawn or expired consent has no live publication.
+    """
+    return (
+        select(col(PublicationSection.section_id))
+        .join(Publication, col(Publication.id) == col(PublicationSection.publication_id))
+        .join(ConsentEvent, col(ConsentEvent.id) == col(Publication.consent_event_id))
+        .where(service.live(now), col(ConsentEvent.share_needs).is_(True))
     )
-    by_report = exists().where(
-        col(ConsentEvent.report_id) == report_id,
-        col(ConsentEvent.sequence) == report_sequence,
-        col(ConsentEvent.share_needs).is_(True),
-        _unexpired(col(ConsentEvent.expires_at), now),
+
+
+def sharing_states(now: datetime) -> Select[uuid.UUID]:
+    """SQL: the States whose current needs-sharing decision shares (latest, not expired)."""
+    later = aliased(NeedsSharingEvent)
+    superseded = exists().where(
+        col(later.state_id) == col(NeedsSharingEvent.state_id),
+        col(later.sequence) > col(NeedsSharingEvent.sequence),
     )
-    latest_sharing = aliased(NeedsSharingEvent)
-    state_sequence = (
-        select(func.max(latest_sharing.sequence))
-        .where(col(latest_sharing.state_id) == state_id)
-        .correlate_except(latest_sharing)
-        .scalar_subquery()
-    )
-    by_state = exists().where(
-        col(NeedsSharingEvent.state_id) == state_id,
-        col(NeedsSharingEvent.sequence) == state_sequence,
+    return select(col(NeedsSharingEvent.state_id)).where(
+        ~superseded,
         col(NeedsSharingEvent.share_needs).is_(True),
         _unexpired(col(NeedsSharingEvent.expires_at), now),
     )
-    return or_(and_(report_id.is_not(None), by_report), and_(report_id.is_(None), by_state))
+
+
+def shared(state_id: Any, report_id: Any, section_id: Any, now: datetime) -> ColumnElement[bool]:
+    """SQL: the need with these columns is shared by its State now.
+
+    A need from a report recommendation follows its section's consent; any other need its
+    State's needs-sharing decision. Both sets are uncorrelated subqueries: the database
+    computes each once per statement, not once per need.
+    """
+    return or_(
+        and_(report_id.is_not(None), section_id.in_(sharing_sections(now))),
+        and_(report_id.is_(None), state_id.in_(sharing_states(now))),
+    )
 
 
 def readers_of_shared_needs(organization: Organization) -> bool:
@@ -112,8 +129,11 @@ def as_read(event: NeedsSharingEvent) -> NeedsSharingRead:
 
 async def _lock_state(session: AsyncSession, state: Organization) -> None:
     """Serialize decisions on one State, so sequences stay ordered (PostgreSQL row lock)."""
+    # FOR NO KEY UPDATE: serializes decisions without blocking rows that reference the State.
     await session.exec(
-        sm_select(Organization.id).where(col(Organization.id) == state.id).with_for_update()
+        sm_select(Organization.id)
+        .where(col(Organization.id) == state.id)
+        .with_for_update(key_share=True)
     )
 
 
@@ -132,7 +152,12 @@ async def record(
     await _lock_state(session, state)
     events = await history(session, state.id)
     current = current_of(events, now)
-    broadens = decision.share_needs and (current is None or not current.share_needs)
+    broadens = decision.share_needs and (
+        current is None
+        or not current.share_needs
+        # Sharing for longer is broadening too: no expiry, or a later one.
+        or service.later_expiry(decision.expires_at, current.expires_at)
+    )
     if broadens:
         if not may_broaden:
             raise ForbiddenError("A State's focal point may only narrow or withdraw consent.")

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field, StringConstraints
+from pydantic import AwareDatetime, Field, StringConstraints
 
 from ctcp.consent.models import Audience, ConsentScope
 from ctcp.core.schemas import RequestModel, ResponseModel
@@ -18,7 +18,7 @@ class ConsentDecision(RequestModel):
     reference: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = (
         None
     )
-    expires_at: datetime | None = None
+    expires_at: AwareDatetime | None = None
 
 
 class Withdrawal(RequestModel):
@@ -70,7 +70,7 @@ class NeedsSharingDecision(RequestModel):
     reference: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = (
         None
     )
-    expires_at: datetime | None = None
+    expires_at: AwareDatetime | None = None
 
 
 class NeedsSharingRead(ResponseModel):

@@ -44,7 +44,7 @@ AUDIENCES_OF = {
 }
 
 
-def _live(now: datetime) -> ColumnElement[bool]:
+def live(now: datetime) -> ColumnElement[bool]:
     """Not revoked and not expired: expiry takes effect at once, without waiting for a job."""
     return (col(Publication.revoked_at).is_(None)) & (
         col(Publication.expires_at).is_(None) | (col(Publication.expires_at) > now)
@@ -53,7 +53,7 @@ def _live(now: datetime) -> ColumnElement[bool]:
 
 def readable_publications(access: Access) -> SelectOfScalar[Publication]:
     """The one place a publication-read scope becomes SQL."""
-    statement = select(Publication).where(_live(clock.now()))
+    statement = select(Publication).where(live(clock.now()))
     if DataScope.ALL in access.scopes:
         return statement
     allowed = []
@@ -67,7 +67,7 @@ def readable_publications(access: Access) -> SelectOfScalar[Publication]:
 
 def public_publications() -> SelectOfScalar[Publication]:
     return select(Publication).where(
-        _live(clock.now()), col(Publication.audience) == Audience.PUBLIC.value
+        live(clock.now()), col(Publication.audience) == Audience.PUBLIC.value
     )
 
 
@@ -133,11 +133,16 @@ def _sections_of(scope: str, section_ids: Sequence[str], all_ids: set[str]) -> s
     return set()
 
 
+def later_expiry(new: datetime | None, current: datetime | None) -> bool:
+    """Whether `new` lets consent run longer than `current` (None: no expiry)."""
+    return current is not None and (new is None or new > current)
+
+
 def _broadens(
     decision: ConsentDecision, chosen: set[str], current: ConsentEvent | None, all_ids: set[str]
 ) -> bool:
     """Whether the decision gives anything the current consent does not: a section, a wider
-    audience, or needs sharing."""
+    audience, needs sharing, or a longer life."""
     if decision.scope is ConsentScope.NONE:
         return False
     if current is None or current.scope == ConsentScope.NONE.value:
@@ -150,7 +155,10 @@ def _broadens(
         > AUDIENCE_RANK[Audience(current.audience or Audience.COMPACT.value)]
     )
     return (
-        bool(after - before) or wider_audience or (decision.share_needs and not current.share_needs)
+        bool(after - before)
+        or wider_audience
+        or (decision.share_needs and not current.share_needs)
+        or later_expiry(decision.expires_at, current.expires_at)
     )
 
 

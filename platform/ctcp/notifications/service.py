@@ -63,10 +63,13 @@ logger = logging.getLogger("ctcp.notifications")
 
 # Rows one pass claims; the background sender goes again at once while passes come back full.
 BATCH_SIZE = 20
-# A message costs at most this many socket timeouts (MAIL, RCPT, DATA, the content): the
-# lease covers connecting plus every claimed message at that pace, and a pass stops short
-# of its lease, since past it another pass may take the row.
-TIMEOUTS_PER_MESSAGE = 4
+# A message costs at most this many socket timeouts (MAIL, RCPT, DATA, the content, the
+# final reply, with room for a reconnect's greeting); connecting (banner, EHLO, STARTTLS,
+# EHLO, AUTH) at most CONNECT_TIMEOUTS. The lease covers connecting plus every claimed
+# message at that pace, and a pass stops short of its lease, since past it another pass
+# may take the row.
+TIMEOUTS_PER_MESSAGE = 6
+CONNECT_TIMEOUTS = 6
 MAX_ERROR_LENGTH = 500
 
 _notifications = Notification.__table__  # type: ignore[attr-defined]
@@ -412,7 +415,7 @@ async def deliver_due(
     if settings.smtp_host is None:
         return DeliveryReport()
     timeout = settings.smtp_timeout_seconds
-    lease = timedelta(seconds=timeout * (1 + TIMEOUTS_PER_MESSAGE * limit))
+    lease = timedelta(seconds=timeout * (CONNECT_TIMEOUTS + TIMEOUTS_PER_MESSAGE * limit))
     lease_until, claimed = await _claim(database, limit=limit, lease=lease)
     if not claimed:
         return DeliveryReport()
