@@ -140,10 +140,11 @@ async def update_need(
     ).first()
     if need is None:
         raise NotFoundError("No such need.")
+    wanted = body.model_dump(mode="json", exclude_unset=True, exclude_none=True)
     changes = {
-        name: (getattr(need, name), value.value if hasattr(value, "value") else value)
-        for name, value in body.model_dump(exclude_unset=True, exclude_none=True).items()
-        if getattr(need, name) != (value.value if hasattr(value, "value") else value)
+        name: (getattr(need, name), value)
+        for name, value in wanted.items()
+        if getattr(need, name) != value
     }
     if changes:
         for name, (_, after) in changes.items():
