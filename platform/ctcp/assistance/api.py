@@ -30,8 +30,9 @@ from ctcp.assistance.schemas import (
 )
 from ctcp.audit import service as audit
 from ctcp.authz.guard import Access, granted, guard
+from ctcp.authz.listing import audited_page
 from ctcp.core.db import SessionDep
-from ctcp.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, keyset, page_of
+from ctcp.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
 from ctcp.core.schemas import problem_responses
 from ctcp.organizations.models import Organization
 from ctcp.reports.models import Priority, ThematicArea
@@ -78,20 +79,13 @@ async def list_needs(
         statement = statement.where(col(Need.status) == need_status.value)
     if priority is not None:
         statement = statement.where(col(Need.priority) == priority.value)
-    order = [col(Need.created_at), col(Need.id)]
-    rows = (
-        await session.exec(
-            keyset(statement, order=order, descending=True, limit=limit, cursor=cursor)
-        )
-    ).all()
-    page = page_of(rows, limit=limit, key=lambda n: [n.created_at, n.id], item=lambda n: n)
-    audit.record(
+    page = await audited_page(
         session,
-        access.audit,
-        "need.list",
-        object_type="need",
-        details={"ids": [str(n.id) for n in page.items]},
-        read=True,
+        access,
+        statement,
+        order=[Need.created_at, Need.id],
+        limit=limit,
+        cursor=cursor,
     )
     return Page[NeedRead](
         items=await needs.read_models(session, page.items), next_cursor=page.next_cursor
@@ -189,20 +183,13 @@ async def list_requests(
         ).where(col(Organization.code) == state.upper())
     if request_status is not None:
         statement = statement.where(col(AssistanceRequest.status) == request_status.value)
-    order = [col(AssistanceRequest.created_at), col(AssistanceRequest.id)]
-    rows = (
-        await session.exec(
-            keyset(statement, order=order, descending=True, limit=limit, cursor=cursor)
-        )
-    ).all()
-    page = page_of(rows, limit=limit, key=lambda r: [r.created_at, r.id], item=lambda r: r)
-    audit.record(
+    page = await audited_page(
         session,
-        access.audit,
-        "request.list",
-        object_type="request",
-        details={"ids": [str(r.id) for r in page.items]},
-        read=True,
+        access,
+        statement,
+        order=[AssistanceRequest.created_at, AssistanceRequest.id],
+        limit=limit,
+        cursor=cursor,
     )
     return Page[RequestRead](
         items=await requests.read_models(session, page.items), next_cursor=page.next_cursor
@@ -293,20 +280,13 @@ async def list_offers(
         statement = statement.where(col(Offer.request_id) == request_id)
     if offer_status is not None:
         statement = statement.where(col(Offer.status) == offer_status.value)
-    order = [col(Offer.created_at), col(Offer.id)]
-    rows = (
-        await session.exec(
-            keyset(statement, order=order, descending=True, limit=limit, cursor=cursor)
-        )
-    ).all()
-    page = page_of(rows, limit=limit, key=lambda o: [o.created_at, o.id], item=lambda o: o)
-    audit.record(
+    page = await audited_page(
         session,
-        access.audit,
-        "offer.list",
-        object_type="offer",
-        details={"ids": [str(o.id) for o in page.items]},
-        read=True,
+        access,
+        statement,
+        order=[Offer.created_at, Offer.id],
+        limit=limit,
+        cursor=cursor,
     )
     return Page[OfferRead](
         items=await offers.read_models(session, page.items), next_cursor=page.next_cursor

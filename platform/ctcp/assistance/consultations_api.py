@@ -19,8 +19,9 @@ from ctcp.assistance.schemas import (
 )
 from ctcp.audit import service as audit
 from ctcp.authz.guard import Access, guard
+from ctcp.authz.listing import audited_page
 from ctcp.core.db import SessionDep
-from ctcp.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, keyset, page_of
+from ctcp.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
 from ctcp.core.schemas import problem_responses
 from ctcp.organizations.models import Organization
 
@@ -69,20 +70,13 @@ async def list_consultations(
         ).where(col(Organization.code) == state.upper())
     if programme is not None:
         statement = statement.where(col(CapacityConsultation.programme) == programme.value)
-    order = [col(CapacityConsultation.start_date), col(CapacityConsultation.id)]
-    rows = (
-        await session.exec(
-            keyset(statement, order=order, descending=True, limit=limit, cursor=cursor)
-        )
-    ).all()
-    page = page_of(rows, limit=limit, key=lambda c: [c.start_date, c.id], item=lambda c: c)
-    audit.record(
+    page = await audited_page(
         session,
-        access.audit,
-        "consultation.list",
-        object_type="consultation",
-        details={"ids": [str(c.id) for c in page.items]},
-        read=True,
+        access,
+        statement,
+        order=[CapacityConsultation.start_date, CapacityConsultation.id],
+        limit=limit,
+        cursor=cursor,
     )
     return Page[ConsultationRead](
         items=await consultations.read_models(session, access, page.items),

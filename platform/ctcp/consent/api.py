@@ -110,7 +110,7 @@ async def get_needs_sharing(
     """For needs that come from no report; a report's own consent decides for its needs."""
     state = await needs_sharing.sharing_state(session, access, state_code)
     events = await needs_sharing.history(session, state.id)
-    current = needs_sharing.current_of(events, clock.now())
+    current = service.current_of(events, clock.now())
     audit.record(
         session,
         access.audit,

@@ -8,7 +8,6 @@ hides the needs from the next statement on.
 """
 
 import uuid
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -113,16 +112,6 @@ async def history(session: AsyncSession, state_id: uuid.UUID) -> list[NeedsShari
     return list((await session.exec(statement)).all())
 
 
-def current_of(events: Sequence[NeedsSharingEvent], now: datetime) -> NeedsSharingEvent | None:
-    """The latest decision, unless it has expired (then nothing is shared)."""
-    if not events:
-        return None
-    latest = events[-1]
-    if latest.expires_at is not None and latest.expires_at <= now:
-        return None
-    return latest
-
-
 def as_read(event: NeedsSharingEvent) -> NeedsSharingRead:
     return NeedsSharingRead.model_validate(event, from_attributes=True)
 
@@ -151,7 +140,7 @@ async def record(
         raise ValidationError("The expiry must be in the future.", loc=["body", "expires_at"])
     await _lock_state(session, state)
     events = await history(session, state.id)
-    current = current_of(events, now)
+    current = service.current_of(events, now)
     broadens = decision.share_needs and (
         current is None
         or not current.share_needs
@@ -197,7 +186,7 @@ async def withdraw(
         recorded_at=now,
         recorded_by=access.subject.user_id,
     )
-    _audit(session, access, state, event, current_of(events, now))
+    _audit(session, access, state, event, service.current_of(events, now))
     return event
 
 

@@ -3,6 +3,7 @@
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Protocol, TypeVar
 
 from sqlalchemy import ColumnElement, false, or_, update
 from sqlmodel import col, select
@@ -83,7 +84,14 @@ async def history(session: AsyncSession, report_id: uuid.UUID) -> list[ConsentEv
     )
 
 
-def current_of(events: Sequence[ConsentEvent], now: datetime) -> ConsentEvent | None:
+class _Expiring(Protocol):
+    expires_at: datetime | None
+
+
+Decision = TypeVar("Decision", bound=_Expiring)
+
+
+def current_of(events: Sequence[Decision], now: datetime) -> Decision | None:
     """The latest event, unless it has expired (then nothing is consented)."""
     if not events:
         return None

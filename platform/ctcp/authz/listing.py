@@ -1,0 +1,46 @@
+"""A scoped list, newest first, one keyset page at a time, its read audited with the ids."""
+
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
+
+from ctcp.audit import service as audit
+from ctcp.authz.guard import Access
+from ctcp.core.pagination import Page, keyset, page_of
+
+T = TypeVar("T")
+
+
+async def audited_page(
+    session: AsyncSession,
+    access: Access,
+    statement: SelectOfScalar[T],
+    *,
+    order: Sequence[Any],
+    limit: int,
+    cursor: str | None,
+) -> Page[T]:
+    """One page of `statement` (already scoped), ordered by `order` descending (model
+    attributes, unique together), audited as `<resource>.list` with the ids shown."""
+    columns = [col(attribute) for attribute in order]
+    names = [attribute.key for attribute in order]
+    rows = (
+        await session.exec(
+            keyset(statement, order=columns, descending=True, limit=limit, cursor=cursor)
+        )
+    ).all()
+    page = page_of(
+        rows, limit=limit, key=lambda row: [getattr(row, n) for n in names], item=lambda r: r
+    )
+    audit.record(
+        session,
+        access.audit,
+        f"{access.resource}.list",
+        object_type=access.resource,
+        details={"ids": [str(getattr(item, "id", "")) for item in page.items]},
+        read=True,
+    )
+    return page
