@@ -243,16 +243,17 @@ async def read_models(
     if not ids:
         return []
     whole = {c.id for c in consultations if sees_whole_plan(access, c)}
+    # An entity's view: only the measures in its charge, filtered in SQL.
+    visible = col(PlanMeasure.consultation_id).in_(whole) | (
+        col(PlanMeasure.entity_id) == access.organization.id
+    )
     measures = (
         await session.exec(
             select(PlanMeasure)
-            .where(col(PlanMeasure.consultation_id).in_(ids))
+            .where(col(PlanMeasure.consultation_id).in_(ids), visible)
             .order_by(col(PlanMeasure.position))
         )
     ).all()
-    measures = [
-        m for m in measures if m.consultation_id in whole or m.entity_id == access.organization.id
-    ]
     indicators = (
         await session.exec(
             select(PlanIndicator)
