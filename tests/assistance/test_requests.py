@@ -264,3 +264,31 @@ async def test_requests_read_by_api_clients_need_the_requests_scope(assist: Assi
     async with reader:
         seen = await reader.get(f"/api/v1/assistance-requests/{request['id']}")
         assert seen.status_code == 200 and seen.json()["needs"]
+
+
+async def test_circulation_can_tell_only_the_suggested_entities(assist: Assist) -> None:
+    await assist.share_needs()
+    request = await assist.file(await assist.need())
+    await assist.move(request["id"], "under_review")
+    path = f"/api/v1/assistance-requests/{request['id']}/transition"
+    for body in (
+        {"to": "circulated", "notify": ["NOSUCHENTITY"]},
+        {"to": "circulated", "notify": [assist.state.code]},  # a State is no entity
+        {"to": "circulated", "notify": []},
+        {"to": "declined", "reason": "R", "notify": [assist.entity.code]},
+    ):
+        refused = await assist["analyst"].post(path, json=body)
+        assert refused.status_code == 422, (body, refused.text)
+    moved = await assist["analyst"].post(
+        path, json={"to": "circulated", "notify": [assist.entity.code]}
+    )
+    assert moved.status_code == 200, moved.text
+    told = {
+        str(row.recipient_user_id)
+        for row in await assist.notifications(object_id=request["id"], event="request.circulated")
+    }
+    entity_user = (await assist["entity"].get("/api/v1/me")).json()["id"]
+    other_user = (await assist["other_entity"].get("/api/v1/me")).json()["id"]
+    assert told == {entity_user}
+    assert other_user not in told
+    assert await _sees(assist, "other_entity", request["id"]), "still visible to every entity"

@@ -240,7 +240,8 @@ async def transition_request(
     """`submitted → under_review → circulated` (CTED), `matched` (by accepting an offer),
     `→ in_progress → completed` (the State or CTED); exits `declined` (CTED) and
     `withdrawn` (the State), each with a reason. An illegal move is 409; a move the
-    caller's role does not own is 403."""
+    caller's role does not own is 403. On circulation, `notify` may name the Compact
+    entities whose focal points are told (e.g. from the need's suggestions); all otherwise."""
     filed = await requests.transition(session, access, request_id, body)
     return (await requests.read_models(session, [filed]))[0]
 

@@ -221,6 +221,9 @@ async def transition(
         raise ConflictError("A request is matched by accepting one of its offers.")
     if not access.subject.roles & owners:
         raise ForbiddenError(f"Your roles may not move a request to {body.to.value}.")
+    if body.notify is not None and body.to is not Status.CIRCULATED:
+        raise ValidationError("Only a circulation notifies entities.", loc=["body", "notify"])
+    entities = await _entities_to_tell(session, body.notify)
     if body.to in EXITS and body.reason is None:
         raise ValidationError("Say why the request ends here.", loc=["body", "reason"])
     await move(session, access, filed, body.to, body.reason)
@@ -248,8 +251,30 @@ async def transition(
                 details={"offers": sorted(str(i) for i in closed), "because": body.to.value},
             )
     if body.to is Status.CIRCULATED:
-        await _announce_circulation(session, filed)
+        await _announce_circulation(session, filed, entities)
     return filed
+
+
+async def _entities_to_tell(
+    session: AsyncSession, codes: list[str] | None
+) -> list[uuid.UUID] | None:
+    """The named Compact entities' ids (422 for a code that is none), or None for all."""
+    if codes is None:
+        return None
+    found = (
+        await session.exec(
+            select(Organization).where(
+                col(Organization.code).in_(codes),
+                col(Organization.kind) == OrganizationKind.COMPACT_ENTITY.value,
+            )
+        )
+    ).all()
+    missing = sorted(set(codes) - {o.code for o in found})
+    if missing:
+        raise ValidationError(
+            f"Not Compact entities on the platform: {', '.join(missing)}.", loc=["body", "notify"]
+        )
+    return [o.id for o in found]
 
 
 async def shared_with_compact(session: AsyncSession, request_id: uuid.UUID) -> bool:
@@ -262,8 +287,11 @@ async def shared_with_compact(session: AsyncSession, request_id: uuid.UUID) -> b
     return found.first() is not None
 
 
-async def _announce_circulation(session: AsyncSession, filed: AssistanceRequest) -> None:
-    """Tell the Compact's focal points, only if they can see the request (needs shared)."""
+async def _announce_circulation(
+    session: AsyncSession, filed: AssistanceRequest, entities: list[uuid.UUID] | None
+) -> None:
+    """Tell the Compact's (or the named entities') focal points, only if they can see the
+    request (needs shared)."""
     if not await shared_with_compact(session, filed.id):
         return
     await notifications.notify(
@@ -272,6 +300,7 @@ async def _announce_circulation(session: AsyncSession, filed: AssistanceRequest)
         object_type="request",
         object_id=filed.id,
         role="entity_focal_point",
+        organization_ids=entities,
         organization_kind=OrganizationKind.COMPACT_ENTITY.value,
         subject="CTCP: a request for technical assistance was circulated",
         body=(

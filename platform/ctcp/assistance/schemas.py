@@ -93,6 +93,9 @@ class RequestCreate(RequestModel):
 class TransitionIn(RequestModel):
     to: RequestStatus
     reason: Reason | None = None
+    # On circulation: the Compact entities (codes) whose focal points are told, e.g. those
+    # the suggestions name. Every entity may see a circulated request; left out, all are told.
+    notify: list[StateCode] | None = Field(default=None, min_length=1, max_length=100)
 
 
 class TransitionRead(ResponseModel):
