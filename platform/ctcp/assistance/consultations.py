@@ -28,9 +28,9 @@ from ctcp.audit import service as audit
 from ctcp.authz.guard import Access
 from ctcp.authz.scopes import DataScope
 from ctcp.core.clock import clock
-from ctcp.core.errors import NotFoundError, ValidationError
+from ctcp.core.errors import NotFoundError
 from ctcp.organizations import service as organizations
-from ctcp.organizations.models import Organization, OrganizationKind
+from ctcp.organizations.models import Organization
 from ctcp.reports import service as reports
 
 
@@ -74,31 +74,6 @@ async def get_consultation(
     return found
 
 
-async def _entities(
-    session: AsyncSession, measures: Sequence[MeasureIn], loc: list[str | int]
-) -> dict[str, Organization]:
-    codes = {m.entity for m in measures}
-    if not codes:
-        return {}
-    found = {
-        o.code: o
-        for o in (
-            await session.exec(
-                select(Organization).where(
-                    col(Organization.code).in_(codes),
-                    col(Organization.kind) == OrganizationKind.COMPACT_ENTITY.value,
-                )
-            )
-        ).all()
-    }
-    missing = sorted(codes - set(found))
-    if missing:
-        raise ValidationError(
-            f"Not Compact entities on the platform: {', '.join(missing)}.", loc=loc
-        )
-    return found
-
-
 async def _add_measure(
     session: AsyncSession,
     consultation: CapacityConsultation,
@@ -136,7 +111,9 @@ async def create_consultation(
 ) -> CapacityConsultation:
     """A consultation with its baseline and the plan's measures and indicators."""
     state = await reports.member_state(session, body.state)
-    entities = await _entities(session, body.measures, ["body", "measures"])
+    entities = await organizations.compact_entities(
+        session, (m.entity for m in body.measures), loc=["body", "measures"]
+    )
     consultation = CapacityConsultation(
         state_id=state.id,
         programme=body.programme.value,
@@ -170,7 +147,9 @@ async def add_measure(
 ) -> PlanMeasure:
     """Add a measure at the end of the plan."""
     consultation = await get_consultation(session, access, consultation_id, lock=True)
-    entity = (await _entities(session, [body], ["body", "entity"]))[body.entity]
+    entity = (await organizations.compact_entities(session, [body.entity], loc=["body", "entity"]))[
+        body.entity
+    ]
     last = (
         await session.exec(
             select(func.max(PlanMeasure.position)).where(

@@ -223,7 +223,16 @@ async def transition(
         raise ForbiddenError(f"Your roles may not move a request to {body.to.value}.")
     if body.notify is not None and body.to is not Status.CIRCULATED:
         raise ValidationError("Only a circulation notifies entities.", loc=["body", "notify"])
-    entities = await _entities_to_tell(session, body.notify)
+    entities = (
+        None
+        if body.notify is None
+        else [
+            entity.id
+            for entity in (
+                await organizations.compact_entities(session, body.notify, loc=["body", "notify"])
+            ).values()
+        ]
+    )
     if body.to in EXITS and body.reason is None:
         raise ValidationError("Say why the request ends here.", loc=["body", "reason"])
     await move(session, access, filed, body.to, body.reason)
@@ -253,28 +262,6 @@ async def transition(
     if body.to is Status.CIRCULATED:
         await _announce_circulation(session, filed, entities)
     return filed
-
-
-async def _entities_to_tell(
-    session: AsyncSession, codes: list[str] | None
-) -> list[uuid.UUID] | None:
-    """The named Compact entities' ids (422 for a code that is none), or None for all."""
-    if codes is None:
-        return None
-    found = (
-        await session.exec(
-            select(Organization).where(
-                col(Organization.code).in_(codes),
-                col(Organization.kind) == OrganizationKind.COMPACT_ENTITY.value,
-            )
-        )
-    ).all()
-    missing = sorted(set(codes) - {o.code for o in found})
-    if missing:
-        raise ValidationError(
-            f"Not Compact entities on the platform: {', '.join(missing)}.", loc=["body", "notify"]
-        )
-    return [o.id for o in found]
 
 
 async def shared_with_compact(session: AsyncSession, request_id: uuid.UUID) -> bool:

@@ -139,3 +139,25 @@ async def organizations_by_id(
         return {}
     rows = await session.exec(select(Organization).where(col(Organization.id).in_(wanted)))
     return {organization.id: organization for organization in rows.all()}
+
+
+async def compact_entities(
+    session: AsyncSession, codes: Iterable[str], *, loc: list[str | int]
+) -> dict[str, Organization]:
+    """The Compact entities with these codes, by code; 422 at `loc` naming any that is none."""
+    wanted = set(codes)
+    if not wanted:
+        return {}
+    rows = await session.exec(
+        select(Organization).where(
+            col(Organization.code).in_(wanted),
+            col(Organization.kind) == OrganizationKind.COMPACT_ENTITY.value,
+        )
+    )
+    found = {organization.code: organization for organization in rows.all()}
+    missing = sorted(wanted - set(found))
+    if missing:
+        raise ValidationError(
+            f"Not Compact entities on the platform: {', '.join(missing)}.", loc=loc
+        )
+    return found
