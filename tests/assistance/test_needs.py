@@ -314,3 +314,28 @@ async def test_a_state_cannot_lengthen_sharing_by_moving_or_dropping_the_expiry(
     assert (await assist["officer"].post(consent, json=decision)).status_code == 201
     dropped = await assist["state"].post(consent, json={"scope": "full"})
     assert dropped.status_code == 403
+
+
+async def test_a_decision_made_on_a_stale_view_cannot_undo_a_withdrawal(assist: Assist) -> None:
+    path = f"/api/v1/states/{assist.state.code}/needs-consent"
+    share = {"share_needs": True, "reference": "NV/7", "after_sequence": 0}
+    assert (await assist["officer"].post(path, json=share)).status_code == 201
+    seen = (await assist["officer"].get(path)).json()["current"]["sequence"]
+    # The State withdraws while the officer's form, read at `seen`, is still open.
+    assert (await assist["state"].post(f"{path}/withdraw", json={"reason": "x"})).status_code == 201
+    stale = await assist["officer"].post(path, json=share | {"after_sequence": seen})
+    assert stale.status_code == 409 and stale.json()["current_sequence"] == seen + 1
+    assert (await assist["officer"].get(path)).json()["current"]["withdrawal"] is True
+    report, _ = await _from_recommendation(assist)
+    consent = f"/api/v1/reports/{report['id']}/consent"
+    decision = {"scope": "full", "reference": "NV/8", "share_needs": True, "after_sequence": 0}
+    assert (await assist["officer"].post(consent, json=decision)).status_code == 201
+    assert (
+        await assist["state"].post(f"{consent}/withdraw", json={"reason": "x"})
+    ).status_code == 201
+    again = await assist["officer"].post(consent, json=decision | {"after_sequence": 1})
+    assert again.status_code == 409
+    current = (await assist["officer"].get(consent)).json()["current"]
+    assert current["withdrawal"] is True
+    fresh = await assist["officer"].post(consent, json=decision | {"after_sequence": 2})
+    assert fresh.status_code == 201, fresh.text

@@ -75,7 +75,8 @@ async def record_consent(
     session: SessionDep,
     access: CanNarrow,
 ) -> ConsentRead:
-    """Consent officers record any decision; a State's focal point only a narrower one."""
+    """Consent officers record any decision; a State's focal point only a narrower one.
+    With `after_sequence`, a decision recorded meanwhile makes this one a 409."""
     may_broaden = granted(request, access, "consent", "broaden") is not None
     event = await service.record(session, access, report_id, body, may_broaden=may_broaden)
     return service.as_read(event)
@@ -131,7 +132,7 @@ async def get_needs_sharing(
     response_model=NeedsSharingRead,
     status_code=status.HTTP_201_CREATED,
     summary="Record whether a State shares its needs",
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def record_needs_sharing(
     state_code: StateCode,
@@ -140,7 +141,8 @@ async def record_needs_sharing(
     session: SessionDep,
     access: CanNarrow,
 ) -> NeedsSharingRead:
-    """Consent officers start sharing (with the State's reference); the State may stop it."""
+    """Consent officers start sharing (with the State's reference); the State may stop it.
+    With `after_sequence`, a decision recorded meanwhile makes this one a 409."""
     state = await needs_sharing.sharing_state(session, access, state_code)
     may_broaden = granted(request, access, "consent", "broaden") is not None
     event = await needs_sharing.record(session, access, state, body, may_broaden=may_broaden)

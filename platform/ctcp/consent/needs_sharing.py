@@ -140,6 +140,7 @@ async def record(
         raise ValidationError("The expiry must be in the future.", loc=["body", "expires_at"])
     await _lock_state(session, state)
     events = await history(session, state.id)
+    service.check_not_stale(events, decision.after_sequence)
     current = service.current_of(events, now)
     broadens = decision.share_needs and (
         current is None

@@ -19,6 +19,9 @@ class ConsentDecision(RequestModel):
         None
     )
     expires_at: AwareDatetime | None = None
+    # The sequence of the latest decision the decider saw (0: none); when given, a decision
+    # recorded meanwhile (a withdrawal, say) makes this one a 409 instead of overriding it.
+    after_sequence: int | None = Field(default=None, ge=0, le=2**31)
 
 
 class Withdrawal(RequestModel):
@@ -71,6 +74,9 @@ class NeedsSharingDecision(RequestModel):
         None
     )
     expires_at: AwareDatetime | None = None
+    # The sequence of the latest decision the decider saw (0: none); when given, a decision
+    # recorded meanwhile (a withdrawal, say) makes this one a 409 instead of overriding it.
+    after_sequence: int | None = Field(default=None, ge=0, le=2**31)
 
 
 class NeedsSharingRead(ResponseModel):

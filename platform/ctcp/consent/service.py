@@ -88,6 +88,10 @@ class _Expiring(Protocol):
     expires_at: datetime | None
 
 
+class _Sequenced(Protocol):
+    sequence: int
+
+
 Decision = TypeVar("Decision", bound=_Expiring)
 
 
@@ -139,6 +143,16 @@ def _sections_of(scope: str, section_ids: Sequence[str], all_ids: set[str]) -> s
     if scope == ConsentScope.PARTIAL.value:
         return set(section_ids)
     return set()
+
+
+def check_not_stale(events: Sequence[_Sequenced], after_sequence: int | None) -> None:
+    """409 when the decider saw an older history than there is: never override unseen news."""
+    latest = events[-1].sequence if events else 0
+    if after_sequence is not None and after_sequence != latest:
+        raise ConflictError(
+            f"Consent changed since you read it (now at decision {latest}): reload and decide.",
+            extra={"current_sequence": latest},
+        )
 
 
 def later_expiry(new: datetime | None, current: datetime | None) -> bool:
@@ -205,6 +219,7 @@ async def record(
     if decision.expires_at is not None and decision.expires_at <= now:
         raise ValidationError("The expiry must be in the future.", loc=["body", "expires_at"])
     events = await history(session, report.id)
+    check_not_stale(events, decision.after_sequence)
     current = current_of(events, now)
     if _broadens(decision, chosen, current, all_ids):
         if not may_broaden:
