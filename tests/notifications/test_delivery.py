@@ -12,6 +12,7 @@ from sqlmodel import select
 from ctcp.core.clock import clock
 from ctcp.core.config import Settings
 from ctcp.core.db import Database
+from ctcp.identity.models import User
 from ctcp.notifications import service as notifications
 from ctcp.notifications.models import Notification
 from ctcp.notifications.service import DeliveryReport
@@ -374,3 +375,18 @@ async def test_disabled_delivery_claims_nothing(
     assert await notifications.deliver_due(outbox_database, disabled) == NOTHING
     assert (await reload(outbox_database, row)).status == "pending"
     assert smtp_server.messages == []
+
+
+async def test_a_recipient_deactivated_before_delivery_gets_nothing(
+    outbox_database: Database, mail_settings: Settings, smtp_server: SmtpServer
+) -> None:
+    kept, dropped = await enqueue(outbox_database, recipients=2)
+    async with outbox_database.transaction() as session:
+        await session.exec(
+            update(User).where(User.id == dropped.recipient_user_id).values(active=False)
+        )
+    report = await notifications.deliver_due(outbox_database, mail_settings)
+    assert report.sent == 1
+    assert [m["To"] for m in smtp_server.messages] == [kept.recipient_email]
+    failed = await reload(outbox_database, dropped)
+    assert (failed.status, failed.last_error) == ("failed", notifications.RECIPIENT_INACTIVE)

@@ -71,6 +71,7 @@ BATCH_SIZE = 20
 TIMEOUTS_PER_MESSAGE = 6
 CONNECT_TIMEOUTS = 6
 MAX_ERROR_LENGTH = 500
+RECIPIENT_INACTIVE = "recipient deactivated before delivery"
 
 _notifications = Notification.__table__  # type: ignore[attr-defined]
 _users = User.__table__  # type: ignore[attr-defined]
@@ -301,6 +302,15 @@ async def _claim(
         .with_for_update(skip_locked=True)
     )
     async with database.transaction() as session:
+        # Whoever was deactivated since the event gets nothing: their rows end here.
+        await session.exec(
+            update(table)
+            .where(
+                table.c.status == NotificationStatus.PENDING.value,
+                col(table.c.recipient_user_id).in_(select(_users.c.id).where(~_users.c.active)),
+            )
+            .values(status=NotificationStatus.FAILED.value, last_error=RECIPIENT_INACTIVE)
+        )
         rows = await session.exec(
             update(table)
             .where(col(table.c.id).in_(due))
