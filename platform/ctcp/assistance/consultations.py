@@ -233,39 +233,14 @@ async def read_models(
             .order_by(col(PlanMeasure.position))
         )
     ).all()
-    indicators = (
-        await session.exec(
-            select(PlanIndicator)
-            .where(col(PlanIndicator.measure_id).in_([m.id for m in measures]))
-            .order_by(col(PlanIndicator.name), col(PlanIndicator.id))
-        )
-    ).all()
-    reads = await _indicator_reads(session, indicators)
-    orgs = await organizations.organizations_by_id(
-        session, {c.state_id for c in consultations} | {m.entity_id for m in measures}
-    )
-    indicators_of: dict[uuid.UUID, list[IndicatorRead]] = {m.id: [] for m in measures}
-    for indicator in indicators:
-        indicators_of[indicator.measure_id].append(reads[indicator.id])
+    orgs = await organizations.organizations_by_id(session, {c.state_id for c in consultations})
     measures_of: dict[uuid.UUID, list[MeasureRead]] = {i: [] for i in ids}
-    for measure in measures:
-        entity = orgs[measure.entity_id]
-        measures_of[measure.consultation_id].append(
-            MeasureRead(
-                id=measure.id,
-                position=measure.position,
-                title=measure.title,
-                recommendations=measure.recommendations,
-                entity=OrganizationRef(id=entity.id, code=entity.code, name=entity.name_en),
-                indicators=indicators_of[measure.id],
-            )
-        )
+    for measure, read in zip(measures, await measure_reads(session, measures), strict=True):
+        measures_of[measure.consultation_id].append(read)
     return [
         ConsultationRead(
             id=c.id,
-            state=OrganizationRef(
-                id=c.state_id, code=orgs[c.state_id].code, name=orgs[c.state_id].name_en
-            ),
+            state=OrganizationRef.of(orgs[c.state_id]),
             programme=c.programme,
             start_date=c.start_date,
             end_date=c.end_date,
@@ -275,6 +250,35 @@ async def read_models(
             created_at=c.created_at,
         )
         for c in consultations
+    ]
+
+
+async def measure_reads(
+    session: AsyncSession, measures: Sequence[PlanMeasure]
+) -> list[MeasureRead]:
+    """Measures with their entity in charge and their indicators, in the order given."""
+    indicators = (
+        await session.exec(
+            select(PlanIndicator)
+            .where(col(PlanIndicator.measure_id).in_([m.id for m in measures]))
+            .order_by(col(PlanIndicator.name), col(PlanIndicator.id))
+        )
+    ).all()
+    reads = await _indicator_reads(session, indicators)
+    entities = await organizations.organizations_by_id(session, {m.entity_id for m in measures})
+    indicators_of: dict[uuid.UUID, list[IndicatorRead]] = {m.id: [] for m in measures}
+    for indicator in indicators:
+        indicators_of[indicator.measure_id].append(reads[indicator.id])
+    return [
+        MeasureRead(
+            id=measure.id,
+            position=measure.position,
+            title=measure.title,
+            recommendations=measure.recommendations,
+            entity=OrganizationRef.of(entities[measure.entity_id]),
+            indicators=indicators_of[measure.id],
+        )
+        for measure in measures
     ]
 
 

@@ -117,9 +117,7 @@ async def add_measure(
     consultation_id: uuid.UUID, body: MeasureIn, session: SessionDep, access: CanWrite
 ) -> MeasureRead:
     measure = await consultations.add_measure(session, access, consultation_id, body)
-    consultation = await consultations.get_consultation(session, access, consultation_id)
-    read = (await consultations.read_models(session, access, [consultation]))[0]
-    return next(m for m in read.measures if m.id == measure.id)
+    return (await consultations.measure_reads(session, [measure]))[0]
 
 
 @router.post(

@@ -173,11 +173,7 @@ async def read_models(session: AsyncSession, needs: Sequence[Need]) -> list[Need
     return [
         NeedRead(
             id=need.id,
-            state=StateRef(
-                id=need.state_id,
-                code=states[need.state_id].code,
-                name=states[need.state_id].name_en,
-            ),
+            state=StateRef.of(states[need.state_id]),
             area=need.area,
             description=need.description,
             priority=need.priority,
@@ -228,7 +224,7 @@ async def suggestions(session: AsyncSession, need: Need) -> list[Suggestion]:
         )
         result.append(
             Suggestion(
-                organization=OrganizationRef(id=entity.id, code=entity.code, name=entity.name_en),
+                organization=OrganizationRef.of(entity),
                 programme=programme,
                 offers=offered,
                 accepted=taken or 0,

@@ -61,8 +61,10 @@ async def create_offer(
 ) -> Offer:
     """An offer on a request the entity can see (needs shared); only while it is circulated."""
     # Offering is open to the organizations that may read the request as shared material.
-    sees = Access(access.subject, "request", "read", frozenset({DataScope.CONSENTED}))
-    filed = await requests_service.get_request(session, sees, request_id, lock=True)
+    offerable = select(AssistanceRequest).where(requests_service.shared_with(access.organization))
+    filed = await requests_service.get_request(
+        session, access, request_id, lock=True, statement=offerable
+    )
     if filed.status != RequestStatus.CIRCULATED.value:
         raise ConflictError("Offers are made on circulated requests only.")
     offer = Offer(
@@ -196,11 +198,7 @@ async def read_models(session: AsyncSession, offers: Sequence[Offer]) -> list[Of
         OfferRead(
             id=o.id,
             request_id=o.request_id,
-            organization=OrganizationRef(
-                id=o.organization_id,
-                code=entities[o.organization_id].code,
-                name=entities[o.organization_id].name_en,
-            ),
+            organization=OrganizationRef.of(entities[o.organization_id]),
             programme=o.programme,
             description=o.description,
             timeline=o.timeline,

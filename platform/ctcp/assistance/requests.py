@@ -87,25 +87,37 @@ def readable_requests(access: Access) -> SelectOfScalar[AssistanceRequest]:
     allowed = []
     if DataScope.OWN_STATE in access.scopes:
         allowed.append(col(AssistanceRequest.state_id) == access.organization.id)
-    if DataScope.CONSENTED in access.scopes and needs_sharing.readers_of_shared_needs(
-        access.organization
-    ):
-        offered = exists().where(
-            col(Offer.request_id) == col(AssistanceRequest.id),
-            col(Offer.organization_id) == access.organization.id,
-        )
-        allowed.append(
-            needs_all_shared(col(AssistanceRequest.id))
-            & ((col(AssistanceRequest.status) == Status.CIRCULATED.value) | offered)
-        )
+    if DataScope.CONSENTED in access.scopes:
+        allowed.append(shared_with(access.organization))
     return statement.where(or_(*allowed)) if allowed else statement.where(false())
 
 
+def shared_with(organization: Organization) -> ColumnElement[bool]:
+    """SQL: the request is open to this Compact entity as shared material — the
+    `consented` request scope, and where an entity may offer (if it is circulated)."""
+    if not needs_sharing.readers_of_shared_needs(organization):
+        return false()
+    offered = exists().where(
+        col(Offer.request_id) == col(AssistanceRequest.id),
+        col(Offer.organization_id) == organization.id,
+    )
+    return needs_all_shared(col(AssistanceRequest.id)) & (
+        (col(AssistanceRequest.status) == Status.CIRCULATED.value) | offered
+    )
+
+
 async def get_request(
-    session: AsyncSession, access: Access, request_id: uuid.UUID, *, lock: bool = False
+    session: AsyncSession,
+    access: Access,
+    request_id: uuid.UUID,
+    *,
+    lock: bool = False,
+    statement: SelectOfScalar[AssistanceRequest] | None = None,
 ) -> AssistanceRequest:
     """A request inside the caller's scope (404 outside), optionally locked for a change."""
-    statement = readable_requests(access).where(col(AssistanceRequest.id) == request_id)
+    statement = (statement if statement is not None else readable_requests(access)).where(
+        col(AssistanceRequest.id) == request_id
+    )
     if lock:
         statement = statement.with_for_update()
     found = (await session.exec(statement)).first()
@@ -342,7 +354,7 @@ async def read_models(
     return [
         RequestRead(
             id=r.id,
-            state=_ref(orgs[r.state_id]),
+            state=StateRef.of(orgs[r.state_id]),
             title=r.title,
             description=r.description,
             status=r.status,
@@ -353,7 +365,3 @@ async def read_models(
         )
         for r in requests
     ]
-
-
-def _ref(organization: Organization) -> StateRef:
-    return StateRef(id=organization.id, code=organization.code, name=organization.name_en)

@@ -33,10 +33,6 @@ from ctcp.core.errors import ForbiddenError, NotFoundError, ValidationError
 from ctcp.organizations.models import Organization, OrganizationKind
 
 
-def _unexpired(expires_at: Any, now: datetime) -> ColumnElement[bool]:
-    return or_(expires_at.is_(None), expires_at > now)
-
-
 def sharing_sections(now: datetime) -> Select[uuid.UUID]:
     """SQL: the report sections whose needs are shared now.
 
@@ -62,7 +58,7 @@ def sharing_states(now: datetime) -> Select[uuid.UUID]:
     return select(col(NeedsSharingEvent.state_id)).where(
         ~superseded,
         col(NeedsSharingEvent.share_needs).is_(True),
-        _unexpired(col(NeedsSharingEvent.expires_at), now),
+        service.unexpired(col(NeedsSharingEvent.expires_at), now),
     )
 
 

@@ -3,7 +3,7 @@
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import ColumnElement, false, or_, update
 from sqlmodel import col, select
@@ -29,7 +29,8 @@ from ctcp.consent.schemas import (
 )
 from ctcp.core.clock import clock
 from ctcp.core.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
-from ctcp.organizations.models import Organization, OrganizationKind
+from ctcp.organizations import service as organizations
+from ctcp.organizations.models import OrganizationKind
 from ctcp.reports import service as reports
 from ctcp.reports.models import Attachment, ReportSection, ReportStatus, VisitReport
 
@@ -45,11 +46,14 @@ AUDIENCES_OF = {
 }
 
 
+def unexpired(expires_at: Any, now: datetime) -> ColumnElement[bool]:
+    """SQL: no expiry, or a later one: expiry takes effect at once, without waiting for a job."""
+    return or_(expires_at.is_(None), expires_at > now)
+
+
 def live(now: datetime) -> ColumnElement[bool]:
-    """Not revoked and not expired: expiry takes effect at once, without waiting for a job."""
-    return (col(Publication.revoked_at).is_(None)) & (
-        col(Publication.expires_at).is_(None) | (col(Publication.expires_at) > now)
-    )
+    """A publication neither revoked nor expired."""
+    return col(Publication.revoked_at).is_(None) & unexpired(col(Publication.expires_at), now)
 
 
 def readable_publications(access: Access) -> SelectOfScalar[Publication]:
@@ -364,16 +368,7 @@ async def read_model(
             .order_by(col(PublicationSection.position))
         )
     ).all()
-    states = {
-        o.id: o.code
-        for o in (
-            await session.exec(
-                select(Organization).where(
-                    col(Organization.id).in_({p.state_id for p in publications})
-                )
-            )
-        ).all()
-    }
+    states = await organizations.organizations_by_id(session, {p.state_id for p in publications})
     by_publication: dict[uuid.UUID, list[PublicationSectionRead]] = {i: [] for i in ids}
     for section in sections:
         by_publication[section.publication_id].append(
@@ -386,7 +381,7 @@ async def read_model(
         PublicationRead(
             id=p.id,
             report_id=p.report_id,
-            state=states[p.state_id],
+            state=states[p.state_id].code,
             title=p.title,
             audience=p.audience,
             published_at=p.published_at,

@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import Field, StringConstraints, model_validator
 
 from ctcp.core.schemas import RequestModel, ResponseModel
+from ctcp.organizations.models import Organization
 from ctcp.reports.models import Priority, ReportKind, ThematicArea
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
@@ -67,6 +68,10 @@ class StateRef(ResponseModel):
     id: uuid.UUID
     code: str
     name: str
+
+    @classmethod
+    def of(cls, organization: Organization) -> "StateRef":
+        return cls(id=organization.id, code=organization.code, name=organization.name_en)
 
 
 class ReportSummary(ResponseModel):

@@ -13,6 +13,7 @@ from ctcp.authz.guard import Access
 from ctcp.authz.scopes import DataScope
 from ctcp.core.clock import clock
 from ctcp.core.errors import ConflictError, NotFoundError, ValidationError
+from ctcp.organizations import service as organizations
 from ctcp.organizations.models import Organization, OrganizationKind
 from ctcp.reports.models import (
     Attachment,
@@ -248,20 +249,7 @@ async def amend(session: AsyncSession, access: Access, report_id: uuid.UUID) -> 
 
 
 async def summaries(session: AsyncSession, reports: Sequence[VisitReport]) -> list[ReportSummary]:
-    states = (
-        {
-            org.id: org
-            for org in (
-                await session.exec(
-                    select(Organization).where(
-                        col(Organization.id).in_({r.state_id for r in reports})
-                    )
-                )
-            ).all()
-        }
-        if reports
-        else {}
-    )
+    states = await organizations.organizations_by_id(session, {r.state_id for r in reports})
     return [_summary(report, states[report.state_id]) for report in reports]
 
 
@@ -270,7 +258,7 @@ def _summary(report: VisitReport, state: Organization) -> ReportSummary:
         id=report.id,
         lineage_id=report.lineage_id,
         version=report.version,
-        state=StateRef(id=state.id, code=state.code, name=state.name_en),
+        state=StateRef.of(state),
         title=report.title,
         kind=report.kind,
         language=report.language,
