@@ -10,13 +10,16 @@ from starlette.datastructures import Headers
 from starlette.types import Scope
 
 from ctcp import __version__
+from ctcp.assistance import pages as assistance_pages
 from ctcp.assistance.api import router as assistance_router
 from ctcp.assistance.consultations_api import router as consultations_router
+from ctcp.audit import pages as audit_pages
 from ctcp.audit import service as audit
 from ctcp.audit.api import router as audit_router
 from ctcp.audit.service import WRITER_KEY, AuditContext, AuditWriter, Outcome
 from ctcp.authz.openapi import install_openapi
 from ctcp.authz.policy import PolicyWatcher, load_engine
+from ctcp.consent import pages as consent_pages
 from ctcp.consent.api import router as consent_router
 from ctcp.core.changes import LOCAL_LISTENERS_KEY, read_versions
 from ctcp.core.config import Settings, get_settings
@@ -26,17 +29,25 @@ from ctcp.core.health import router as health_router
 from ctcp.core.http import BodyLimitMiddleware, OriginCheckMiddleware, RequestContextMiddleware
 from ctcp.core.rate_limits import RateLimiter
 from ctcp.core.routes import PUBLIC
+from ctcp.identity import admin_pages as identity_admin_pages
+from ctcp.identity import pages as identity_pages
 from ctcp.identity.api import router as identity_router
 from ctcp.identity.dependencies import audit_context_of
 from ctcp.identity.passwords import PasswordHasher
 from ctcp.identity.principal_cache import PrincipalCache
 from ctcp.identity.users_api import router as users_router
 from ctcp.notifications.service import NotificationSender
+from ctcp.oauth import pages as oauth_pages
 from ctcp.oauth.api import router as oauth_router
 from ctcp.oauth.clients_api import router as api_clients_router
+from ctcp.organizations import pages as organizations_pages
 from ctcp.organizations.api import router as organizations_router
+from ctcp.reports import pages as reports_pages
 from ctcp.reports.api import router as reports_router
+from ctcp.search import pages as search_pages
 from ctcp.search.api import router as search_router
+from ctcp.web import dashboard
+from ctcp.web.pages import install_portal
 
 logger = logging.getLogger("ctcp")
 
@@ -110,9 +121,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(assistance_router)
     app.include_router(consultations_router)
 
+    install_portal(
+        app,
+        [
+            identity_pages.router,
+            dashboard.router,
+            identity_admin_pages.router,
+            organizations_pages.router,
+            oauth_pages.router,
+            audit_pages.router,
+            reports_pages.router,
+            consent_pages.router,
+            assistance_pages.router,
+            search_pages.router,
+        ],
+    )
+
     @app.get("/", include_in_schema=False, dependencies=[PUBLIC])
     async def index() -> RedirectResponse:
-        return RedirectResponse("/docs")
+        return RedirectResponse("/portal")
 
     # Outermost last: request ids and headers wrap everything, including refusals.
     async def audit_foreign_origin(scope: Scope, origin: str) -> None:

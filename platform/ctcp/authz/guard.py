@@ -63,10 +63,19 @@ def _denial_details(request: Request, reason: str, status: int) -> dict[str, Any
     return {"reason": reason, "status": status, "method": request.method, "path": request.url.path}
 
 
-async def subject_of(request: Request, session: AsyncSession) -> Subject:
-    """The caller: an API client by its bearer token, else the person by the session."""
+async def subject_of(
+    request: Request,
+    session: AsyncSession,
+    *,
+    sessions_only: bool = False,
+    form_csrf_token: str | None = None,
+) -> Subject:
+    """The caller: an API client by its bearer token, else the person by the session.
+
+    Portal pages accept sessions only, with the CSRF token of their form.
+    """
     context = audit_context_of(request)
-    token = bearer_token(request)
+    token = None if sessions_only else bearer_token(request)
     if token is not None:
         client = await authenticate_bearer(request, session, token)
         actor = context.as_client(client.client_id, client.organization.code)
@@ -79,7 +88,7 @@ async def subject_of(request: Request, session: AsyncSession) -> Subject:
             audit=actor,
             oauth_scopes=client.scopes,
         )
-    principal = await authenticate(request, session)
+    principal = await authenticate(request, session, form_csrf_token=form_csrf_token)
     actor = context.as_user(principal.user.id, principal.organization.code)
     return Subject(
         user_id=principal.user.id,
@@ -121,13 +130,23 @@ def _refusal(request: Request, subject: Subject, resource: str, action: str) -> 
     )
 
 
-async def authorize(request: Request, session: AsyncSession, resource: str, action: str) -> Access:
+async def authorize(
+    request: Request,
+    session: AsyncSession,
+    resource: str,
+    action: str,
+    *,
+    sessions_only: bool = False,
+    form_csrf_token: str | None = None,
+) -> Access:
     """403 unless a role of the caller may do `action` on `resource`; the grant otherwise.
 
     Refusals raised later in the route (404 outside the scope, 403 from a rule) are
     audited too, when the request's transaction rolls back, and survive it.
     """
-    subject = await subject_of(request, session)
+    subject = await subject_of(
+        request, session, sessions_only=sessions_only, form_csrf_token=form_csrf_token
+    )
     actor = subject.audit
     scopes = _scopes(request, subject, resource, action)
     object_id = next(iter(request.path_params.values()), None)

@@ -13,6 +13,7 @@ from ctcp.identity.dependencies import (
     RequestContextDep,
     SettingsDep,
     actor_context,
+    set_session_cookie,
 )
 from ctcp.identity.schemas import (
     CsrfToken,
@@ -27,25 +28,6 @@ from ctcp.identity.schemas import (
 from ctcp.identity.service import Account, Principal
 
 router = APIRouter(prefix="/api/v1", tags=["session"])
-
-
-def _set_session_cookie(
-    response: Response, request: Request, token: str, settings: SettingsDep
-) -> None:
-    secure = (
-        settings.cookie_secure
-        if settings.cookie_secure is not None
-        else request.url.scheme == "https"
-    )
-    response.set_cookie(
-        settings.session_cookie_name,
-        token,
-        httponly=True,
-        samesite="lax",
-        secure=secure,
-        path="/",
-        max_age=settings.session_absolute_hours * 3600,
-    )
 
 
 def _account(principal: Principal) -> Account:
@@ -79,7 +61,7 @@ async def sign_in(
         settings=settings,
         context=context,
     )
-    _set_session_cookie(response, request, signed_in.token, settings)
+    set_session_cookie(response, request, signed_in.token, settings)
     return SignInResponse(
         user=MeRead.of(signed_in.account),
         csrf_token=tokens.csrf_token_for(signed_in.token, settings.secret()),
@@ -141,7 +123,7 @@ async def change_password(
         settings=settings,
         context=actor_context(context, principal),
     )
-    _set_session_cookie(response, request, token, settings)
+    set_session_cookie(response, request, token, settings)
     return CsrfToken(csrf_token=tokens.csrf_token_for(token, settings.secret()))
 
 

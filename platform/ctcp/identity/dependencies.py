@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ctcp.audit import service as audit
@@ -97,10 +97,15 @@ def audit_context_of(request: Request) -> AuditContext:
 
 
 async def authenticate(
-    request: Request, session: AsyncSession, *, require_enrolment: bool = True
+    request: Request,
+    session: AsyncSession,
+    *,
+    require_enrolment: bool = True,
+    form_csrf_token: str | None = None,
 ) -> Principal:
     """The person behind the session cookie, checked for CSRF and the MFA-enrolment gate.
 
+    The CSRF token comes from the X-CSRF-Token header, or from a portal form's field.
     A plain function rather than a chain of dependencies: it runs on every request.
     """
     settings: Settings = request.app.state.settings
@@ -128,8 +133,9 @@ async def authenticate(
         )
     actor = context.as_user(principal.user.id, principal.organization.code)
     request.state.actor = actor
+    request.state.principal = principal
     if request.method in UNSAFE_METHODS:
-        candidate = request.headers.get(CSRF_HEADER)
+        candidate = request.headers.get(CSRF_HEADER) or form_csrf_token
         if not tokens.csrf_token_valid(candidate, token, settings.secret()):
             record_denial(session, request, actor, _action_of(request), "csrf")
             raise ForbiddenError("A valid X-CSRF-Token header is required.")
@@ -166,3 +172,23 @@ PrincipalDep = Annotated[Principal, Depends(enrolled_principal)]
 
 def actor_context(context: AuditContext, principal: Principal) -> AuditContext:
     return context.as_user(principal.user.id, principal.organization.code)
+
+
+def set_session_cookie(
+    response: Response, request: Request, token: str, settings: Settings
+) -> None:
+    """The session cookie: HttpOnly, SameSite=Lax, Secure over HTTPS (or as configured)."""
+    secure = (
+        settings.cookie_secure
+        if settings.cookie_secure is not None
+        else request.url.scheme == "https"
+    )
+    response.set_cookie(
+        settings.session_cookie_name,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=secure,
+        path="/",
+        max_age=settings.session_absolute_hours * 3600,
+    )
