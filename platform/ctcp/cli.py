@@ -17,6 +17,8 @@ from ctcp.core import migrations
 from ctcp.core.config import get_settings
 from ctcp.core.db import Database
 from ctcp.core.errors import DomainError
+from ctcp.demo import service as demo_data
+from ctcp.demo.content import DEMO_PASSWORD
 from ctcp.identity import service as identity
 from ctcp.identity.passwords import PasswordHasher
 from ctcp.identity.roles import Role
@@ -118,6 +120,65 @@ def create_admin(
         console.print(f"[red]{error.detail}[/red]")
         raise typer.Exit(2) from error
     console.print(f"administrator {email}: {outcome}")
+
+
+@app.command("demo")
+def demo(
+    password: Annotated[
+        str, typer.Option(help="The password of every demo account (documented in the README)")
+    ] = DEMO_PASSWORD,
+    force: Annotated[
+        bool, typer.Option("--force", help="Load even when CTCP_ENVIRONMENT=production")
+    ] = False,
+) -> None:
+    """Fill a fictional demo data set through the services (idempotent)."""
+    settings = get_settings()
+    if settings.environment == "production" and not force:
+        console.print(
+            "[red]refused: CTCP_ENVIRONMENT=production (add --force to load anyway)[/red]"
+        )
+        raise typer.Exit(2)
+
+    async def run() -> tuple[demo_data.DemoSummary | None, int]:
+        database = Database(settings.database_url)
+        hasher = PasswordHasher(
+            memory_kib=settings.argon2_memory_kib,
+            time_cost=settings.argon2_time_cost,
+            parallelism=settings.argon2_parallelism,
+        )
+        try:
+            async with database.read_sessionmaker() as session:
+                before = await audit.chain_length(session)
+            async with database.transaction() as session:
+                summary = await demo_data.load_demo(
+                    session, password=password, hasher=hasher, context=CLI_CONTEXT
+                )
+            async with database.read_sessionmaker() as session:
+                return summary, await audit.chain_length(session) - before
+        finally:
+            await database.dispose()
+
+    try:
+        summary, audit_events = asyncio.run(run())
+    except DomainError as error:
+        console.print(f"[red]{error.detail}[/red]")
+        raise typer.Exit(2) from error
+    if summary is None:
+        console.print("demo data already present: nothing added")
+        return
+    counts = Table("demo data", "added")
+    for label, number in [*summary.counts.items(), ("audit events", audit_events)]:
+        counts.add_row(label, str(number))
+    accounts = Table(title=f"Demo accounts, password {password}")
+    for column in ("e-mail", "role", "org", "MFA"):
+        accounts.add_column(column, no_wrap=True)
+    for account in summary.accounts:
+        mfa = "yes" if account.role.value in settings.mfa_required_roles else "no"
+        accounts.add_row(account.email, account.role.value, account.organization, mfa)
+    output = Console()
+    output.print(counts)
+    output.print(accounts)
+    output.print("MFA: enrol a TOTP authenticator at first sign-in (POST /api/v1/me/mfa).")
 
 
 @policy_app.command("load")

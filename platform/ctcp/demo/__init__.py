@@ -1,0 +1,1 @@
+"""`ctcp demo`: a fictional but living data set, built through the platform's services."""

@@ -1,0 +1,324 @@
+"""`ctcp demo`: a living data set built through the services, once, on both backends."""
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import func
+from sqlalchemy.engine import make_url
+from sqlmodel import SQLModel, col, select
+from typer.testing import CliRunner
+
+from ctcp.app import create_app
+from ctcp.assistance.models import (
+    AssistanceRequest,
+    CapacityConsultation,
+    IndicatorUpdate,
+    Need,
+    Offer,
+    PlanIndicator,
+    PlanMeasure,
+)
+from ctcp.audit import service as audit
+from ctcp.audit.models import AuditEvent
+from ctcp.cli import app as cli
+from ctcp.consent import service as consent
+from ctcp.consent.models import ConsentEvent, NeedsSharingEvent, Publication, PublicationSection
+from ctcp.core.clock import clock
+from ctcp.core.config import Settings, get_settings
+from ctcp.core.db import Database
+from ctcp.demo import content
+from ctcp.demo.content import DEMO_PASSWORD
+from ctcp.identity.models import User
+from ctcp.organizations.models import Organization
+from ctcp.reports.models import ReportSection, VisitReport
+from tests.conftest import _new_postgresql_database, _new_sqlite_database
+from tests.factories import new_client
+
+TABLES: dict[str, type[SQLModel]] = {
+    "users": User,
+    "report versions": VisitReport,
+    "consent events": ConsentEvent,
+    "publications": Publication,
+    "needs-sharing events": NeedsSharingEvent,
+    "needs": Need,
+    "requests": AssistanceRequest,
+    "offers": Offer,
+    "consultations": CapacityConsultation,
+    "measures": PlanMeasure,
+    "indicators": PlanIndicator,
+    "progress updates": IndicatorUpdate,
+    "audit events": AuditEvent,
+}
+EXPECTED = {
+    "users": 12,
+    "report versions": 7,
+    "consent events": 7,
+    "publications": 5,
+    "needs-sharing events": 2,
+    "needs": 13,
+    "requests": 7,
+    "offers": 7,
+    "consultations": 2,
+    "measures": 7,
+    "indicators": 8,
+    "progress updates": 8,
+}
+
+
+@dataclass
+class DemoRun:
+    url: str
+    first: tuple[int, str]
+    second: tuple[int, str]
+    after_first: dict[str, int]
+    after_second: dict[str, int]
+
+
+def _ctcp(env: dict[str, str], *args: str) -> tuple[int, str]:
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli, list(args), env=env)
+    finally:
+        get_settings.cache_clear()
+    return result.exit_code, result.output
+
+
+async def _counts(url: str) -> dict[str, int]:
+    database = Database(url)
+    try:
+        async with database.sessionmaker() as session:
+            return {
+                name: (await session.exec(select(func.count()).select_from(table))).one()
+                for name, table in TABLES.items()
+            }
+    finally:
+        await database.dispose()
+
+
+@contextmanager
+def _new_database(database_url: str, directory: Path) -> Iterator[str]:
+    """A migrated database with the policy loaded, of the session's backend."""
+    if make_url(database_url).get_backend_name() == "sqlite":
+        yield _new_sqlite_database(directory / "demo.db")
+        return
+    with _new_postgresql_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def demo_run(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
+    """`ctcp load-reference-data`, then `ctcp demo` twice, as scripts/run-portal runs them."""
+    directory = tmp_path_factory.mktemp("demo")
+    with _new_database(database_url, directory) as url:
+        env = {
+            "CTCP_DATABASE_URL": url,
+            "CTCP_VAR_DIR": str(directory),
+            "CTCP_ENVIRONMENT": "development",
+        }
+        assert _ctcp(env, "load-reference-data")[0] == 0
+        first = _ctcp(env, "demo")
+        after_first = asyncio.run(_counts(url))
+        second = _ctcp(env, "demo")
+        after_second = asyncio.run(_counts(url))
+        yield DemoRun(url, first, second, after_first, after_second)
+
+
+@pytest.fixture
+async def demo_app(demo_run: DemoRun, settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings.model_copy(update={"database_url": demo_run.url}))
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@asynccontextmanager
+async def _signed_in(app: FastAPI, key: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A browser signed in as a demo account with the demo password."""
+    async with new_client(app) as client:
+        email = f"{key}@{content.DEMO_DOMAIN}"
+        response = await client.post(
+            "/api/v1/session", json={"email": email, "password": DEMO_PASSWORD}
+        )
+        assert response.status_code == 200, response.text
+        client.headers["X-CSRF-Token"] = response.json()["csrf_token"]
+        yield client
+
+
+async def _report_ids(url: str, state: str) -> list[str]:
+    database = Database(url)
+    try:
+        async with database.sessionmaker() as session:
+            rows = await session.exec(
+                select(VisitReport.id)
+                .join(Organization, col(Organization.id) == col(VisitReport.state_id))
+                .where(col(Organization.code) == state)
+            )
+            return [str(report_id) for report_id in rows.all()]
+    finally:
+        await database.dispose()
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in a JSON document."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def test_demo_fills_the_expected_counts_and_prints_the_accounts(demo_run: DemoRun) -> None:
+    code, output = demo_run.first
+    assert code == 0, output
+    counts = {name: demo_run.after_first[name] for name in EXPECTED}
+    assert counts == EXPECTED
+    assert demo_run.after_first["audit events"] > 80
+    for account in content.ACCOUNTS:
+        assert account.email in output
+    assert "live publications" in output and DEMO_PASSWORD in output
+
+
+def test_a_second_run_adds_nothing(demo_run: DemoRun) -> None:
+    code, output = demo_run.second
+    assert code == 0, output
+    assert "demo data already present" in output
+    assert demo_run.after_second == demo_run.after_first
+
+
+def test_production_is_refused_without_force(tmp_path: Path) -> None:
+    env = {
+        "CTCP_DATABASE_URL": f"sqlite:///{tmp_path / 'absent.db'}",
+        "CTCP_ENVIRONMENT": "production",
+        "CTCP_SECRET_KEY": "a-production-secret-of-enough-length-0123456789",
+    }
+    code, output = _ctcp(env, "demo")
+    assert code == 2 and "production" in output
+    assert not (tmp_path / "absent.db").exists()
+
+
+def test_a_weak_demo_password_is_refused(demo_run: DemoRun, tmp_path: Path) -> None:
+    env = {"CTCP_DATABASE_URL": demo_run.url, "CTCP_VAR_DIR": str(tmp_path)}
+    code, output = _ctcp(env, "demo", "--password", "short")
+    assert code == 2 and "password" in output.lower()
+
+
+async def test_the_audit_chain_verifies_afterwards(demo_run: DemoRun) -> None:
+    database = Database(demo_run.url)
+    try:
+        async with database.read_sessionmaker() as session:
+            result = await audit.verify_chain(session)
+    finally:
+        await database.dispose()
+    assert result.valid and result.checked == demo_run.after_first["audit events"]
+
+
+async def test_every_publication_is_exactly_what_its_consent_allows(demo_run: DemoRun) -> None:
+    database = Database(demo_run.url)
+    try:
+        async with database.sessionmaker() as session:
+            publications = (await session.exec(select(Publication))).all()
+            live_ids = set(
+                (await session.exec(select(Publication.id).where(consent.live(clock.now())))).all()
+            )
+            states = {o.id: o.code for o in (await session.exec(select(Organization))).all()}
+            for publication in publications:
+                event = await session.get(ConsentEvent, publication.consent_event_id)
+                assert event is not None and event.report_id == publication.report_id
+                assert event.scope in ("full", "partial") and event.audience == publication.audience
+                published = set(
+                    (
+                        await session.exec(
+                            select(PublicationSection.section_id).where(
+                                col(PublicationSection.publication_id) == publication.id
+                            )
+                        )
+                    ).all()
+                )
+                sections = (
+                    await session.exec(
+                        select(ReportSection).where(
+                            col(ReportSection.report_id) == publication.report_id
+                        )
+                    )
+                ).all()
+                if event.scope == "full":
+                    assert published == {s.id for s in sections}
+                else:
+                    assert {str(s) for s in published} == set(event.section_ids)
+            live = {states[p.state_id]: p for p in publications if p.id in live_ids}
+            assert set(live) == {"KEN", "FRA", "IDN"}
+            # Withdrawn by Jordan itself; never consented by Colombia.
+            assert "JOR" in {states[p.state_id] for p in publications}
+            france = (
+                await session.exec(
+                    select(PublicationSection.area).where(
+                        col(PublicationSection.publication_id) == live["FRA"].id
+                    )
+                )
+            ).all()
+            assert set(france) == {area.value for area in content.FRANCE_CONSENTED}
+            assert live["IDN"].audience == "public"
+            indonesia = await session.get(VisitReport, live["IDN"].report_id)
+            assert indonesia is not None and indonesia.version == 2
+            withdrawals = (
+                await session.exec(select(ConsentEvent).where(col(ConsentEvent.withdrawal)))
+            ).all()
+            jordan_report = next(p.report_id for p in publications if states[p.state_id] == "JOR")
+            by_jordan = [e for e in withdrawals if e.report_id == jordan_report]
+            assert len(by_jordan) == 1
+            focal_point = await session.get(User, by_jordan[0].recorded_by)
+            assert focal_point is not None and focal_point.email.startswith("focal.jordan@")
+    finally:
+        await database.dispose()
+
+
+async def test_a_state_focal_point_reads_only_their_own_reports(
+    demo_app: FastAPI, demo_run: DemoRun
+) -> None:
+    async with _signed_in(demo_app, "focal.kenya") as kenya:
+        listed = await kenya.get("/api/v1/reports")
+        assert listed.status_code == 200, listed.text
+        items = listed.json()["items"]
+        assert len(items) == 2 and {item["state"]["code"] for item in items} == {"KEN"}
+        assert {item["status"] for item in items} == {"adopted", "draft"}
+        for report_id in await _report_ids(demo_run.url, "JOR"):
+            assert (await kenya.get(f"/api/v1/reports/{report_id}")).status_code == 404
+
+
+async def test_an_entity_focal_point_sees_only_consented_material(
+    demo_app: FastAPI, demo_run: DemoRun
+) -> None:
+    async with _signed_in(demo_app, "focal.unodc") as unodc:
+        assert (await unodc.get("/api/v1/reports")).status_code == 403
+        listed = await unodc.get("/api/v1/publications")
+        assert listed.status_code == 200, listed.text
+        items = listed.json()["items"]
+        assert {item["state"] for item in items} == {"KEN", "FRA", "IDN"}
+        strings = list(_strings(listed.json()))
+        unconsented = [
+            body
+            for area, (body, _) in content.FRANCE_SECTIONS.items()
+            if area not in content.FRANCE_CONSENTED
+        ] + [
+            body
+            for sections in (content.JORDAN_SECTIONS, content.COLOMBIA_SECTIONS)
+            for body, _ in sections.values()
+        ]
+        for body in unconsented:
+            assert not any(body in text for text in strings), body[:40]
+        for word, hits in (("mobile-money", True), ("renouvellement", False), ("pipelines", False)):
+            found = await unodc.get("/api/v1/search", params={"q": word})
+            assert found.status_code == 200, found.text
+            assert bool(found.json()["items"]) is hits, word
+        needs = await unodc.get("/api/v1/needs", params={"limit": 200})
+        assert needs.status_code == 200, needs.text
+        assert {n["state"]["code"] for n in needs.json()["items"]} == {"KEN", "IDN", "COL"}
