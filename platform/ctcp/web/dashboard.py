@@ -48,7 +48,7 @@ async def for_reader(portal: Portal) -> list[Panel]:
         offers = await assistance_api.list_offers(
             session, access, offer_status=OfferStatus.PENDING, limit=LATEST
         )
-        panels.append(Panel("offers", offers.items, "/portal/requests"))
+        panels.append(Panel("offers", offers.items, "/portal/offers"))
     if access := await portal.access_for("need", "read"):
         needs = await assistance_api.list_needs(session, access, limit=LATEST)
         panels.append(Panel("needs", needs.items, "/portal/needs"))
