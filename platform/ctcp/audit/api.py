@@ -25,8 +25,8 @@ CanVerify = Annotated[Access, guard("audit", "verify")]
 EXPORT_BATCH = 2000
 
 
-class _Filters:
-    """The query filters of API.md, shared by the list and the export."""
+class AuditFilters:
+    """The query filters of API.md, shared by the list, the export and the portal pages."""
 
     def __init__(
         self,
@@ -71,24 +71,24 @@ class _Filters:
         return {key: value for key, value in self.values.items() if value is not None}
 
 
-async def _filters(
+async def audit_filters(
     actor: Annotated[str | None, Query(max_length=64, description="user id or client id")] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
     outcome: Annotated[service.Outcome | None, Query()] = None,
     object_id: Annotated[str | None, Query(max_length=64)] = None,
     since: Annotated[datetime | None, Query()] = None,
     until: Annotated[datetime | None, Query()] = None,
-) -> _Filters:
+) -> AuditFilters:
     # An async function, not the class itself: FastAPI runs sync dependencies in a thread.
     # Times without an offset are taken as UTC (the API speaks UTC).
     since = since.replace(tzinfo=UTC) if since and since.tzinfo is None else since
     until = until.replace(tzinfo=UTC) if until and until.tzinfo is None else until
-    return _Filters(
+    return AuditFilters(
         actor=actor, action=action, outcome=outcome, object_id=object_id, since=since, until=until
     )
 
 
-Filters = Annotated[_Filters, Depends(_filters)]
+Filters = Annotated[AuditFilters, Depends(audit_filters)]
 
 
 @router.get(
