@@ -19,5 +19,5 @@ async def test_security_headers_on_every_response(client: httpx.AsyncClient) -> 
     response = await client.get("/healthz")
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
-    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["Referrer-Policy"] == "same-origin"
     assert len(response.headers["X-Request-ID"]) >= 8

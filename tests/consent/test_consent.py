@@ -352,3 +352,38 @@ async def test_consent_history_is_append_only(world: dict[str, Any], database: D
         with pytest.raises(DBAPIError, match="append-only"):
             async with database.transaction() as session:
                 await session.exec(text(statement))  # type: ignore[call-overload]
+
+
+async def test_publications_filter_by_area_and_year(world: dict[str, Any]) -> None:
+    s = world["sections"]
+    await _consent(world, scope="partial", sections=[s["legislation"]], audience="compact")
+    entity, code = world["clients"]["entity"], world["state"].code
+    year = clock.now().year
+
+    async def ids(**params: Any) -> list[str]:
+        response = await entity.get("/api/v1/publications", params={"state": code, **params})
+        assert response.status_code == 200, response.text
+        return [item["id"] for item in response.json()["items"]]
+
+    published = await ids()
+    assert len(published) == 1
+    assert await ids(area="legislation") == published
+    assert await ids(area="human_rights") == []
+    assert await ids(year=year) == published
+    assert await ids(year=year - 1) == []
+    assert await ids(area="legislation", year=year) == published
+    bad = await entity.get("/api/v1/publications", params={"area": "nonsense"})
+    assert bad.status_code == 422
+    assert (await entity.get("/api/v1/publications", params={"year": 1800})).status_code == 422
+
+
+async def test_a_withdrawal_after_an_unseen_decision_is_a_409(world: dict[str, Any]) -> None:
+    await _consent(world, scope="full", audience="compact")
+    await _consent(world, scope="none")
+    path = f"/api/v1/reports/{world['report']['id']}/consent/withdraw"
+    stale = await world["clients"]["state"].post(path, json={"reason": "x", "after_sequence": 1})
+    assert stale.status_code == 409 and stale.json()["current_sequence"] == 2
+    fresh = await world["clients"]["state"].post(path, json={"reason": "x", "after_sequence": 2})
+    assert fresh.status_code == 201
+    # Without after_sequence, as before: recorded whatever came first.
+    assert (await world["clients"]["state"].post(path, json={"reason": "y"})).status_code == 201

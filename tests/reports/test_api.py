@@ -224,3 +224,38 @@ async def test_amending_adds_a_version_and_leaves_the_adopted_one_as_it_was(
     assert old["title"] == first["title"] and old["status"] == "adopted"
     assert [s["body"] for s in old["sections"]] == [s["body"] for s in first["sections"]]
     assert (await analyst.post(f"/api/v1/reports/{first['id']}/amend")).status_code == 409
+
+
+async def test_lineage_lists_the_versions_of_one_report_in_scope(
+    analyst: httpx.AsyncClient, app: FastAPI, database: Database
+) -> None:
+    state = await make_org(database)
+    first = (await analyst.post("/api/v1/reports", json=body(state.code))).json()
+    await analyst.post(f"/api/v1/reports/{first['id']}/adopt")
+    second = (await analyst.post(f"/api/v1/reports/{first['id']}/amend")).json()
+    unrelated = (await analyst.post("/api/v1/reports", json=body(state.code))).json()
+    listed = await analyst.get("/api/v1/reports", params={"lineage": first["lineage_id"]})
+    assert listed.status_code == 200
+    assert {r["id"] for r in listed.json()["items"]} == {first["id"], second["id"]}
+    assert unrelated["id"] not in listed.text
+    other = await _focal_point(app, database, await make_org(database))
+    outside = await other.get("/api/v1/reports", params={"lineage": first["lineage_id"]})
+    assert outside.status_code == 200 and outside.json()["items"] == []
+    assert (await analyst.get("/api/v1/reports", params={"lineage": "nope"})).status_code == 422
+
+
+async def test_a_report_lists_its_attachments(
+    analyst: httpx.AsyncClient, database: Database
+) -> None:
+    state = await make_org(database)
+    report = (await analyst.post("/api/v1/reports", json=body(state.code))).json()
+    assert report["attachments"] == []
+    pdf = b"%PDF-1.7\n" + bytes(range(256)) * 4 + state.code.encode()
+    uploaded = await analyst.post(
+        f"/api/v1/reports/{report['id']}/attachments",
+        files={"file": ("annex.pdf", pdf)},
+        data={"section_id": report["sections"][0]["id"]},
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    read = (await analyst.get(f"/api/v1/reports/{report['id']}")).json()
+    assert read["attachments"] == [uploaded.json()]

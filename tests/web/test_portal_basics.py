@@ -210,7 +210,7 @@ async def test_security_headers_on_pages(app: FastAPI) -> None:
     assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
     assert "unsafe-inline" not in csp and "script-src" not in csp.replace("default-src", "")
     assert response.headers["x-content-type-options"] == "nosniff"
-    assert response.headers["referrer-policy"] == "no-referrer"
+    assert response.headers["referrer-policy"] == "same-origin"
     assert response.headers["x-frame-options"] == "DENY"
     assert "<script" not in response.text
     assert " style=" not in response.text

@@ -2,23 +2,25 @@
 publications (consented sections only, for the audience consented to)."""
 
 import uuid
+from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import StreamingResponse
-from sqlmodel import col
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
 from ctcp.audit import service as audit
 from ctcp.authz.guard import Access, granted, guard
 from ctcp.consent import needs_sharing, service
-from ctcp.consent.models import Publication
+from ctcp.consent.models import Publication, PublicationSection
 from ctcp.consent.schemas import (
     ConsentDecision,
     ConsentRead,
     ConsentState,
+    ConsentWithdrawal,
     NeedsSharingDecision,
     NeedsSharingRead,
     NeedsSharingState,
@@ -33,6 +35,7 @@ from ctcp.core.routes import PUBLIC
 from ctcp.core.schemas import problem_responses
 from ctcp.organizations.models import Organization
 from ctcp.reports import attachments
+from ctcp.reports.models import ThematicArea
 
 router = APIRouter(prefix="/api/v1", tags=["consent and publications"])
 CanReadConsent = Annotated[Access, guard("consent", "read")]
@@ -87,13 +90,17 @@ async def record_consent(
     response_model=ConsentRead,
     status_code=status.HTTP_201_CREATED,
     summary="Withdraw consent",
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def withdraw_consent(
-    report_id: uuid.UUID, body: Withdrawal, session: SessionDep, access: CanNarrow
+    report_id: uuid.UUID, body: ConsentWithdrawal, session: SessionDep, access: CanNarrow
 ) -> ConsentRead:
-    """Takes effect at once: every publication of the report is revoked in this request."""
-    return service.as_read(await service.withdraw(session, access, report_id, body.reason))
+    """Takes effect at once: every publication of the report is revoked in this request.
+    With `after_sequence`, a decision recorded meanwhile makes this one a 409."""
+    event = await service.withdraw(
+        session, access, report_id, body.reason, after_sequence=body.after_sequence
+    )
+    return service.as_read(event)
 
 
 StateCode = Annotated[str, Path(pattern=r"^[A-Za-z][A-Za-z0-9_]{1,31}$")]
@@ -170,6 +177,9 @@ async def _page(
     state: str | None,
     limit: int,
     cursor: str | None,
+    *,
+    area: ThematicArea | None = None,
+    year: int | None = None,
 ) -> Page[PublicationRead]:
     query = statement
     if state is not None:
@@ -177,6 +187,20 @@ async def _page(
             Organization,
             col(Organization.id) == col(Publication.state_id),
         ).where(col(Organization.code) == state.upper())
+    if area is not None:
+        query = query.where(
+            col(Publication.id).in_(
+                select(PublicationSection.publication_id).where(
+                    col(PublicationSection.area) == area.value
+                )
+            )
+        )
+    if year is not None:
+        start = datetime(year, 1, 1, tzinfo=UTC)
+        query = query.where(
+            col(Publication.published_at) >= start,
+            col(Publication.published_at) < start.replace(year=year + 1),
+        )
     order = [col(Publication.published_at), col(Publication.id)]
     rows = (
         await session.exec(
@@ -207,8 +231,20 @@ async def list_publications(
     state: Annotated[str | None, Query(max_length=32)] = None,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
+    area: Annotated[ThematicArea | None, Query()] = None,
+    year: Annotated[int | None, Query(ge=1990, le=2200)] = None,
 ) -> Page[PublicationRead]:
-    page = await _page(session, service.readable_publications(access), state, limit, cursor)
+    """Newest first; filter by State, by thematic area (publications holding a section of
+    it) or by year of publication."""
+    page = await _page(
+        session,
+        service.readable_publications(access),
+        state,
+        limit,
+        cursor,
+        area=area,
+        year=year,
+    )
     audit.record(
         session,
         access.audit,

@@ -2,6 +2,7 @@
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -188,27 +189,60 @@ def _broadens(
     )
 
 
-async def record(
+@dataclass(frozen=True)
+class CheckedDecision:
+    """A decision that passed every rule, and what it was checked against."""
+
+    report: VisitReport
+    sections: list[ReportSection]
+    chosen: set[str]
+    events: list[ConsentEvent]
+    current: ConsentEvent | None
+    now: datetime
+
+
+def publication_sections(
+    sections: Sequence[ReportSection], scope: str, section_ids: Sequence[str]
+) -> list[ReportSection]:
+    """Exactly the sections a publication of this decision holds, in the report's order.
+
+    The one place this is decided: recording a decision and previewing it both use it.
+    """
+    covered = _sections_of(scope, section_ids, {str(section.id) for section in sections})
+    return sorted(
+        (section for section in sections if str(section.id) in covered),
+        key=lambda section: section.position,
+    )
+
+
+async def _report_sections(session: AsyncSession, report: VisitReport) -> list[ReportSection]:
+    return list(
+        (
+            await session.exec(
+                select(ReportSection)
+                .where(col(ReportSection.report_id) == report.id)
+                .order_by(col(ReportSection.position))
+            )
+        ).all()
+    )
+
+
+async def check_decision(
     session: AsyncSession,
     access: Access,
     report_id: uuid.UUID,
     decision: ConsentDecision,
     *,
     may_broaden: bool,
-) -> ConsentEvent:
-    """Record a decision; revoke what it no longer covers and publish what it allows."""
+    lock: bool,
+) -> CheckedDecision:
+    """Every rule a decision must pass before it is recorded (or previewed); writes nothing."""
     now = clock.now()
-    report = await consent_report(session, access, report_id, lock=True)
+    report = await consent_report(session, access, report_id, lock=lock)
     if report.status != ReportStatus.ADOPTED.value:
         raise ConflictError("Consent applies to an adopted report version.")
-    all_ids = {
-        str(i)
-        for i in (
-            await session.exec(
-                select(ReportSection.id).where(col(ReportSection.report_id) == report.id)
-            )
-        ).all()
-    }
+    sections = await _report_sections(session, report)
+    all_ids = {str(section.id) for section in sections}
     chosen = {str(s) for s in decision.sections}
     if decision.scope is ConsentScope.PARTIAL and not chosen:
         raise ValidationError(
@@ -233,11 +267,73 @@ async def record(
                 "Broadening consent needs the reference of the State's communication.",
                 loc=["body", "reference"],
             )
+    return CheckedDecision(report, sections, chosen, events, current, now)
+
+
+@dataclass(frozen=True)
+class PublicationPreview:
+    """What recording a decision would publish: nothing is written to produce it."""
+
+    report: VisitReport
+    scope: str
+    audience: str | None
+    share_needs: bool
+    expires_at: datetime | None
+    sections: list[PublicationSectionRead]
+
+
+async def preview(
+    session: AsyncSession,
+    access: Access,
+    report_id: uuid.UUID,
+    decision: ConsentDecision,
+    *,
+    may_broaden: bool,
+) -> PublicationPreview:
+    """The publication a decision would make, checked by the same rules as `record`."""
+    checked = await check_decision(
+        session, access, report_id, decision, may_broaden=may_broaden, lock=False
+    )
+    chosen = publication_sections(checked.sections, decision.scope.value, sorted(checked.chosen))
+    audit.record(
+        session,
+        access.audit,
+        "consent.preview",
+        object_type="report",
+        object_id=checked.report.id,
+        details={"scope": decision.scope.value, "sections": [str(s.id) for s in chosen]},
+        read=True,
+    )
+    return PublicationPreview(
+        report=checked.report,
+        scope=decision.scope.value,
+        audience=None if decision.scope is ConsentScope.NONE else decision.audience.value,
+        share_needs=decision.share_needs and decision.scope is not ConsentScope.NONE,
+        expires_at=decision.expires_at,
+        sections=[
+            PublicationSectionRead(id=s.id, area=s.area, title=s.title, body=s.body) for s in chosen
+        ],
+    )
+
+
+async def record(
+    session: AsyncSession,
+    access: Access,
+    report_id: uuid.UUID,
+    decision: ConsentDecision,
+    *,
+    may_broaden: bool,
+) -> ConsentEvent:
+    """Record a decision; revoke what it no longer covers and publish what it allows."""
+    checked = await check_decision(
+        session, access, report_id, decision, may_broaden=may_broaden, lock=True
+    )
+    report, events, now = checked.report, checked.events, checked.now
     event = ConsentEvent(
         report_id=report.id,
         sequence=(events[-1].sequence + 1) if events else 1,
         scope=decision.scope.value,
-        section_ids=sorted(chosen),
+        section_ids=sorted(checked.chosen),
         audience=None if decision.scope is ConsentScope.NONE else decision.audience.value,
         share_needs=decision.share_needs and decision.scope is not ConsentScope.NONE,
         reference=decision.reference,
@@ -247,17 +343,24 @@ async def record(
         recorded_by=access.subject.user_id,
         on_behalf_of=report.state_id,
     )
-    await _apply(session, access, report, event, current, all_ids)
+    await _apply(session, access, report, event, checked.current, checked.sections)
     return event
 
 
 async def withdraw(
-    session: AsyncSession, access: Access, report_id: uuid.UUID, reason: str
+    session: AsyncSession,
+    access: Access,
+    report_id: uuid.UUID,
+    reason: str,
+    *,
+    after_sequence: int | None = None,
 ) -> ConsentEvent:
-    """Withdraw all consent: every publication of the report is revoked in this transaction."""
+    """Withdraw all consent: every publication of the report is revoked in this transaction.
+    With `after_sequence`, a decision recorded meanwhile makes this one a 409."""
     now = clock.now()
     report = await consent_report(session, access, report_id, lock=True)
     events = await history(session, report.id)
+    check_not_stale(events, after_sequence)
     event = ConsentEvent(
         report_id=report.id,
         sequence=(events[-1].sequence + 1) if events else 1,
@@ -272,7 +375,7 @@ async def withdraw(
         recorded_by=access.subject.user_id,
         on_behalf_of=report.state_id,
     )
-    await _apply(session, access, report, event, current_of(events, now), set())
+    await _apply(session, access, report, event, current_of(events, now), [])
     return event
 
 
@@ -282,7 +385,7 @@ async def _apply(
     report: VisitReport,
     event: ConsentEvent,
     before: ConsentEvent | None,
-    all_ids: set[str],
+    report_sections: Sequence[ReportSection],
 ) -> None:
     session.add(event)
     await session.flush()
@@ -292,8 +395,8 @@ async def _apply(
         .values(revoked_at=event.recorded_at)
     )
     published: uuid.UUID | None = None
-    chosen = _sections_of(event.scope, event.section_ids, all_ids)
-    if chosen:
+    sections = publication_sections(report_sections, event.scope, event.section_ids)
+    if sections:
         publication = Publication(
             report_id=report.id,
             consent_event_id=event.id,
@@ -305,16 +408,6 @@ async def _apply(
         )
         session.add(publication)
         await session.flush()
-        sections = (
-            await session.exec(
-                select(ReportSection)
-                .where(
-                    col(ReportSection.report_id) == report.id,
-                    col(ReportSection.id).in_([uuid.UUID(s) for s in chosen]),
-                )
-                .order_by(col(ReportSection.position))
-            )
-        ).all()
         for section in sections:
             session.add(
                 PublicationSection(

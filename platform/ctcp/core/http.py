@@ -76,7 +76,9 @@ class RequestContextMiddleware:
                 headers["X-Request-ID"] = request_id
                 headers.setdefault("X-Content-Type-Options", "nosniff")
                 headers.setdefault("X-Frame-Options", "DENY")
-                headers.setdefault("Referrer-Policy", "no-referrer")
+                # same-origin, not no-referrer: under no-referrer browsers send `Origin: null` with
+                # form posts, and the origin check (a CSRF defence) would refuse our own forms.
+                headers.setdefault("Referrer-Policy", "same-origin")
                 headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
                 headers.setdefault(
                     "Content-Security-Policy",

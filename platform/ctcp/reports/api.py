@@ -10,11 +10,17 @@ from ctcp.audit import service as audit
 from ctcp.authz.guard import Access, guard
 from ctcp.core.db import SessionDep
 from ctcp.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, keyset, page_of
-from ctcp.core.schemas import ResponseModel, problem_responses
+from ctcp.core.schemas import problem_responses
 from ctcp.organizations.models import Organization
 from ctcp.reports import attachments, service
 from ctcp.reports.models import ReportKind, ReportStatus, VisitReport
-from ctcp.reports.schemas import ReportContent, ReportCreate, ReportRead, ReportSummary
+from ctcp.reports.schemas import (
+    AttachmentRead,
+    ReportContent,
+    ReportCreate,
+    ReportRead,
+    ReportSummary,
+)
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 CanRead = Annotated[Access, guard("report", "read")]
@@ -49,10 +55,13 @@ async def list_reports(
     year: Annotated[int | None, Query(ge=1990, le=2200)] = None,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
+    lineage: Annotated[uuid.UUID | None, Query()] = None,
 ) -> Page[ReportSummary]:
     """Every version in the caller's scope, newest visit first; filter by State, status,
-    kind or year of the visit."""
+    kind, year of the visit or lineage (the versions of one report)."""
     statement = service.readable_reports(access)
+    if lineage is not None:
+        statement = statement.where(col(VisitReport.lineage_id) == lineage)
     if state is not None:
         statement = statement.join(
             Organization, col(Organization.id) == col(VisitReport.state_id)
@@ -133,15 +142,6 @@ async def amend_report(report_id: uuid.UUID, session: SessionDep, access: CanWri
     """A new draft version; the adopted one stays readable as it was."""
     report = await service.amend(session, access, report_id)
     return await service.full_text(session, report)
-
-
-class AttachmentRead(ResponseModel):
-    id: uuid.UUID
-    filename: str
-    media_type: str
-    size: int
-    sha256: str
-    section_id: uuid.UUID | None
 
 
 @router.post(

@@ -89,5 +89,16 @@ class ReportSummary(ResponseModel):
     adopted_at: datetime | None
 
 
+class AttachmentRead(ResponseModel):
+    id: uuid.UUID
+    filename: str
+    media_type: str
+    size: int
+    sha256: str
+    section_id: uuid.UUID | None
+
+
 class ReportRead(ReportSummary):
     sections: list[SectionRead]
+    # The files attached to this version (to the whole report or to one of its sections).
+    attachments: list[AttachmentRead] = Field(default_factory=list)

@@ -23,6 +23,7 @@ from ctcp.reports.models import (
     VisitReport,
 )
 from ctcp.reports.schemas import (
+    AttachmentRead,
     RecommendationRead,
     ReportContent,
     ReportRead,
@@ -299,6 +300,13 @@ async def full_text(session: AsyncSession, report: VisitReport) -> ReportRead:
                 id=recommendation.id, text=recommendation.text, priority=recommendation.priority
             )
         )
+    files = (
+        await session.exec(
+            select(Attachment)
+            .where(col(Attachment.report_id) == report.id)
+            .order_by(col(Attachment.uploaded_at), col(Attachment.id))
+        )
+    ).all()
     return ReportRead(
         **_summary(report, state).model_dump(),
         sections=[
@@ -307,4 +315,5 @@ async def full_text(session: AsyncSession, report: VisitReport) -> ReportRead:
             )
             for s in sections
         ],
+        attachments=[AttachmentRead.model_validate(file) for file in files],
     )
