@@ -239,7 +239,12 @@ class Published:
 
 
 async def make_publication(
-    app: FastAPI, database: Database, *, audience: str = "compact", body: str = "Findings."
+    app: FastAPI,
+    database: Database,
+    *,
+    audience: str = "compact",
+    body: str = "Findings.",
+    title: str = "Assessment visit",
 ) -> Published:
     """An adopted report of a new State, fully consented to `audience`, and its publication."""
     state = await make_org(database)
@@ -250,7 +255,7 @@ async def make_publication(
         "/api/v1/reports",
         json={
             "state": state.code,
-            "title": "Assessment visit",
+            "title": title,
             "kind": "comprehensive",
             "visit_start": "2026-03-02",
             "visit_end": "2026-03-06",
