@@ -16,7 +16,7 @@ from ctcp.core.db import Database
 from ctcp.core.routes import PUBLIC
 from ctcp.identity.models import User
 from ctcp.web import i18n
-from tests.factories import PASSWORD, audit_events, make_user, new_client
+from tests.factories import PASSWORD, audit_events, make_publication, make_user, new_client, unique
 from tests.web.conftest import csrf_in, reader
 
 ROLES = (
@@ -290,3 +290,24 @@ def test_dates_and_numbers_follow_the_locale() -> None:
     assert i18n.Formatter("en").number(1234567.5) == "1,234,567.5"
     assert i18n.Formatter("fr").number(1234567.5).replace("\u202f", " ") == "1 234 567,5"
     assert i18n.Formatter("en").money(Decimal("25000"), "USD") == "$25,000.00"
+
+
+async def test_state_dashboard_shows_consent_status_of_its_reports(
+    app: FastAPI, database: Database
+) -> None:
+    title = unique("Dashboard visit ")
+    published = await make_publication(app, database, title=title)
+    person = await reader(app, database, roles=("state_focal_point",), org=published.state)
+    page = await person.get("/portal")
+    consent_panel = page.text.split('id="panel-consent"')[1].split("</section>")[0]
+    assert title in consent_panel and "badge-full" in consent_panel
+    withdrawn = await published.officer.post(
+        f"/api/v1/reports/{published.report_id}/consent/withdraw", json={"reason": "Stop."}
+    )
+    assert withdrawn.status_code == 201, withdrawn.text
+    page = await person.get("/portal")
+    consent_panel = page.text.split('id="panel-consent"')[1].split("</section>")[0]
+    assert "badge-withdrawn" in consent_panel and "badge-full" not in consent_panel
+    await person.client.aclose()
+    for client in (published.analyst, published.officer):
+        await client.aclose()

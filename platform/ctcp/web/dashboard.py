@@ -33,6 +33,15 @@ async def for_reader(portal: Portal) -> list[Panel]:
     if access := await portal.access_for("report", "read"):
         page = await reports_api.list_reports(session, access, limit=LATEST)
         panels.append(Panel("reports", page.items, "/portal/reports"))
+        consent = await portal.access_for("consent", "read")
+        if consent is not None and portal.has_role("state_focal_point"):
+            # The State's own question: what of its latest adopted reports is published?
+            adopted = [report for report in page.items if report.status == "adopted"]
+            states = [
+                (report, await consent_api.get_consent(report.id, session, consent))
+                for report in adopted
+            ]
+            panels.append(Panel("consent", states, "/portal/reports"))
     if access := await portal.access_for("publication", "read"):
         publications = await consent_api.list_publications(session, access, limit=LATEST)
         panels.append(Panel("publications", publications.items, "/portal/publications"))
