@@ -358,7 +358,7 @@ async def test_an_entity_sees_only_its_own_measures(scene: Scene) -> None:
         f"/portal/plans/{scene.plan['id']}/indicators/{scene.indicator}/progress", {"value": "3"}
     )
     assert refused.status_code == 404
-    assert await _count(scene, IndicatorUpdate) == 0
+    assert await _updates_of(scene) == 0
 
 
 async def test_an_entity_in_charge_of_no_measure_does_not_see_the_plan(
@@ -382,6 +382,17 @@ async def test_an_entity_in_charge_of_no_measure_does_not_see_the_plan(
 
 
 # --- CSRF ---------------------------------------------------------------------------
+
+
+async def _updates_of(scene: Scene) -> int:
+    """Progress recorded on the scene's indicator (other tests share the database)."""
+    async with scene.world.database.sessionmaker() as session:
+        statement = (
+            select(func.count())
+            .select_from(IndicatorUpdate)
+            .where(col(IndicatorUpdate.indicator_id) == uuid.UUID(scene.indicator))
+        )
+        return int((await session.exec(statement)).one())
 
 
 async def _count(scene: Scene, model: Any) -> int:
@@ -697,7 +708,9 @@ async def test_declining_an_offer_and_the_request_with_reasons(scene: Scene) -> 
         assert closed is not None and closed.status == "closed"
         step = (
             await session.exec(
-                select(RequestTransition).where(col(RequestTransition.to_status) == "declined")
+                select(RequestTransition)
+                .where(col(RequestTransition.request_id) == uuid.UUID(scene.request["id"]))
+                .where(col(RequestTransition.to_status) == "declined")
             )
         ).one()
         assert step.reason == "Covered by another programme."
@@ -798,7 +811,7 @@ async def test_forms_with_errors_are_shown_again(scene: Scene) -> None:
     )
     assert progress.status_code == 422
     assert "Enter a valid number." in progress.text and 'value="Kept note"' in progress.text
-    assert await _count(scene, IndicatorUpdate) == 0
+    assert await _updates_of(scene) == 0
 
 
 async def test_plans_are_recorded_extended_and_reported_on(scene: Scene) -> None:
