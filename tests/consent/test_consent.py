@@ -377,13 +377,15 @@ async def test_publications_filter_by_area_and_year(world: dict[str, Any]) -> No
     assert (await entity.get("/api/v1/publications", params={"year": 1800})).status_code == 422
 
 
-async def test_a_withdrawal_after_an_unseen_decision_is_a_409(world: dict[str, Any]) -> None:
+async def test_a_withdrawal_is_never_refused_as_stale(world: dict[str, Any]) -> None:
+    """Whatever was recorded since the State looked, its withdrawal takes effect."""
     await _consent(world, scope="full", audience="compact")
-    await _consent(world, scope="none")
+    await _consent(world, scope="full", audience="member_states")  # unseen by the State
     path = f"/api/v1/reports/{world['report']['id']}/consent/withdraw"
-    stale = await world["clients"]["state"].post(path, json={"reason": "x", "after_sequence": 1})
-    assert stale.status_code == 409 and stale.json()["current_sequence"] == 2
-    fresh = await world["clients"]["state"].post(path, json={"reason": "x", "after_sequence": 2})
-    assert fresh.status_code == 201
-    # Without after_sequence, as before: recorded whatever came first.
-    assert (await world["clients"]["state"].post(path, json={"reason": "y"})).status_code == 201
+    withdrawn = await world["clients"]["state"].post(path, json={"reason": "x"})
+    assert withdrawn.status_code == 201
+    assert withdrawn.json()["withdrawal"] is True
+    stale_field = await world["clients"]["state"].post(
+        path, json={"reason": "x", "after_sequence": 1}
+    )
+    assert stale_field.status_code == 422  # not part of a withdrawal

@@ -20,7 +20,6 @@ from ctcp.consent.schemas import (
     ConsentDecision,
     ConsentRead,
     ConsentState,
-    ConsentWithdrawal,
     NeedsSharingDecision,
     NeedsSharingRead,
     NeedsSharingState,
@@ -90,17 +89,14 @@ async def record_consent(
     response_model=ConsentRead,
     status_code=status.HTTP_201_CREATED,
     summary="Withdraw consent",
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses=problem_responses(401, 403, 404, 422),
 )
 async def withdraw_consent(
-    report_id: uuid.UUID, body: ConsentWithdrawal, session: SessionDep, access: CanNarrow
+    report_id: uuid.UUID, body: Withdrawal, session: SessionDep, access: CanNarrow
 ) -> ConsentRead:
     """Takes effect at once: every publication of the report is revoked in this request.
-    With `after_sequence`, a decision recorded meanwhile makes this one a 409."""
-    event = await service.withdraw(
-        session, access, report_id, body.reason, after_sequence=body.after_sequence
-    )
-    return service.as_read(event)
+    Never refused because another decision came first: nothing is narrower."""
+    return service.as_read(await service.withdraw(session, access, report_id, body.reason))
 
 
 StateCode = Annotated[str, Path(pattern=r"^[A-Za-z][A-Za-z0-9_]{1,31}$")]

@@ -12,7 +12,7 @@ from ctcp.authz.guard import granted
 from ctcp.consent import api as consent_api
 from ctcp.consent import service as consent_service
 from ctcp.consent.models import AUDIENCE_RANK, Audience, ConsentScope
-from ctcp.consent.schemas import ConsentDecision, ConsentRead, ConsentState, ConsentWithdrawal
+from ctcp.consent.schemas import ConsentDecision, ConsentRead, ConsentState, Withdrawal
 from ctcp.core.clock import clock
 from ctcp.core.db import DatabaseDep
 from ctcp.core.errors import ForbiddenError
@@ -234,21 +234,10 @@ async def withdraw(report_id: uuid.UUID, portal: CanNarrow) -> Response:
     """Withdraw all consent: every publication of the report is revoked at once."""
     assert portal.access is not None
     reason = portal.field("reason")
-    body, errors = portal.validate(
-        ConsentWithdrawal,
-        {"reason": reason, "after_sequence": portal.field("after_sequence") or None},
-    )
-    if not portal.field("after_sequence"):
-        errors.setdefault(
-            "_", portal.gettext("This form has expired; reload the page and try again.")
-        )
-    if body is None or errors:
-        context = await consent_context(
-            portal,
-            report_id,
-            values={"after_sequence": portal.field("after_sequence")},
-            errors=errors,
-        )
+    # No after_sequence: a withdrawal is never stale (see service.withdraw).
+    body, errors = portal.validate(Withdrawal, {"reason": reason})
+    if body is None:
+        context = await consent_context(portal, report_id, errors=errors)
         return await portal.render("consent/withdraw.html", status=422, reason=reason, **context)
     await consent_api.withdraw_consent(report_id, body, portal.session, portal.access)
     return portal.redirect(

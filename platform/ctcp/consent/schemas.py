@@ -28,11 +28,6 @@ class Withdrawal(RequestModel):
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 
 
-class ConsentWithdrawal(Withdrawal):
-    # As in ConsentDecision: the sequence of the latest decision the decider saw (0: none).
-    after_sequence: int | None = Field(default=None, ge=0, le=2**31)
-
-
 class ConsentRead(ResponseModel):
     id: uuid.UUID
     sequence: int

@@ -352,15 +352,15 @@ async def withdraw(
     access: Access,
     report_id: uuid.UUID,
     reason: str,
-    *,
-    after_sequence: int | None = None,
 ) -> ConsentEvent:
     """Withdraw all consent: every publication of the report is revoked in this transaction.
-    With `after_sequence`, a decision recorded meanwhile makes this one a 409."""
+
+    Never refused as stale: a withdrawal is the narrowest decision there is, so no
+    decision recorded meanwhile can make it wrong, and losing it would leak.
+    """
     now = clock.now()
     report = await consent_report(session, access, report_id, lock=True)
     events = await history(session, report.id)
-    check_not_stale(events, after_sequence)
     event = ConsentEvent(
         report_id=report.id,
         sequence=(events[-1].sequence + 1) if events else 1,
