@@ -1,6 +1,7 @@
 """The portal's frame: sign-in, sign-out, MFA enrolment, languages, errors, headers, CSRF."""
 
 import re
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -146,6 +147,9 @@ async def test_first_sign_in_of_a_role_requiring_mfa_goes_through_enrolment(
         )
         assert wrong.status_code == 422
         assert "text/html" in wrong.headers["content-type"]
+        # The enrolment started is shown again, with the same key, to finish it.
+        again = await client.get("/portal/mfa")
+        assert f'id="totp-secret">{secret.group(1)}<' in again.text
         code = pyotp.TOTP(secret.group(1)).at(clock.now())
         done = await client.post("/portal/mfa/confirm", data={"csrf_token": token, "otp": code})
         assert done.status_code == 200
@@ -311,3 +315,44 @@ async def test_state_dashboard_shows_consent_status_of_its_reports(
     await person.client.aclose()
     for client in (published.analyst, published.officer):
         await client.aclose()
+
+
+async def test_sign_out_works_from_an_error_page(app: FastAPI, database: Database) -> None:
+    person = await reader(app, database, roles=("state_focal_point",))
+    missing = await person.get(f"/portal/needs/{uuid.uuid4()}")
+    assert missing.status_code == 404
+    token = csrf_in(missing.text)
+    signed_out = await person.client.post("/portal/sign-out", data={"csrf_token": token})
+    assert signed_out.status_code == 303
+    assert (await person.get("/portal")).status_code == 303
+    await person.client.aclose()
+
+
+async def test_anonymous_posts_that_are_not_forms_are_refused(app: FastAPI) -> None:
+    async with new_client(app) as client:
+        await client.get("/portal/sign-in")
+        for content_type in ("text/plain", "application/json"):
+            response = await client.post(
+                "/portal/sign-in", content=b"email=a", headers={"content-type": content_type}
+            )
+            assert response.status_code == 403, content_type
+
+
+async def test_a_refusal_inside_a_page_is_audited_once(app: FastAPI, database: Database) -> None:
+    person = await reader(app, database, roles=("cted_analyst",), kind="secretariat")
+    for path in ("needs", "requests", "plans"):
+        missing = uuid.uuid4()
+        response = await person.get(f"/portal/{path}/{missing}")
+        assert response.status_code == 404
+        denials = await audit_events(database, object_id=str(missing))
+        assert len(denials) == 1, [(event.action, event.outcome) for event in denials]
+    await person.client.aclose()
+
+
+async def test_the_language_switch_keeps_the_page_and_its_filters(
+    app: FastAPI, database: Database
+) -> None:
+    person = await reader(app, database, roles=("state_focal_point",))
+    page = await person.get("/portal/needs?status=open")
+    assert 'href="/portal/language/fr?next=/portal/needs%3Fstatus%3Dopen"' in page.text
+    await person.client.aclose()

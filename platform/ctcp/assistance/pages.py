@@ -38,7 +38,7 @@ from ctcp.assistance.schemas import (
 )
 from ctcp.authz.guard import Access
 from ctcp.authz.scopes import DataScope
-from ctcp.core.errors import ConflictError, ForbiddenError, ValidationError
+from ctcp.core.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from ctcp.core.pagination import DEFAULT_LIMIT
 from ctcp.organizations.models import OrganizationKind
 from ctcp.reports.models import Priority, ThematicArea
@@ -416,7 +416,11 @@ async def _move_page(
     values: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
 ) -> Response:
-    filed = await assistance_api.get_request(request_id, portal.session, _access(portal))
+    # Read with the read grant, as the API's read does (the move's grant is for the POST).
+    reading = await portal.access_for("request", "read")
+    if reading is None:
+        raise NotFoundError("No such request.")
+    filed = await assistance_api.get_request(request_id, portal.session, reading)
     step = (RequestStatus(filed.status), to)
     if step not in TRANSITIONS or step == BY_ACCEPTING_AN_OFFER:
         raise ConflictError(portal.gettext("This move is not available for this request now."))
@@ -530,7 +534,10 @@ async def _decision_page(
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
 ) -> Response:
-    offer = await assistance_api.get_offer(offer_id, portal.session, _access(portal))
+    reading = await portal.access_for("offer", "read")
+    if reading is None:
+        raise NotFoundError("No such offer.")
+    offer = await assistance_api.get_offer(offer_id, portal.session, reading)
     return await portal.render(
         "assistance/offer_decide.html",
         status=status,

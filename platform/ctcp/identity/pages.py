@@ -9,7 +9,7 @@ from markupsafe import Markup
 
 from ctcp.core.db import DatabaseDep
 from ctcp.core.errors import TooManyRequestsError, UnauthorizedError
-from ctcp.identity import service
+from ctcp.identity import mfa, service
 from ctcp.identity.dependencies import (
     HasherDep,
     RequestContextDep,
@@ -140,13 +140,21 @@ async def sign_out(
 
 @router.get("/mfa", response_class=HTMLResponse)
 async def mfa_page(portal: SignedInBeforeMfa, settings: SettingsDep) -> Response:
+    """Enrolment; a started one (after a mistyped code, say) is shown again to finish."""
     assert portal.principal is not None
+    user = portal.principal.user
     required = bool(portal.principal.roles & settings.mfa_required_roles)
+    enrolment = None
+    if user.mfa_enabled_at is None and user.totp_secret_encrypted:
+        secret = mfa.decrypt_secret(user.totp_secret_encrypted, settings.secret())
+        if secret is not None:
+            uri = mfa.provisioning_uri(secret, email=user.email, issuer=settings.mfa_issuer)
+            enrolment = {"secret": secret, "qr": qr_svg(uri)}
     return await portal.render(
         "identity/mfa.html",
-        enabled=portal.principal.user.mfa_enabled_at is not None,
+        enabled=user.mfa_enabled_at is not None,
         required=required,
-        enrolment=None,
+        enrolment=enrolment,
         recovery_codes=None,
         errors={},
     )

@@ -12,7 +12,10 @@ from fastapi.exceptions import RequestValidationError, WebSocketRequestValidatio
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ctcp.core.config import Settings
 from ctcp.core.errors import DomainError
+from ctcp.identity import tokens
+from ctcp.identity.service import Principal
 from ctcp.web import i18n
 from ctcp.web.portal import PREFIX, Portal, sign_in_url
 
@@ -37,12 +40,18 @@ def _field_errors(exc: BaseException) -> list[str]:
 
 async def render_error(request: Request, status: int, exc: BaseException) -> HTMLResponse:
     """The error page; it reads nothing from the database (which may be what failed)."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    settings: Settings = request.app.state.settings
     portal = Portal(
         request=request,
         # No query runs for an error page: organization names are not needed.
         session=cast(AsyncSession, None),
         locale=i18n.negotiate(request),
-        principal=getattr(request.state, "principal", None),
+        principal=principal,
+        # The page's sign-out form must work from an error page too.
+        csrf_token=(
+            tokens.csrf_token_for(principal.session_token, settings.secret()) if principal else ""
+        ),
         _names={},
     )
     detail = exc.detail if isinstance(exc, DomainError) and status < 500 else None

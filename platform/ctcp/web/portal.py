@@ -30,7 +30,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.datastructures import FormData
 
-from ctcp.authz.guard import Access, authorize, policy_of
+from ctcp.authz.guard import Access, authorize, granted, policy_of
 from ctcp.core.config import Settings
 from ctcp.core.db import SessionDep
 from ctcp.core.errors import ForbiddenError
@@ -172,6 +172,10 @@ class Portal:
             return self.gettext("Enter a valid number.")
         if kind in ("enum", "literal_error", "uuid_parsing", "uuid_type"):
             return self.gettext("Choose a value from the list.")
+        if kind == "string_pattern_mismatch":
+            return self.gettext("This is not in the expected format.")
+        if kind == "value_error":
+            return str(item.get("msg", "")).removeprefix("Value error, ")
         if "email" in str(item.get("msg", "")).lower():
             return self.gettext("Enter a valid e-mail address.")
         return str(item.get("msg", ""))
@@ -186,10 +190,16 @@ class Portal:
         )
 
     async def access_for(self, resource: str, action: str) -> Access | None:
-        """The reader's grant for (resource, action), or None, without auditing a refusal."""
+        """The reader's grant for (resource, action), or None, without auditing a refusal.
+
+        Built from the page's own grant when it has one, so a refusal later in the page
+        is audited once (by the page's guard), as the API does.
+        """
         if not self.granted(resource, action):
             return None
-        return await authorize(
+        if self.access is not None:
+            return granted(self.request, self.access, resource, action)
+        self.access = await authorize(
             self.request,
             self.session,
             resource,
@@ -197,6 +207,7 @@ class Portal:
             sessions_only=True,
             form_csrf_token=_token_in(self.form),
         )
+        return self.access
 
     def has_role(self, *roles: str) -> bool:
         return self.principal is not None and bool(self.principal.roles & set(roles))
@@ -255,6 +266,18 @@ class Portal:
             **context,
         }
         return compiled.render(values)
+
+    @property
+    def here(self) -> str:
+        """Where the language switch returns to: this page with its query, if a GET page.
+
+        A page shown in answer to a form (a preview, a secret shown once) cannot be
+        fetched again: the switch returns to the dashboard from there.
+        """
+        if self.request.method != "GET":
+            return PREFIX
+        query = self.request.url.query
+        return self.request.url.path + (f"?{query}" if query else "")
 
     def url_with(self, **changes: Any) -> str:
         """This page's address with some query parameters changed (None removes one)."""
@@ -376,11 +399,14 @@ async def anonymous_form(request: Request, session: SessionDep) -> Portal:
     portal = Portal(request=request, session=session, locale=i18n.negotiate(request), form=form)
     cookie = portal._form_cookie
     portal.csrf_token = tokens.csrf_token_for(cookie, _settings(request).secret())
-    if form is not None and not (
-        request.cookies.get(FORM_COOKIE)
+    if request.method in UNSAFE_METHODS and not (
+        form is not None
+        and request.cookies.get(FORM_COOKIE)
         and tokens.csrf_token_valid(_token_in(form), cookie, _settings(request).secret())
     ):
-        raise ForbiddenError("This form has expired; reload the page and try again.")
+        raise ForbiddenError(
+            portal.gettext("This form has expired; reload the page and try again.")
+        )
     return portal
 
 
