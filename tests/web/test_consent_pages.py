@@ -362,6 +362,12 @@ async def test_preview_equals_publication_in_the_service(world: World, database:
         ).one()
         published = (await service.read_model(session, [publication]))[0]
     assert preview.sections == published.sections
+    # The files that go with the chosen sections: shown before, published after.
+    assert preview.attachments == published.attachments
+    assert sorted(file["filename"] for file in preview.attachments) == [
+        "human_rights.pdf",
+        "legislation.pdf",
+    ]
     assert [s.area for s in preview.sections] == ["legislation", "human_rights"]
 
 
@@ -498,3 +504,42 @@ async def test_publication_filters(world: World) -> None:
     assert world.publication_id not in other_year.text
     assert (await analyst.get("/portal/publications?area=nonsense")).status_code == 422
     assert (await analyst.get("/portal/publications?year=abc")).status_code == 422
+
+
+async def test_saving_the_prefilled_form_keeps_the_exact_expiry(world: World) -> None:
+    report = world.report["id"]
+    recorded = await world.api(
+        "consent_officer",
+        "POST",
+        f"/api/v1/reports/{report}/consent",
+        json={
+            "scope": "partial",
+            "sections": [world.section("legislation")],
+            "audience": "compact",
+            "reference": "NV/2026/2",
+            "expires_at": "2030-06-01T18:00:00Z",
+        },
+    )
+    assert recorded.status_code == 201, recorded.text
+    state = world.readers["state_focal_point"]
+    page = await state.get(f"/portal/reports/{report}/consent")
+    exact = re.search(r'name="expires_exact" value="([^"]+)"', page.text)
+    sequence = re.search(r'name="after_sequence" value="(\d+)"', page.text)
+    assert exact is not None and sequence is not None
+    narrowed = await state.post(
+        f"/portal/reports/{report}/consent",
+        {
+            "scope": "partial",
+            "sections": world.section("legislation"),
+            "audience": "compact",
+            "expires_on": "2030-06-01",
+            "expires_exact": exact.group(1),
+            "after_sequence": sequence.group(1),
+        },
+    )
+    assert narrowed.status_code == 303, narrowed.text
+    current = (
+        await world.api("consent_officer", "GET", f"/api/v1/reports/{report}/consent")
+    ).json()
+    assert current["current"]["sequence"] == int(sequence.group(1)) + 1
+    assert current["current"]["expires_at"].startswith("2030-06-01T18:00:00")

@@ -356,3 +356,23 @@ async def test_the_language_switch_keeps_the_page_and_its_filters(
     page = await person.get("/portal/needs?status=open")
     assert 'href="/portal/language/fr?next=/portal/needs%3Fstatus%3Dopen"' in page.text
     await person.client.aclose()
+
+
+async def test_refusals_before_the_app_are_pages_for_a_browser(
+    app: FastAPI, database: Database
+) -> None:
+    person = await reader(app, database, roles=("state_focal_point",))
+    browser = {"accept": "text/html,application/xhtml+xml", "origin": "https://evil.example"}
+    refused = await person.client.post(
+        "/portal/sign-out", data={"csrf_token": person.csrf}, headers=browser
+    )
+    assert refused.status_code == 403
+    assert refused.headers["content-type"].startswith("text/html")
+    assert "another web origin" in refused.text
+    api = await person.client.post(
+        "/portal/sign-out",
+        data={"csrf_token": person.csrf},
+        headers={"origin": "https://evil.example"},
+    )
+    assert api.headers["content-type"] == "application/problem+json"
+    await person.client.aclose()

@@ -47,6 +47,7 @@ def values_of(current: ConsentRead | None) -> dict[str, Any]:
             "share_needs": False,
             "reference": "",
             "expires_on": "",
+            "expires_exact": "",
         }
     return {
         "scope": current.scope,
@@ -55,6 +56,9 @@ def values_of(current: ConsentRead | None) -> dict[str, Any]:
         "share_needs": current.share_needs,
         "reference": "",
         "expires_on": current.expires_at.date().isoformat() if current.expires_at else "",
+        # The exact current expiry: kept when the day is left as it was, so saving the
+        # prefilled form never moves an expiry set at another hour of that day.
+        "expires_exact": current.expires_at.isoformat() if current.expires_at else "",
     }
 
 
@@ -66,8 +70,17 @@ def submitted_values(portal: Portal) -> dict[str, Any]:
         "share_needs": portal.field("share_needs") == "1",
         "reference": portal.field("reference"),
         "expires_on": portal.field("expires_on"),
+        "expires_exact": portal.field("expires_exact"),
         "after_sequence": portal.field("after_sequence"),
     }
+
+
+def _datetime_or_none(text: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
 
 
 def validate_decision(
@@ -83,6 +96,9 @@ def validate_decision(
             errors["expires_on"] = portal.gettext("Enter a valid date.")
         else:
             expires_at = datetime.combine(day, time(0), tzinfo=UTC)
+            exact = _datetime_or_none(values.get("expires_exact", ""))
+            if exact is not None and exact.astimezone(UTC).date() == day:
+                expires_at = exact
             if expires_at <= clock.now():
                 errors["expires_on"] = portal.gettext("The expiry must be in the future.")
     partial = values["scope"] == ConsentScope.PARTIAL.value

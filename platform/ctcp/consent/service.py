@@ -1,7 +1,7 @@
 """Consent rules and publications: nothing outside the current consent is ever served."""
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
@@ -215,6 +215,27 @@ def publication_sections(
     )
 
 
+def covers_attachment(
+    attachment: Attachment, section_ids: Container[uuid.UUID], *, full: bool
+) -> bool:
+    """Whether a publication of these sections carries the attachment: a section's
+    attachment goes with that section, an attachment of the whole report only with full
+    consent. Recording (via `published_attachments`) and previewing both use it."""
+    if attachment.section_id is not None:
+        return attachment.section_id in section_ids
+    return full
+
+
+def attachment_summary(attachment: Attachment) -> dict[str, str]:
+    return {
+        "id": str(attachment.id),
+        "filename": attachment.filename,
+        "media_type": attachment.media_type,
+        "size": str(attachment.size),
+        "sha256": attachment.sha256,
+    }
+
+
 async def _report_sections(session: AsyncSession, report: VisitReport) -> list[ReportSection]:
     return list(
         (
@@ -280,6 +301,7 @@ class PublicationPreview:
     share_needs: bool
     expires_at: datetime | None
     sections: list[PublicationSectionRead]
+    attachments: list[dict[str, str]]
 
 
 async def preview(
@@ -295,6 +317,19 @@ async def preview(
         session, access, report_id, decision, may_broaden=may_broaden, lock=False
     )
     chosen = publication_sections(checked.sections, decision.scope.value, sorted(checked.chosen))
+    files = (
+        await session.exec(
+            select(Attachment)
+            .where(col(Attachment.report_id) == checked.report.id)
+            .order_by(col(Attachment.filename), col(Attachment.id))
+        )
+    ).all()
+    full = decision.scope is ConsentScope.FULL
+    carried = [
+        attachment_summary(attachment)
+        for attachment in files
+        if covers_attachment(attachment, {section.id for section in chosen}, full=full)
+    ]
     audit.record(
         session,
         access.audit,
@@ -313,6 +348,7 @@ async def preview(
         sections=[
             PublicationSectionRead(id=s.id, area=s.area, title=s.title, body=s.body) for s in chosen
         ],
+        attachments=carried,
     )
 
 
@@ -535,7 +571,11 @@ async def published_attachments(
         return result
     report_ids = {p.report_id for p in publications}
     attachments = (
-        await session.exec(select(Attachment).where(col(Attachment.report_id).in_(report_ids)))
+        await session.exec(
+            select(Attachment)
+            .where(col(Attachment.report_id).in_(report_ids))
+            .order_by(col(Attachment.filename), col(Attachment.id))
+        )
     ).all()
     if not attachments:
         return result
@@ -546,7 +586,11 @@ async def published_attachments(
             )
         )
     ).all()
-    covered = {(pid, sid) for pid, sid in sections}
+    covered: dict[uuid.UUID, set[uuid.UUID]] = {
+        publication.id: set() for publication in publications
+    }
+    for publication_id, section_id in sections:
+        covered[publication_id].add(section_id)
     full = set(
         (
             await session.exec(
@@ -563,19 +607,6 @@ async def published_attachments(
         for attachment in attachments:
             if attachment.report_id != publication.report_id:
                 continue
-            visible = (
-                (publication.id, attachment.section_id) in covered
-                if attachment.section_id is not None
-                else publication.id in full
-            )
-            if visible:
-                result[publication.id].append(
-                    {
-                        "id": str(attachment.id),
-                        "filename": attachment.filename,
-                        "media_type": attachment.media_type,
-                        "size": str(attachment.size),
-                        "sha256": attachment.sha256,
-                    }
-                )
+            if covers_attachment(attachment, covered[publication.id], full=publication.id in full):
+                result[publication.id].append(attachment_summary(attachment))
     return result

@@ -1,5 +1,6 @@
 """Pure-ASGI middleware: request ids, security headers, body limits, foreign origins."""
 
+import html
 import json
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
@@ -11,6 +12,11 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 PROBLEM = "application/problem+json"
 
 
+def _wants_html(scope: Scope | None) -> bool:
+    """A browser navigating or posting a form (it asks for HTML), not an API client."""
+    return scope is not None and "text/html" in Headers(scope=scope).get("accept", "")
+
+
 async def _send_problem(
     send: Send,
     status: int,
@@ -19,15 +25,27 @@ async def _send_problem(
     *,
     extra: dict[str, object] | None = None,
     headers: tuple[tuple[bytes, bytes], ...] = (),
+    scope: Scope | None = None,
 ) -> None:
-    problem = {"type": "about:blank", "title": title, "status": status, "detail": detail}
-    body = json.dumps(problem | (extra or {})).encode()
+    """A problem document; to a browser, a minimal page saying the same (no raw JSON)."""
+    if _wants_html(scope):
+        media_type = "text/html; charset=utf-8"
+        body = (
+            f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+            f"<title>{status} {html.escape(title)}</title></head><body>"
+            f"<h1>{html.escape(title)}</h1><p>{html.escape(detail)}</p>"
+            f'<p><a href="/portal">CTCP</a></p></body></html>'
+        ).encode()
+    else:
+        media_type = PROBLEM
+        problem = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+        body = json.dumps(problem | (extra or {})).encode()
     await send(
         {
             "type": "http.response.start",
             "status": status,
             "headers": [
-                (b"content-type", PROBLEM.encode()),
+                (b"content-type", media_type.encode()),
                 (b"content-length", str(len(body)).encode()),
                 *headers,
             ],
@@ -112,7 +130,11 @@ class BodyLimitMiddleware:
         declared = headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await _send_problem(
-                send, 413, "Payload too large", f"The request body is larger than {limit} bytes."
+                send,
+                413,
+                "Payload too large",
+                f"The request body is larger than {limit} bytes.",
+                scope=scope,
             )
             return
         received = 0
@@ -135,6 +157,7 @@ class BodyLimitMiddleware:
                             413,
                             "Payload too large",
                             f"The request body is larger than {limit} bytes.",
+                            scope=scope,
                         )
                     return {"type": "http.disconnect"}
             return message
@@ -172,7 +195,11 @@ class OriginCheckMiddleware:
                 if self.on_refusal is not None:
                     await self.on_refusal(scope, origin)
                 await _send_problem(
-                    send, 403, "Forbidden", "Requests from another web origin are refused."
+                    send,
+                    403,
+                    "Forbidden",
+                    "Requests from another web origin are refused.",
+                    scope=scope,
                 )
                 return
         await self.app(scope, receive, send)
