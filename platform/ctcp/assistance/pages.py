@@ -419,7 +419,7 @@ async def _move_page(
     # Read with the read grant, as the API's read does (the move's grant is for the POST).
     reading = await portal.access_for("request", "read")
     if reading is None:
-        raise NotFoundError("No such request.")
+        raise NotFoundError(portal.gettext("No such request."))
     filed = await assistance_api.get_request(request_id, portal.session, reading)
     step = (RequestStatus(filed.status), to)
     if step not in TRANSITIONS or step == BY_ACCEPTING_AN_OFFER:
@@ -453,7 +453,7 @@ async def move_request_page(
     """The confirmation step of a move (a reason for an exit; entities to tell on circulation)."""
     wanted = _choice(RequestStatus, to, "to")
     if wanted is None:
-        raise ValidationError("Name the move.", loc=["query", "to"])
+        raise ValidationError(portal.gettext("Name the move."), loc=["query", "to"])
     return await _move_page(portal, request_id, wanted)
 
 
@@ -477,7 +477,7 @@ async def move_request(request_id: uuid.UUID, portal: MoveRequests) -> Response:
     if body is None or errors:
         to = _choice(RequestStatus, values["to"], "to")
         if to is None:
-            raise ValidationError("Name the move.", loc=["body", "to"])
+            raise ValidationError(portal.gettext("Name the move."), loc=["body", "to"])
         return await _move_page(portal, request_id, to, status=422, values=values, errors=errors)
     await assistance_api.transition_request(request_id, body, portal.session, _access(portal))
     return portal.redirect(
@@ -536,7 +536,7 @@ async def _decision_page(
 ) -> Response:
     reading = await portal.access_for("offer", "read")
     if reading is None:
-        raise NotFoundError("No such offer.")
+        raise NotFoundError(portal.gettext("No such offer."))
     offer = await assistance_api.get_offer(offer_id, portal.session, reading)
     return await portal.render(
         "assistance/offer_decide.html",

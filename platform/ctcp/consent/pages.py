@@ -165,7 +165,7 @@ async def consent_context(
     assert portal.access is not None
     consent_access = granted(portal.request, portal.access, "consent", "read")
     if consent_access is None:
-        raise ForbiddenError("Your roles do not allow read on consent.")
+        raise ForbiddenError(portal.gettext("Your roles do not allow read on consent."))
     state = await consent_api.get_consent(report_id, portal.session, consent_access)
     report_access = granted(portal.request, portal.access, "report", "read")
     report = (

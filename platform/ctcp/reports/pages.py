@@ -324,7 +324,7 @@ async def _readable(portal: Portal, report_id: uuid.UUID) -> ReportRead:
     assert portal.access is not None
     access = granted(portal.request, portal.access, "report", "read")
     if access is None:
-        raise ForbiddenError("Your roles do not allow read on report.")
+        raise ForbiddenError(portal.gettext("Your roles do not allow read on report."))
     return await reports_api.get_report(report_id, portal.session, access)
 
 

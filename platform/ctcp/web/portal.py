@@ -174,10 +174,10 @@ class Portal:
             return self.gettext("Choose a value from the list.")
         if kind == "string_pattern_mismatch":
             return self.gettext("This is not in the expected format.")
-        if kind == "value_error":
-            return str(item.get("msg", "")).removeprefix("Value error, ")
         if "email" in str(item.get("msg", "")).lower():
             return self.gettext("Enter a valid e-mail address.")
+        if kind == "value_error":
+            return str(item.get("msg", "")).removeprefix("Value error, ")
         return str(item.get("msg", ""))
 
     def granted(self, resource: str, action: str) -> bool:
