@@ -178,7 +178,7 @@ def demo(
     output = Console()
     output.print(counts)
     output.print(accounts)
-    output.print("MFA: enrol a TOTP authenticator at first sign-in (POST /api/v1/me/mfa).")
+    output.print("MFA: enrol a TOTP authenticator at first sign-in (the portal shows a QR code).")
 
 
 @policy_app.command("load")
