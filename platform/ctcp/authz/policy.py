@@ -3,6 +3,8 @@
 import asyncio
 import contextlib
 import logging
+import os
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +31,8 @@ MODEL_PATH = POLICY_DIR / "model.conf"
 POLICY_PATH = POLICY_DIR / "policy.csv"
 # Workers re-read the policy version at least this often (PostgreSQL also notifies at once).
 POLL_SECONDS = 0.5
+# A lost LISTEN connection is opened again at most this often (the poll covers the gap).
+RELISTEN_SECONDS = 5.0
 
 PolicyLine = tuple[str, ...]
 
@@ -157,7 +161,12 @@ async def load_engine(session: AsyncSession) -> PolicyEngine:
 
 class PolicyWatcher:
     """Keeps one process current: reloads the enforcer when policy lines change and drops
-    cached sessions when grants change (a version poll, plus LISTEN on PostgreSQL)."""
+    cached sessions when grants change (a version poll, plus LISTEN on PostgreSQL).
+
+    The LISTEN connection is named `ctcp-listen-<pid>` in `pg_stat_activity`. When it is
+    lost (database restarted, connection killed), the poll carries on alone and the
+    watcher listens again once the database answers, at most every `RELISTEN_SECONDS`.
+    """
 
     def __init__(
         self,
@@ -174,6 +183,7 @@ class PolicyWatcher:
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._listener: Any = None
+        self._listen_again_at = 0.0
         self._stopping = False
 
     async def start(self) -> None:
@@ -191,6 +201,13 @@ class PolicyWatcher:
             with contextlib.suppress(Exception):
                 await self._listener.close()
 
+    @property
+    def listening(self) -> bool:
+        return self._listener is not None and not self._listener.is_closed()
+
+    def _wake(self, *_: object) -> None:
+        self._changed.set()
+
     async def _listen(self) -> None:
         try:
             import asyncpg
@@ -203,10 +220,14 @@ class PolicyWatcher:
                 password=url.password,
                 database=url.database,
                 timeout=5,
+                server_settings={"application_name": f"ctcp-listen-{os.getpid()}"},
             )
-            await connection.add_listener(NOTIFY_CHANNEL, lambda *_: self._changed.set())
+            await connection.add_listener(NOTIFY_CHANNEL, self._wake)
+            # Lost: look at once (a notification may have been missed), then listen again.
+            connection.add_termination_listener(self._wake)
             self._listener = connection
         except Exception:  # the poll still keeps this process current
+            self._listen_again_at = time.monotonic() + RELISTEN_SECONDS
             logger.warning("LISTEN unavailable; relying on the version poll")
 
     async def _run(self) -> None:
@@ -221,6 +242,16 @@ class PolicyWatcher:
                 await self.refresh()
             except Exception:  # a database blip must not kill the watcher
                 logger.warning("access state refresh failed; retrying", exc_info=True)
+                continue
+            if (
+                self.database.backend == "postgresql"
+                and not self.listening
+                and time.monotonic() >= self._listen_again_at
+            ):
+                await self._listen()
+                if self.listening:
+                    logger.info("listening for access changes again")
+                    self._changed.set()  # what changed before LISTEN began: look once more
 
     async def refresh(self) -> None:
         """Apply whatever moved since the last look."""
