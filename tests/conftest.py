@@ -90,6 +90,26 @@ def _new_sqlite_database(path: Path) -> str:
     return url
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`postgresql_only` / `sqlite_only` tests are not collected for the other backend."""
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("database_url") if callspec is not None else None
+        other = {"postgresql_only": "sqlite", "sqlite_only": "postgresql"}
+        if any(
+            item.get_closest_marker(marker) is not None and backend == excluded
+            for marker, excluded in other.items()
+        ):
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 def database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory

@@ -3,6 +3,8 @@
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlmodel import func, select
 
 from ctcp.audit.models import AuditEvent
@@ -126,3 +128,76 @@ async def test_nul_in_a_query_or_path_is_422_never_a_database_error(
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["errors"][0]["msg"] == "NUL characters are not accepted."
+
+
+class _DriverError(Exception):
+    """What a driver raises: asyncpg's errors carry `sqlstate`, sqlite3's `sqlite_errorname`."""
+
+    def __init__(self, message: str, **attributes: str) -> None:
+        super().__init__(message)
+        self.__dict__.update(attributes)
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "words"),
+    [
+        # PostgreSQL starting up or shutting down: plain PostgresErrors, not OperationalErrors.
+        (
+            DBAPIError("SELECT 1", {}, _DriverError("starting", sqlstate="57P03")),
+            503,
+            "unavailable",
+        ),
+        (
+            DBAPIError("SELECT 1", {}, _DriverError("shutdown", sqlstate="57P01")),
+            503,
+            "unavailable",
+        ),
+        (
+            DBAPIError("SELECT 1", {}, _DriverError("too many", sqlstate="53300")),
+            503,
+            "unavailable",
+        ),
+        (
+            DBAPIError("INSERT", {}, _DriverError("no space", sqlstate="53100")),
+            507,
+            "storage is full",
+        ),
+        (DBAPIError("INSERT", {}, _DriverError("read-only", sqlstate="25006")), 503, "read-only"),
+        (
+            OperationalError("INSERT", {}, _DriverError("full", sqlite_errorname="SQLITE_FULL")),
+            507,
+            "storage is full",
+        ),
+        (
+            OperationalError("INSERT", {}, _DriverError("ro", sqlite_errorname="SQLITE_READONLY")),
+            503,
+            "read-only",
+        ),
+        (SQLAlchemyTimeoutError("QueuePool limit reached"), 503, "unavailable"),
+        (TimeoutError("connect timed out"), 503, "unavailable"),
+        # A statement the database refused for itself is the app's bug: a 500.
+        (DBAPIError("SELEC 1", {}, _DriverError("syntax", sqlstate="42601")), 500, "unexpected"),
+    ],
+)
+async def test_database_faults_are_problems_that_say_what_and_reveal_nothing(
+    settings: object, error: Exception, status: int, words: str
+) -> None:
+    from ctcp.app import create_app
+
+    app: FastAPI = create_app(settings)  # type: ignore[arg-type]
+
+    @app.get("/api/v1/fault")
+    async def fault() -> None:
+        raise error
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://ctcp.test") as client,
+    ):
+        response = await client.get("/api/v1/fault")
+    body = _assert_problem(response, status)
+    assert words in str(body["detail"])
+    assert all(word not in response.text for word in ("SELECT", "INSERT", "QueuePool", "57P"))
+    if status == 503:
+        assert response.headers["Retry-After"]

@@ -23,24 +23,6 @@ from ctcp.core.config import Settings
 
 LOGIN_MAX_FAILURES = 3
 RATE_LIMIT_PER_CLIENT = 20
-HERE = Path(__file__).resolve().parent
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """`postgresql_only` tests of this folder are not collected for the SQLite session."""
-    kept: list[pytest.Item] = []
-    dropped: list[pytest.Item] = []
-    for item in items:
-        callspec = getattr(item, "callspec", None)
-        on_sqlite = callspec is not None and callspec.params.get("database_url") == "sqlite"
-        mine = HERE in Path(str(item.path)).resolve().parents
-        if mine and on_sqlite and item.get_closest_marker("postgresql_only") is not None:
-            dropped.append(item)
-        else:
-            kept.append(item)
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-        items[:] = kept
 
 
 @dataclass

@@ -10,8 +10,9 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, event
 from sqlalchemy.engine import URL, Dialect, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry, NullPool
+from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -29,6 +30,8 @@ NAMING_CONVENTION = {
 SQLModel.metadata.naming_convention = NAMING_CONVENTION
 
 READ_ONLY_OPTION = "ctcp_read_only"
+CONNECT_TIMEOUT_SECONDS = 5
+POOL_TIMEOUT_SECONDS = 10
 ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 
 
@@ -103,15 +106,41 @@ def make_engine(url: str, *, pool_size: int = 10, pooled: bool = True) -> AsyncE
         engine = create_async_engine(target, connect_args={"timeout": 30}, **options)
         _configure_sqlite(engine)
         return engine
+    # asyncpg waits 60 s for a server that accepts the connection but never answers:
+    # give up sooner, so a request answers 503 instead of hanging.
+    connect_args = {"timeout": CONNECT_TIMEOUT_SECONDS}
     if not pooled:
-        return create_async_engine(target, poolclass=NullPool)
+        return create_async_engine(target, poolclass=NullPool, connect_args=connect_args)
     # A fixed pool: overflow connections are closed on return, and reopening them under
     # load (TLS negotiation included) cost more than waiting for a pooled one. No ping per
-    # checkout (a round trip per request): a dropped connection fails one request with a
-    # 503, and SQLAlchemy then invalidates the whole pool, so the app recovers by itself.
-    return create_async_engine(
-        target, pool_size=pool_size, max_overflow=0, pool_timeout=30, pool_recycle=1800
+    # checkout (a round trip per request): a connection the server closed while it sat in
+    # the pool is replaced at checkout for free (below); one that dies in use fails its
+    # request with a 503, and SQLAlchemy then invalidates the whole pool, so the app
+    # recovers by itself once the database is back. A request waits at most
+    # POOL_TIMEOUT_SECONDS for a free connection, then answers 503.
+    engine = create_async_engine(
+        target,
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_timeout=POOL_TIMEOUT_SECONDS,
+        pool_recycle=1800,
+        connect_args=connect_args,
     )
+    event.listen(engine.sync_engine, "checkout", _replace_if_closed)
+    return engine
+
+
+def _replace_if_closed(
+    _dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection
+) -> None:
+    """Refuse a pooled connection that asyncpg already knows is closed (server restarted).
+
+    No round trip: asyncpg marks a connection closed as soon as the server's end of the
+    socket goes away. DisconnectionError makes the pool open a new connection instead.
+    """
+    driver_connection = record.driver_connection
+    if driver_connection is not None and driver_connection.is_closed():
+        raise DisconnectionError("the server closed this pooled connection")
 
 
 # Async callbacks a feature registers on a session: run just before it commits (the

@@ -2,6 +2,7 @@
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from enum import StrEnum
 from http import HTTPStatus
 from typing import Any
 
@@ -9,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger("ctcp.errors")
@@ -137,6 +139,22 @@ async def _database_unavailable(_request: Request, exc: Exception) -> JSONRespon
     )
 
 
+async def _storage_full(_request: Request, exc: Exception) -> JSONResponse:
+    logger.error("database storage full: %s", type(exc).__name__)
+    return problem_response(
+        507, "The server's storage is full: nothing was saved. Try again later."
+    )
+
+
+async def _database_read_only(_request: Request, exc: Exception) -> JSONResponse:
+    logger.error("database read-only: %s", type(exc).__name__)
+    return problem_response(
+        503,
+        "The service is read-only at the moment: nothing was saved. Try again later.",
+        headers={"Retry-After": "30"},
+    )
+
+
 ErrorRecorder = Callable[[Request, BaseException], Awaitable[None]]
 
 
@@ -161,19 +179,71 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(500, "An unexpected error occurred.", headers=headers)
 
 
+class DatabaseFault(StrEnum):
+    """Why the database could not do its part, when the request itself was fine."""
+
+    UNAVAILABLE = "unavailable"
+    STORAGE_FULL = "storage_full"
+    READ_ONLY = "read_only"
+
+
+# PostgreSQL SQLSTATEs (a two-character class, or a full code) of a server that cannot
+# serve right now: connection exceptions, shutting down or starting up (57P01-57P05, which
+# asyncpg raises as plain PostgresErrors, not OperationalErrors), too many connections,
+# out of memory, I/O errors.
+_UNAVAILABLE_SQLSTATES = ("08", "57P", "53000", "53200", "53300", "58")
+_FULL_SQLSTATES = ("53100",)
+_READ_ONLY_SQLSTATES = ("25006",)
+# SQLite's primary result codes, as Python's sqlite3 names them on its exceptions.
+_UNAVAILABLE_SQLITE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_CANTOPEN")
+_FULL_SQLITE = ("SQLITE_FULL",)
+_READ_ONLY_SQLITE = ("SQLITE_READONLY",)
+
+
+def database_fault(exc: BaseException) -> DatabaseFault | None:
+    """What is wrong with the database, if `exc` says it cannot serve (not a bad statement)."""
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return DatabaseFault.UNAVAILABLE
+        sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        sqlite_code = getattr(exc.orig, "sqlite_errorname", None)
+        for fault, sqlstates, sqlite_codes in (
+            (DatabaseFault.STORAGE_FULL, _FULL_SQLSTATES, _FULL_SQLITE),
+            (DatabaseFault.READ_ONLY, _READ_ONLY_SQLSTATES, _READ_ONLY_SQLITE),
+            (DatabaseFault.UNAVAILABLE, _UNAVAILABLE_SQLSTATES, _UNAVAILABLE_SQLITE),
+        ):
+            if isinstance(sqlstate, str) and sqlstate.startswith(sqlstates):
+                return fault
+            # SQLITE_IOERR_WRITE and friends: the primary code is the prefix.
+            if isinstance(sqlite_code, str) and sqlite_code.startswith(sqlite_codes):
+                return fault
+        if isinstance(exc, OperationalError) and sqlstate is None:
+            return DatabaseFault.UNAVAILABLE
+        return None
+    if isinstance(exc, ConnectionError | TimeoutError | SQLAlchemyTimeoutError):
+        return DatabaseFault.UNAVAILABLE
+    return None
+
+
 def is_connection_error(exc: BaseException) -> bool:
     """Whether the database could not be reached (as opposed to a bad statement)."""
-    if isinstance(exc, OperationalError | ConnectionError | TimeoutError):
-        return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+    return database_fault(exc) is DatabaseFault.UNAVAILABLE
+
+
+_FAULT_HANDLERS = {
+    DatabaseFault.UNAVAILABLE: _database_unavailable,
+    DatabaseFault.STORAGE_FULL: _storage_full,
+    DatabaseFault.READ_ONLY: _database_read_only,
+}
 
 
 async def _dbapi_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, IntegrityError):
         # Two requests raced past a uniqueness check; the database kept one of them.
         return problem_response(409, "The request conflicts with data that already exists.")
-    if is_connection_error(exc):
-        return await _database_unavailable(request, exc)
+    fault = database_fault(exc)
+    if fault is not None:
+        return await _FAULT_HANDLERS[fault](request, exc)
     return await _unexpected_error(request, exc)
 
 
@@ -184,4 +254,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DBAPIError, _dbapi_error)
     app.add_exception_handler(ConnectionError, _database_unavailable)
+    # A connection that never came (asyncpg's connect timeout) or a pool with none free.
+    app.add_exception_handler(TimeoutError, _database_unavailable)
+    app.add_exception_handler(SQLAlchemyTimeoutError, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected_error)
