@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from ctcp.audit import service as audit
@@ -17,6 +24,7 @@ from ctcp.core import migrations
 from ctcp.core.config import get_settings
 from ctcp.core.db import Database
 from ctcp.core.errors import DomainError
+from ctcp.demo import large as large_data
 from ctcp.demo import service as demo_data
 from ctcp.demo.content import DEMO_PASSWORD
 from ctcp.identity import service as identity
@@ -130,6 +138,14 @@ def demo(
     force: Annotated[
         bool, typer.Option("--force", help="Load even when CTCP_ENVIRONMENT=production")
     ] = False,
+    scale: Annotated[
+        str | None,
+        typer.Option(
+            help="Instead, build the seeded bulk data set for benchmarks: "
+            + ", ".join(large_data.SCALES)
+            + " (large: 20,000 users, 10,000 reports, 1,000,000 audit events)"
+        ),
+    ] = None,
 ) -> None:
     """Fill a fictional demo data set through the services (idempotent)."""
     settings = get_settings()
@@ -138,6 +154,9 @@ def demo(
             "[red]refused: CTCP_ENVIRONMENT=production (add --force to load anyway)[/red]"
         )
         raise typer.Exit(2)
+    if scale is not None:
+        _demo_at_scale(scale, password)
+        return
 
     async def run() -> tuple[demo_data.DemoSummary | None, int]:
         database = Database(settings.database_url)
@@ -179,6 +198,84 @@ def demo(
     output.print(counts)
     output.print(accounts)
     output.print("MFA: enrol a TOTP authenticator at first sign-in (the portal shows a QR code).")
+
+
+class _PhaseBar:
+    """The large build's phases as rich progress bars, one after the other."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task: TaskID | None = None
+
+    def start(self, phase: str, total: int) -> None:
+        if self.task is not None:
+            task = self.progress.tasks[-1]
+            self.progress.update(self.task, completed=task.total)
+        self.task = self.progress.add_task(phase, total=total)
+
+    def advance(self, count: int) -> None:
+        if self.task is not None:
+            self.progress.advance(self.task, count)
+
+
+def _demo_at_scale(name: str, password: str) -> None:
+    """`ctcp demo --scale NAME`: the seeded bulk data set, with its timings."""
+    if name not in large_data.SCALES:
+        console.print(f"[red]unknown scale {name!r}: one of {', '.join(large_data.SCALES)}[/red]")
+        raise typer.Exit(2)
+    settings = get_settings()
+    scale = large_data.SCALES[name]
+
+    async def run() -> large_data.BuildResult | None:
+        database = Database(settings.database_url)
+        hasher = PasswordHasher(
+            memory_kib=settings.argon2_memory_kib,
+            time_cost=settings.argon2_time_cost,
+            parallelism=settings.argon2_parallelism,
+        )
+        try:
+            with Progress(
+                TextColumn("{task.description:<32}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+            ) as progress:
+                return await large_data.build(
+                    database,
+                    scale=scale,
+                    password=password,
+                    hasher=hasher,
+                    context=CLI_CONTEXT,
+                    progress=_PhaseBar(progress),
+                )
+        finally:
+            await database.dispose()
+
+    try:
+        result = asyncio.run(run())
+    except DomainError as error:
+        console.print(f"[red]{error.detail}[/red]")
+        raise typer.Exit(2) from error
+    if result is None:
+        console.print("large data set already present: nothing added")
+        return
+    output = Console()
+    counts = Table(f"data set ({scale.name})", "rows")
+    for label, number in result.counts.items():
+        counts.add_row(label, f"{number:,}")
+    counts.add_row("audit chain length", f"{result.chain_length:,}")
+    output.print(counts)
+    timings = Table("phase", "seconds")
+    for phase, seconds in result.phases:
+        timings.add_row(phase, f"{seconds:.1f}")
+    timings.add_row("total", f"{result.total_seconds:.1f}")
+    output.print(timings)
+    output.print(
+        f"Every generated account has the password {password} "
+        f"(e.g. {large_data.MARKER_EMAIL}; State focal points: focal.NNNNN@<iso3>."
+        f"{large_data.DOMAIN})."
+    )
 
 
 @policy_app.command("load")

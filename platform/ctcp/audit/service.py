@@ -5,13 +5,14 @@ import contextlib
 import hashlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import Row, String, insert, type_coerce, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -329,6 +330,64 @@ async def iter_events(
         session.expunge_all()
 
 
+# What verification reads: the hashed fields and the stored hash, as plain rows. The
+# actor's id is read as stored (SQLite: 32 hex digits) and written out as the hash spells
+# it, instead of being parsed into a UUID first: a tenth of the walk's time at 1M events.
+_CHAIN_COLUMNS = [
+    type_coerce(col(AuditEvent.actor_user_id), String).label("actor_user_id")
+    if name == "actor_user_id"
+    else col(getattr(AuditEvent, name))
+    for name in (*HASHED_FIELDS, "hash")
+]
+_ACTOR = HASHED_FIELDS.index("actor_user_id")
+
+
+def _actor_text(value: Any) -> str | None:
+    """The actor's id as `canonical_bytes` writes it (str of a UUID)."""
+    if value is None:
+        return None
+    if isinstance(value, str) and len(value) == 32:
+        text = value.lower()
+        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    return str(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)))
+
+
+async def _chain_batches(
+    session: AsyncSession, *, until: int, batch: int = 10_000
+) -> AsyncGenerator[Sequence[Row[Any]], None]:
+    """Rows of the chain up to `until` in keyset batches, each fetched while the previous
+    one is being hashed (Core rows, no ORM objects: verification's cost is per row)."""
+
+    # The session's connection, used directly: the ORM's result handling costs per row.
+    connection = await session.connection()
+
+    async def fetch(after: int) -> Sequence[Row[Any]]:
+        statement = (
+            sa_select(*_CHAIN_COLUMNS)
+            .where(col(AuditEvent.id) > after, col(AuditEvent.id) <= until)
+            .order_by(col(AuditEvent.id))
+            .limit(batch)
+        )
+        return (await connection.execute(statement)).all()
+
+    rows = await fetch(0)
+    while rows:
+        following = asyncio.ensure_future(fetch(rows[-1][0])) if len(rows) == batch else None
+        try:
+            yield rows
+        except GeneratorExit:
+            if following is not None:
+                # Stopped early (a bad event): leave no query in flight on the session.
+                with contextlib.suppress(Exception):
+                    await following
+            raise
+        except BaseException:
+            if following is not None:
+                following.cancel()
+            raise
+        rows = await following if following is not None else []
+
+
 async def chain_length(session: AsyncSession) -> int:
     head = await session.get(AuditChainHead, 1)
     return head.last_id if head else 0
@@ -349,18 +408,26 @@ async def verify_chain(
     previous_hash = GENESIS_HASH
     expected_id = 1
     checked = 0
-    async for event in iter_events(session, until=end):
-        if (
-            event.id != expected_id
-            or event.prev_hash != previous_hash
-            or compute_hash(_fields(event)) != event.hash
-        ):
-            return VerifyResult(valid=False, checked=checked, first_invalid_id=event.id)
-        previous_hash = event.hash
-        expected_id += 1
-        checked += 1
-        if progress is not None and checked % 5000 == 0:
-            progress(5000)
+    batches = _chain_batches(session, until=end)
+    try:
+        async for rows in batches:
+            for row in rows:
+                fields = dict(zip(HASHED_FIELDS, row, strict=False))
+                fields["actor_user_id"] = _actor_text(row[_ACTOR])
+                stored_hash = row[-1]
+                if (
+                    fields["id"] != expected_id
+                    or fields["prev_hash"] != previous_hash
+                    or compute_hash(fields) != stored_hash
+                ):
+                    return VerifyResult(valid=False, checked=checked, first_invalid_id=fields["id"])
+                previous_hash = stored_hash
+                expected_id += 1
+                checked += 1
+            if progress is not None:
+                progress(len(rows))
+    finally:
+        await batches.aclose()
     if checked != end or previous_hash != end_hash:
         # Events missing from the end (or a head that moved by hand) break the chain too.
         return VerifyResult(valid=False, checked=checked, first_invalid_id=checked + 1)

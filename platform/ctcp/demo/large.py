@@ -1,0 +1,1862 @@
+"""`ctcp demo --scale large`: a large, seeded data set written in bulk, for benchmarks.
+
+The small demo (`ctcp demo`) goes through the services one call at a time; at this size
+that would take hours, so this module writes rows in batches (SQLAlchemy Core
+`executemany`, and `COPY` on PostgreSQL for the biggest tables) while keeping every
+invariant the services keep:
+
+- each publication is exactly `consent.service.publication_sections` of its consent
+  event, for that event's audience, and is revoked by the report's next event;
+- requests name needs of their own State, offers are made on requests that were
+  circulated while every need was shared, accepting one offer leaves the others
+  `not_selected`;
+- every write is matched by the audit event the service would have recorded, and the
+  reads and sign-ins of the generated users fill the rest of the audit log, chained with
+  `audit.service.compute_hash` and ending at the chain head.
+
+Everything is drawn from one seeded generator and a fixed calendar (the two years before
+`END`), so the same data lands on SQLite and on PostgreSQL. Every synthetic user shares
+one argon2id hash of the demo password, computed once.
+"""
+
+import json
+import random
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Protocol, cast
+
+from sqlalchemy import Table, func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import SQLModel, col
+
+from ctcp.assistance.models import (
+    AssistanceRequest,
+    Need,
+    NeedSource,
+    NeedStatus,
+    OfferStatus,
+    RequestStatus,
+)
+from ctcp.audit import service as audit
+from ctcp.audit.models import AuditChainHead
+from ctcp.audit.service import AuditContext
+from ctcp.authz import policy
+from ctcp.authz.models import CasbinRule
+from ctcp.consent import needs_sharing
+from ctcp.consent import service as consent_service
+from ctcp.consent.models import Audience, ConsentEvent, ConsentScope, NeedsSharingEvent
+from ctcp.core.db import Database
+from ctcp.core.errors import DomainError
+from ctcp.identity import service as identity
+from ctcp.identity.models import User, UserRole
+from ctcp.identity.passwords import PasswordHasher
+from ctcp.identity.roles import Role
+from ctcp.organizations import service as organizations
+from ctcp.organizations.models import Organization, OrganizationKind
+from ctcp.reports.models import (
+    Priority,
+    ReportKind,
+    ReportSection,
+    ReportStatus,
+    ThematicArea,
+    VisitReport,
+)
+
+SEED = 20_261_122
+END = datetime(2026, 11, 1, tzinfo=UTC)
+DAYS = 730
+START = END - timedelta(days=DAYS)
+# Users join during the first month; their reads and sign-ins start after it.
+ONBOARDING_DAYS = 30
+DOMAIN = "large.ctcp.example"
+MARKER_EMAIL = f"admin.00001@cted.{DOMAIN}"
+BATCH = 5_000
+SQLITE_CACHE_KIB = 512 * 1024
+# Tables written with COPY on PostgreSQL (no JSON columns, many rows).
+COPY_TABLES = frozenset(
+    {
+        "audit_events",
+        "report_sections",
+        "recommendations",
+        "publication_sections",
+        "users",
+        "user_roles",
+        "assistance_needs",
+    }
+)
+
+
+class LargeDataSetError(DomainError):
+    title = "The large data set cannot be loaded"
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How much to build: `large` is the issue's figure, the others divide it."""
+
+    name: str
+    users: int
+    reports: int
+    needs: int
+    requests: int
+    audit_events: int
+
+
+SCALES = {
+    "small": Scale("small", 200, 100, 300, 100, 10_000),
+    "medium": Scale("medium", 2_000, 1_000, 3_000, 1_000, 100_000),
+    "large": Scale("large", 20_000, 10_000, 30_000, 10_000, 1_000_000),
+}
+
+
+class BuildProgress(Protocol):
+    """Where the build reports its phases (a progress bar in the CLI)."""
+
+    def start(self, phase: str, total: int) -> None: ...
+
+    def advance(self, count: int) -> None: ...
+
+
+class _Silent:
+    def start(self, phase: str, total: int) -> None:
+        pass
+
+    def advance(self, count: int) -> None:
+        pass
+
+
+@dataclass
+class BuildResult:
+    """What was built, and how long each phase took (seconds)."""
+
+    scale: Scale
+    counts: dict[str, int]
+    phases: list[tuple[str, float]]
+    chain_length: int
+
+    @property
+    def total_seconds(self) -> float:
+        return sum(seconds for _, seconds in self.phases)
+
+
+# --- text ---------------------------------------------------------------------------------
+
+AREA_TEXT: dict[ThematicArea, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
+    ThematicArea.LEGISLATION: (
+        "Legislation and criminalization",
+        (
+            "The counter-terrorism law of {state} criminalizes the financing of terrorism "
+            "and the travel of foreign terrorist fighters.",
+            "The definition of terrorist acts in the penal code of {state} remains broad and "
+            "could reach lawful protest.",
+            "Preparatory acts are criminalized since the {year} amendment of the penal code.",
+            "Courts of {state} heard {n} terrorism cases in the period under review.",
+        ),
+        (
+            "Narrow the definition of terrorist acts in line with international law.",
+            "Criminalize the receipt of terrorist training.",
+            "Publish the case law of the specialized court.",
+        ),
+    ),
+    ThematicArea.COUNTER_FINANCING: (
+        "Counter-financing of terrorism and asset freezing",
+        (
+            "The financial intelligence unit of {state} received {n} suspicious transaction "
+            "reports in {year}.",
+            "Designations under resolution 1373 are implemented, but freezing takes weeks.",
+            "Non-profit organizations are supervised by a risk-based approach since {year}.",
+            "Cash couriers are declared at airports but rarely at land borders.",
+        ),
+        (
+            "Freeze terrorist assets without delay after a designation.",
+            "Train supervisors of money-value transfer services on targeted sanctions.",
+            "Extend the cash declaration system to every land crossing.",
+        ),
+    ),
+    ThematicArea.LAW_ENFORCEMENT: (
+        "Law enforcement",
+        (
+            "A specialized counter-terrorism police unit of {n} officers covers the country.",
+            "Digital evidence is examined by one laboratory in the capital of {state}.",
+            "Police and intelligence services of {state} share information through a fusion "
+            "cell set up in {year}.",
+            "Special investigative techniques require a judge's warrant.",
+        ),
+        (
+            "Open regional digital-forensics laboratories.",
+            "Train investigators in financial investigations of terrorism cases.",
+            "Give the fusion cell a secure channel to every border post.",
+        ),
+    ),
+    ThematicArea.BORDER_MANAGEMENT: (
+        "Border management and aviation security",
+        (
+            "Advance passenger information is received for {n} per cent of international "
+            "flights to {state}.",
+            "Border posts of {state} query INTERPOL databases at the main airport only.",
+            "A passenger information unit was established in {year}.",
+            "Screening at land crossings relies on paper watch lists.",
+        ),
+        (
+            "Receive API and PNR data from every international air carrier.",
+            "Connect every border post to INTERPOL's I-24/7 network.",
+            "Introduce biometric screening at the main land crossings.",
+        ),
+    ),
+    ThematicArea.INTERNATIONAL_COOPERATION: (
+        "International judicial and law-enforcement cooperation",
+        (
+            "{state} has ratified {n} of the international counter-terrorism instruments.",
+            "Mutual legal assistance is handled by a central authority created in {year}.",
+            "Extradition requests take on average fourteen months.",
+            "Joint investigation teams are permitted but have not been used.",
+        ),
+        (
+            "Ratify the remaining international counter-terrorism instruments.",
+            "Set deadlines for mutual legal assistance requests.",
+            "Use joint investigation teams with neighbouring States.",
+        ),
+    ),
+    ThematicArea.COUNTERING_VIOLENT_EXTREMISM: (
+        "Countering incitement and violent extremism",
+        (
+            "The national strategy of {state} on preventing violent extremism dates from {year}.",
+            "{n} local prevention networks involve municipalities, schools and civil society.",
+            "Prison rehabilitation programmes reach a minority of those convicted.",
+            "Online incitement is handled by a police unit without a legal mandate to refer "
+            "content.",
+        ),
+        (
+            "Evaluate the prevention strategy with civil society.",
+            "Extend rehabilitation programmes to every prison.",
+            "Give the online unit a clear legal basis with judicial oversight.",
+        ),
+    ),
+    ThematicArea.HUMAN_RIGHTS: (
+        "Human rights and rule of law",
+        (
+            "Suspects in terrorism cases in {state} may be held for {n} days before seeing a "
+            "judge.",
+            "Access to a lawyer is guaranteed from the first interrogation since {year}.",
+            "An independent body reviews the use of counter-terrorism powers.",
+            "Civil society reports that the law is used against human-rights defenders.",
+        ),
+        (
+            "Shorten police custody in terrorism cases.",
+            "Guarantee access to counsel from the moment of arrest.",
+            "Protect human-rights defenders from misuse of counter-terrorism law.",
+        ),
+    ),
+    ThematicArea.CRITICAL_INFRASTRUCTURE: (
+        "Protection of critical infrastructure and vulnerable targets",
+        (
+            "{state} lists {n} critical infrastructure sites under a protection plan.",
+            "Operators of soft targets were trained in {year}.",
+            "A public-private partnership on the protection of stadiums is being prepared.",
+            "Drones near airports are a growing concern for the authorities of {state}.",
+        ),
+        (
+            "Adopt a national plan for the protection of vulnerable targets.",
+            "Hold joint exercises with the operators of critical infrastructure.",
+            "Regulate the use of drones near sensitive sites.",
+        ),
+    ),
+}
+AREAS = list(ThematicArea)
+KIND_TITLES = {
+    ReportKind.COMPREHENSIVE: "Comprehensive assessment visit",
+    ReportKind.FOCUSED: "Focused assessment visit",
+    ReportKind.FOLLOW_UP: "Follow-up visit",
+}
+NEED_TEXT = (
+    "Training of {n} officers in {area}.",
+    "Equipment and mentoring for the national unit responsible for {area}.",
+    "Legal drafting support on {area}.",
+    "A regional workshop on {area} with neighbouring States.",
+    "An assessment of the capacity gaps in {area}.",
+)
+PROGRAMMES = (
+    "Global Programme against Terrorism",
+    "Countering Terrorist Travel Programme",
+    "Border Management Programme",
+    "Global Programme against Money Laundering",
+    "Global Firearms Programme",
+    "Traveller Identification Programme",
+    "Programme on Prevention of Violent Extremism",
+    "Protection of Vulnerable Targets Programme",
+    "Fusion Cells Programme",
+    "Criminal Justice Reform Programme",
+)
+FIRST_NAMES = (  # noqa: SIM905
+    "Amina Ana Chen David Elena Farid Grace Hiro Ines Jonas Karim Lena Maria Nadia "
+    "Omar Pablo Quynh Rosa Samuel Tariq Ursula Victor Wanjiru Xavier Yasmin Zoran"
+).split()
+LAST_NAMES = (  # noqa: SIM905
+    "Abebe Alvarez Bauer Chowdhury Diallo Dubois Evans Fernandes Gupta Haddad Ivanova "
+    "Jensen Kim Lopez Mensah Nakamura Okafor Petrov Quispe Rahman Santos Tanaka Umar "
+    "Vargas Wang Yilmaz Zulu"
+).split()
+USER_AGENTS = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:132.0) Gecko/20100101 Firefox/132.0",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/130.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/18.0 Safari/605.1.15",
+    "Mozilla/5.0 (X11; Linux x86_64; rv:131.0) Gecko/20100101 Firefox/131.0",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/18.0 Mobile/15E148 Safari/604.1",
+)
+REQUEST_STATUS_WEIGHTS = (
+    (RequestStatus.SUBMITTED, 15),
+    (RequestStatus.UNDER_REVIEW, 15),
+    (RequestStatus.CIRCULATED, 20),
+    (RequestStatus.MATCHED, 10),
+    (RequestStatus.IN_PROGRESS, 15),
+    (RequestStatus.COMPLETED, 10),
+    (RequestStatus.DECLINED, 8),
+    (RequestStatus.WITHDRAWN, 7),
+)
+# The workflow each final status went through (declined and withdrawn: from a random stage).
+PATHS: dict[RequestStatus, tuple[RequestStatus, ...]] = {
+    RequestStatus.SUBMITTED: (RequestStatus.SUBMITTED,),
+    RequestStatus.UNDER_REVIEW: (RequestStatus.SUBMITTED, RequestStatus.UNDER_REVIEW),
+    RequestStatus.CIRCULATED: (
+        RequestStatus.SUBMITTED,
+        RequestStatus.UNDER_REVIEW,
+        RequestStatus.CIRCULATED,
+    ),
+    RequestStatus.MATCHED: (
+        RequestStatus.SUBMITTED,
+        RequestStatus.UNDER_REVIEW,
+        RequestStatus.CIRCULATED,
+        RequestStatus.MATCHED,
+    ),
+    RequestStatus.IN_PROGRESS: (
+        RequestStatus.SUBMITTED,
+        RequestStatus.UNDER_REVIEW,
+        RequestStatus.CIRCULATED,
+        RequestStatus.MATCHED,
+        RequestStatus.IN_PROGRESS,
+    ),
+    RequestStatus.COMPLETED: (
+        RequestStatus.SUBMITTED,
+        RequestStatus.UNDER_REVIEW,
+        RequestStatus.CIRCULATED,
+        RequestStatus.MATCHED,
+        RequestStatus.IN_PROGRESS,
+        RequestStatus.COMPLETED,
+    ),
+}
+MATCHED_OR_LATER = (RequestStatus.MATCHED, RequestStatus.IN_PROGRESS, RequestStatus.COMPLETED)
+
+
+# --- the people and the calendar ------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Person:
+    id: uuid.UUID
+    org: Organization
+    role: str
+    email: str
+    ip: str
+    agent: str
+
+
+@dataclass(slots=True)
+class _Write:
+    """A change and the audit event its service records (details already as stored)."""
+
+    at: datetime
+    actor: _Person | None
+    action: str
+    object_type: str
+    object_id: str
+    details: str
+    effect: tuple[Any, ...] | None = None
+
+
+@dataclass(slots=True)
+class _Section:
+    id: uuid.UUID
+    area: str
+    recommendations: list[uuid.UUID]
+
+
+@dataclass(slots=True)
+class _SectionText:
+    id: uuid.UUID
+    report_id: uuid.UUID
+    area: str
+    title: str
+    body: str
+    position: int
+
+
+@dataclass(slots=True)
+class _Report:
+    id: uuid.UUID
+    state: Organization
+    adopted_at: datetime | None
+    sections: list[_Section]
+    # Sections whose needs the final consent shares (a live publication with share_needs).
+    shared_sections: set[uuid.UUID] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class _NeedRef:
+    id: uuid.UUID
+    state: Organization
+    created_at: datetime
+    shared: bool
+
+
+def _json(details: dict[str, Any]) -> str:
+    """Details exactly as `audit.service._append` stores them."""
+    return json.dumps(details, sort_keys=True, default=str)
+
+
+class _Rows:
+    """Buffered bulk inserts: Core executemany, or COPY on PostgreSQL for big tables.
+
+    A flush writes every buffered table in foreign-key order, so a child row never
+    reaches the database before its parent.
+    """
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+        self.postgres = connection.dialect.name == "postgresql"
+        self.buffers: dict[str, list[dict[str, Any]]] = {}
+        self.order = [table.name for table in SQLModel.metadata.sorted_tables]
+        self.counts: Counter[str] = Counter()
+        self.pending = 0
+
+    async def add(self, table: str, row: dict[str, Any]) -> None:
+        self.buffers.setdefault(table, []).append(row)
+        self.pending += 1
+        if self.pending >= BATCH:
+            await self.flush()
+
+    async def flush(self) -> None:
+        for name in self.order:
+            rows = self.buffers.pop(name, None)
+            if rows:
+                await self.write(SQLModel.metadata.tables[name], rows)
+        self.pending = 0
+
+    async def write(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        self.counts[table.name] += len(rows)
+        if self.postgres and table.name in COPY_TABLES:
+            columns = list(rows[0])
+            raw = await self.connection.get_raw_connection()
+            await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+                table.name,
+                records=[tuple(row[column] for column in columns) for row in rows],
+                columns=columns,
+            )
+        else:
+            await self.connection.execute(insert(table), rows)
+
+
+class _Build:
+    """One build: the seeded generator, the people, and everything written so far."""
+
+    def __init__(
+        self,
+        scale: Scale,
+        rows: _Rows,
+        organizations_: Sequence[Organization],
+        password_hash: str,
+        progress: BuildProgress,
+    ) -> None:
+        self.scale = scale
+        self.rows = rows
+        # Seeded on purpose: the same data on every backend (nothing here is a secret).
+        self.rng = random.Random(SEED)  # noqa: S311
+        self.password_hash = password_hash
+        self.progress = progress
+        by_code = {org.code: org for org in organizations_}
+        if "CTED" not in by_code:
+            raise LargeDataSetError("No CTED organization: run `ctcp load-reference-data`.")
+        self.cted = by_code["CTED"]
+        kinds: dict[str, list[Organization]] = {}
+        for org in sorted(organizations_, key=lambda o: o.code):
+            kinds.setdefault(org.kind, []).append(org)
+        self.states = kinds.get(OrganizationKind.MEMBER_STATE.value, [])
+        # State order: reports and focal points go round it, so small scales still give
+        # the States with reports their focal points.
+        self.rng.shuffle(self.states)
+        self.entities = kinds.get(OrganizationKind.COMPACT_ENTITY.value, [])
+        self.secretariat = kinds.get(OrganizationKind.SECRETARIAT.value, [])
+        if not self.states or not self.entities:
+            raise LargeDataSetError("No Member States or Compact entities: load reference data.")
+        self.people: list[_Person] = []
+        self.by_role: dict[str, list[_Person]] = {}
+        self.state_focal_points: dict[uuid.UUID, list[_Person]] = {}
+        self.entity_focal_points: dict[uuid.UUID, list[_Person]] = {}
+        self.writes: list[_Write] = []
+        self.reports: list[_Report] = []
+        self.needs: list[_NeedRef] = []
+        self.sharing_states: set[uuid.UUID] = set()
+        self.tally: Counter[str] = Counter()
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def new_id(self) -> uuid.UUID:
+        return uuid.UUID(int=self.rng.getrandbits(128), version=4)
+
+    def later(self, after: datetime, low_days: float, high_days: float) -> datetime:
+        """A moment some days after `after`, always before END (squeezed if need be)."""
+        moment = after + timedelta(days=self.rng.uniform(low_days, high_days))
+        limit = END - timedelta(minutes=1)
+        if moment >= limit:
+            moment = after + (limit - after) / 2
+        return moment.replace(microsecond=self.rng.randrange(1_000_000))
+
+    def someone(self, role: Role, org: Organization | None = None) -> _Person:
+        if role is Role.STATE_FOCAL_POINT and org is not None:
+            pool = self.state_focal_points.get(org.id)
+            if pool:
+                return self.rng.choice(pool)
+            return self.rng.choice(self.by_role[Role.CONSENT_OFFICER.value])
+        if role is Role.ENTITY_FOCAL_POINT and org is not None:
+            return self.rng.choice(self.entity_focal_points[org.id])
+        return self.rng.choice(self.by_role[role.value])
+
+    def write(
+        self,
+        at: datetime,
+        actor: _Person | None,
+        action: str,
+        object_type: str,
+        object_id: uuid.UUID,
+        details: dict[str, Any] | None = None,
+        effect: tuple[Any, ...] | None = None,
+    ) -> None:
+        self.writes.append(
+            _Write(at, actor, action, object_type, str(object_id), _json(details or {}), effect)
+        )
+
+    # --- users --------------------------------------------------------------------------
+
+    def _plan_users(self) -> list[tuple[Organization, Role]]:
+        n = self.scale.users
+        fixed = [
+            (Role.PLATFORM_ADMIN, max(2, n // 2000)),
+            (Role.AUDITOR, max(2, n // 2000)),
+            (Role.CONSENT_OFFICER, max(3, n // 500)),
+            (Role.CTED_ANALYST, max(5, n * 3 // 200)),
+        ]
+        plan: list[tuple[Organization, Role]] = []
+        for role, count in fixed:
+            plan.extend((self.cted, role) for _ in range(count))
+        secretariat_fps = max(1, n // 200)
+        plan.extend(
+            (self.secretariat[i % len(self.secretariat)], Role.ENTITY_FOCAL_POINT)
+            for i in range(secretariat_fps)
+        )
+        rest = n - len(plan)
+        entity_fps = max(len(self.entities), rest * 35 // 100)
+        for i in range(rest):
+            # Focal points of States and entities interleaved: every entity has some.
+            if i * entity_fps // rest != (i + 1) * entity_fps // rest:
+                k = i * entity_fps // rest
+                plan.append((self.entities[k % len(self.entities)], Role.ENTITY_FOCAL_POINT))
+            else:
+                k = i - i * entity_fps // rest
+                plan.append((self.states[k % len(self.states)], Role.STATE_FOCAL_POINT))
+        return plan[:n]
+
+    async def users(self) -> None:
+        plan = self._plan_users()
+        self.progress.start("users", len(plan))
+        numbers: Counter[str] = Counter()
+        prefixes = {
+            Role.PLATFORM_ADMIN: "admin",
+            Role.AUDITOR: "auditor",
+            Role.CONSENT_OFFICER: "consent",
+            Role.CTED_ANALYST: "analyst",
+            Role.ENTITY_FOCAL_POINT: "focal",
+            Role.STATE_FOCAL_POINT: "focal",
+        }
+        admin: _Person | None = None
+        for index, (org, role) in enumerate(plan):
+            numbers[prefixes[role]] += 1
+            domain = f"{org.code.lower().replace('_', '-')}.{DOMAIN}"
+            person = _Person(
+                id=self.new_id(),
+                org=org,
+                role=role.value,
+                email=f"{prefixes[role]}.{numbers[prefixes[role]]:05d}@{domain}",
+                ip=".".join(("10", *(str(self.rng.randrange(1, 255)) for _ in range(3)))),
+                agent=self.rng.choice(USER_AGENTS),
+            )
+            created = START + timedelta(
+                days=ONBOARDING_DAYS * index / len(plan), microseconds=self.rng.randrange(10**6)
+            )
+            name = f"{self.rng.choice(FIRST_NAMES)} {self.rng.choice(LAST_NAMES)}"
+            await self.rows.add(
+                "users",
+                {
+                    "id": person.id,
+                    "email": person.email,
+                    "name": name,
+                    "organization_id": org.id,
+                    "password_hash": self.password_hash,
+                    "active": True,
+                    "created_at": created,
+                    "password_changed_at": created,
+                    "totp_secret_encrypted": None,
+                    "mfa_enabled_at": None,
+                    "totp_last_step": None,
+                },
+            )
+            await self.rows.add(
+                "user_roles",
+                {
+                    "user_id": person.id,
+                    "role": role.value,
+                    "granted_at": created,
+                    "granted_by": admin.id if admin else None,
+                },
+            )
+            self.write(
+                created,
+                admin,
+                "user.create",
+                "user",
+                person.id,
+                {"email": person.email, "organization": org.code, "roles": [role.value]},
+                ("user", person),
+            )
+            if admin is None:
+                admin = person
+            self.people.append(person)
+            self.by_role.setdefault(role.value, []).append(person)
+            if role is Role.STATE_FOCAL_POINT:
+                self.state_focal_points.setdefault(org.id, []).append(person)
+            elif role is Role.ENTITY_FOCAL_POINT:
+                self.entity_focal_points.setdefault(org.id, []).append(person)
+            self.progress.advance(1)
+        await self.rows.flush()
+        self.tally["users"] = len(plan)
+
+    # --- reports, consent, publications ---------------------------------------------------
+
+    def _body(self, area: ThematicArea, state: Organization, year: int) -> tuple[str, str]:
+        title, findings, _ = AREA_TEXT[area]
+        chosen = self.rng.sample(findings, 3)
+        body = " ".join(
+            sentence.format(state=state.name_en, year=year, n=self.rng.randrange(3, 95))
+            for sentence in chosen
+        )
+        return title, body
+
+    async def reports_and_consent(self) -> None:
+        total = self.scale.reports
+        self.progress.start("reports, consent, publications", total)
+        made = 0
+        lineage = 0
+        adopted_count = 0
+        while made < total:
+            state = self.states[lineage % len(self.states)]
+            lineage += 1
+            versions = 2 if made + 2 <= total and self.rng.random() < 0.08 else 1
+            visit_start = START + timedelta(days=self.rng.uniform(ONBOARDING_DAYS, 450))
+            kind = self.rng.choices(list(ReportKind), weights=(5, 3, 2))[0]
+            year = visit_start.year
+            title = f"{KIND_TITLES[kind]} to {state.name_en}, {year}"
+            language = self.rng.choices(("en", "fr", "es"), weights=(7, 2, 1))[0]
+            lineage_id = self.new_id()
+            created = self.later(visit_start, 10, 40)
+            previous: tuple[uuid.UUID, list[tuple[ThematicArea, str, str, list[str]]]] | None
+            previous = None
+            for version in range(1, versions + 1):
+                latest = version == versions
+                draft = latest and self.rng.random() < (0.3 if version > 1 else 0.03)
+                analyst = self.someone(Role.CTED_ANALYST)
+                report_id = self.new_id()
+                if previous is None:
+                    content = [
+                        (
+                            area,
+                            *self._body(area, state, year),
+                            [
+                                self.rng.choice(AREA_TEXT[area][2])
+                                for _ in range(self.rng.randint(1, 3))
+                            ],
+                        )
+                        for area in AREAS
+                    ]
+                    self.write(
+                        created,
+                        analyst,
+                        "report.create",
+                        "report",
+                        report_id,
+                        {"state": state.code, "version": 1},
+                    )
+                else:
+                    created = self.later(created, 20, 60)
+                    content = previous[1]
+                    self.write(
+                        created,
+                        analyst,
+                        "report.amend",
+                        "report",
+                        report_id,
+                        {"from": str(previous[0]), "version": version},
+                    )
+                edited = self.later(created, 1, 15)
+                adopted_at = None if draft else self.later(edited, 5, 35)
+                await self.rows.add(
+                    "visit_reports",
+                    {
+                        "id": report_id,
+                        "lineage_id": lineage_id,
+                        "version": version,
+                        "state_id": state.id,
+                        "kind": kind.value,
+                        "title": title,
+                        "language": language,
+                        "visit_start_date": visit_start.date(),
+                        "visit_end_date": visit_start.date()
+                        + timedelta(days=self.rng.randint(3, 10)),
+                        "status": (ReportStatus.DRAFT if draft else ReportStatus.ADOPTED).value,
+                        "created_at": created,
+                        "created_by": analyst.id,
+                        "adopted_at": adopted_at,
+                        "adopted_by": None if draft else analyst.id,
+                    },
+                )
+                sections: list[_SectionText] = []
+                report = _Report(report_id, state, adopted_at, [])
+                for position, (area, section_title, body, recommendations) in enumerate(content):
+                    section = _SectionText(
+                        id=self.new_id(),
+                        report_id=report_id,
+                        area=area.value,
+                        title=section_title,
+                        body=body,
+                        position=position,
+                    )
+                    sections.append(section)
+                    await self.rows.add(
+                        "report_sections",
+                        {
+                            "id": section.id,
+                            "report_id": report_id,
+                            "area": section.area,
+                            "title": section.title,
+                            "body": section.body,
+                            "position": position,
+                        },
+                    )
+                    ids = []
+                    for index, recommendation in enumerate(recommendations):
+                        ids.append(self.new_id())
+                        await self.rows.add(
+                            "recommendations",
+                            {
+                                "id": ids[-1],
+                                "section_id": section.id,
+                                "text": recommendation,
+                                "priority": self.rng.choice(list(Priority)).value,
+                                "position": index,
+                            },
+                        )
+                    report.sections.append(_Section(section.id, section.area, ids))
+                self.write(
+                    edited, analyst, "report.update", "report", report_id, None,
+                    ("report", state.id, report_id),
+                )  # fmt: skip
+                if adopted_at is not None:
+                    self.write(
+                        adopted_at,
+                        analyst,
+                        "report.adopt",
+                        "report",
+                        report_id,
+                        {"version": version},
+                    )
+                    category = ("full", "partial", "none or withdrawn")[adopted_count % 3]
+                    adopted_count += 1
+                    # `consent.service.publication_sections` reads ids and positions only:
+                    # plain records stand in for ReportSection (136 µs each to build).
+                    await self._consent(
+                        report, cast(list[ReportSection], sections), category, title
+                    )
+                    self.reports.append(report)
+                    self.tally["adopted report versions"] += 1
+                else:
+                    self.tally["draft report versions"] += 1
+                previous = (report_id, content)
+                made += 1
+                self.progress.advance(1)
+        await self.rows.flush()
+        self.tally["report versions"] = made
+
+    def _decision(
+        self, kind: str, sections: Sequence[ReportSection], first: bool
+    ) -> tuple[ConsentScope, list[str], Audience, bool]:
+        audiences = (Audience.COMPACT, Audience.MEMBER_STATES, Audience.PUBLIC)
+        if kind == "full":
+            audience = self.rng.choices(audiences, weights=(5, 3, 2))[0]
+            return ConsentScope.FULL, [], audience, self.rng.random() < 0.6
+        chosen = self.rng.sample(sections, self.rng.randint(2, 6))
+        audience = Audience.COMPACT if first else self.rng.choices(audiences, weights=(6, 3, 1))[0]
+        return (
+            ConsentScope.PARTIAL,
+            sorted(str(s.id) for s in chosen),
+            audience,
+            self.rng.random() < 0.5,
+        )
+
+    async def _consent(
+        self, report: _Report, sections: Sequence[ReportSection], category: str, title: str
+    ) -> None:
+        """The report's consent history ending in `category`, with its publications.
+
+        As `consent.service.record` and `withdraw` do: each event revokes the report's
+        live publication and publishes exactly `publication_sections` of itself.
+        """
+        assert report.adopted_at is not None
+        self.tally[f"consent: {category}"] += 1
+        # (scope, sections, audience, share needs, by the State's focal point, withdrawal)
+        steps: list[tuple[ConsentScope, list[str], Audience | None, bool, bool, bool]] = []
+        roll = self.rng.random()
+        if category == "full":
+            if roll < 0.4:
+                steps.append((*self._decision("partial", sections, True), False, False))
+            steps.append((*self._decision("full", sections, not steps), False, False))
+        elif category == "partial":
+            if roll < 0.4:
+                steps.append((*self._decision("full", sections, True), False, False))
+                scope, chosen, _, share = self._decision("partial", sections, True)
+                # Narrowed: same audience, needs shared only if they were.
+                steps.append(
+                    (
+                        scope,
+                        chosen,
+                        steps[0][2],
+                        share and steps[0][3],
+                        self.rng.random() < 0.5,
+                        False,
+                    )
+                )
+            else:
+                steps.append((*self._decision("partial", sections, True), False, False))
+        elif roll < 0.5:
+            return  # never decided: nothing published
+        elif roll < 0.7:
+            steps.append((ConsentScope.NONE, [], None, False, False, False))
+        else:
+            first = self._decision(self.rng.choice(("full", "partial")), sections, True)
+            steps.append((*first, False, False))
+            steps.append((ConsentScope.NONE, [], None, False, self.rng.random() < 0.5, True))
+        events: list[tuple[ConsentEvent, _Person]] = []
+        at = report.adopted_at
+        for sequence, (scope, chosen, audience, share, by_state, withdrawal) in enumerate(
+            steps, start=1
+        ):
+            at = self.later(at, 5, 60)
+            actor = (
+                self.someone(Role.STATE_FOCAL_POINT, report.state)
+                if by_state
+                else self.someone(Role.CONSENT_OFFICER)
+            )
+            last = sequence == len(steps)
+            decided = scope is not ConsentScope.NONE
+            expires = (
+                END + timedelta(days=self.rng.randint(365, 1100))
+                if last and decided and self.rng.random() < 0.1
+                else None
+            )
+            reference = f"Note verbale {report.state.code}/{at.year}/{self.rng.randrange(1, 999)}"
+            event = ConsentEvent(
+                id=self.new_id(),
+                report_id=report.id,
+                sequence=sequence,
+                scope=scope.value,
+                section_ids=chosen,
+                audience=audience.value if decided and audience else None,
+                share_needs=share and decided,
+                reference=None if withdrawal else reference,
+                reason="The Government asks that the report not be shared for now."
+                if withdrawal
+                else None,
+                withdrawal=withdrawal,
+                effective_at=at,
+                expires_at=expires,
+                recorded_at=at,
+                recorded_by=actor.id,
+                on_behalf_of=report.state.id,
+            )
+            events.append((event, actor))
+        previous_publication: uuid.UUID | None = None
+        for index, (event, actor) in enumerate(events):
+            await self.rows.add(
+                "consent_events",
+                {name: getattr(event, name) for name in ConsentEvent.model_fields},
+            )
+            published = consent_service.publication_sections(
+                sections, event.scope, event.section_ids
+            )
+            publication_id: uuid.UUID | None = None
+            if published:
+                publication_id = self.new_id()
+                following = events[index + 1][0] if index + 1 < len(events) else None
+                await self._publication(
+                    publication_id,
+                    report,
+                    event,
+                    title,
+                    published,
+                    None if following is None else following.recorded_at,
+                )
+            before = events[index - 1][0] if index else None
+            self.write(
+                event.recorded_at,
+                actor,
+                "consent.withdraw" if event.withdrawal else "consent.record",
+                "report",
+                report.id,
+                {
+                    "before": None
+                    if before is None
+                    else consent_service.as_read(before).model_dump(mode="json"),
+                    "after": consent_service.as_read(event).model_dump(mode="json"),
+                    "revoked_publications": 0 if previous_publication is None else 1,
+                    "publication": None if publication_id is None else str(publication_id),
+                },
+                ("consent", report.id, publication_id),
+            )
+            previous_publication = publication_id
+        self.tally["consent events"] += len(events)
+        final = events[-1][0]
+        if final.share_needs:
+            report.shared_sections = {
+                section.id
+                for section in consent_service.publication_sections(
+                    sections, final.scope, final.section_ids
+                )
+            }
+
+    async def _publication(
+        self,
+        publication_id: uuid.UUID,
+        report: _Report,
+        event: ConsentEvent,
+        title: str,
+        sections: Sequence[ReportSection],
+        revoked_at: datetime | None,
+    ) -> None:
+        await self.rows.add(
+            "publications",
+            {
+                "id": publication_id,
+                "report_id": report.id,
+                "consent_event_id": event.id,
+                "state_id": report.state.id,
+                "audience": event.audience or Audience.COMPACT.value,
+                "title": title,
+                "published_at": event.recorded_at,
+                "expires_at": event.expires_at,
+                "revoked_at": revoked_at,
+            },
+        )
+        for section in sections:
+            await self.rows.add(
+                "publication_sections",
+                {
+                    "id": self.new_id(),
+                    "publication_id": publication_id,
+                    "section_id": section.id,
+                    "area": section.area,
+                    "title": section.title,
+                    "body": section.body,
+                    "position": section.position,
+                },
+            )
+        self.tally["publications"] += 1
+        if revoked_at is None:
+            self.tally["live publications"] += 1
+
+    # --- needs sharing and needs ----------------------------------------------------------
+
+    async def needs_sharing(self) -> None:
+        """One needs-sharing decision per State, a second for some (withdrawn or given)."""
+        for state in self.states:
+            at = START + timedelta(days=self.rng.uniform(ONBOARDING_DAYS, 400))
+            share = self.rng.random() < 0.7
+            decisions = [(share, False)]
+            if self.rng.random() < 0.2:
+                decisions.append((not share, share))  # a withdrawal, or sharing at last
+            before: NeedsSharingEvent | None = None
+            for sequence, (shares, withdrawal) in enumerate(decisions, start=1):
+                at = self.later(at, 1, 200)
+                actor = (
+                    self.someone(Role.STATE_FOCAL_POINT, state)
+                    if withdrawal
+                    else self.someone(Role.CONSENT_OFFICER)
+                )
+                event = NeedsSharingEvent(
+                    id=self.new_id(),
+                    state_id=state.id,
+                    sequence=sequence,
+                    share_needs=shares,
+                    reference=None
+                    if withdrawal
+                    else f"Note verbale {state.code}/{at.year}/{self.rng.randrange(1, 999)}",
+                    reason="Needs are shared bilaterally for now." if withdrawal else None,
+                    withdrawal=withdrawal,
+                    effective_at=at,
+                    expires_at=None,
+                    recorded_at=at,
+                    recorded_by=actor.id,
+                )
+                await self.rows.add(
+                    "needs_sharing_events",
+                    {name: getattr(event, name) for name in NeedsSharingEvent.model_fields},
+                )
+                self.write(
+                    at,
+                    actor,
+                    "needs_sharing.withdraw" if withdrawal else "needs_sharing.record",
+                    "organization",
+                    state.id,
+                    {
+                        "state": state.code,
+                        "before": None
+                        if before is None
+                        else needs_sharing.as_read(before).model_dump(mode="json"),
+                        "after": needs_sharing.as_read(event).model_dump(mode="json"),
+                    },
+                )
+                before = event
+                self.tally["needs-sharing events"] += 1
+            if decisions[-1][0]:
+                self.sharing_states.add(state.id)
+
+    def plan_needs(self) -> list[dict[str, Any]]:
+        """The needs (rows to write once the requests have decided their statuses)."""
+        rows: list[dict[str, Any]] = []
+        from_reports = self.scale.needs * 6 // 10 if self.reports else 0
+        # States without focal points file nothing: their needs come from reports only.
+        self.need_states = [s for s in self.states if s.id in self.state_focal_points]
+        self.need_states = self.need_states or self.states
+        for index in range(self.scale.needs):
+            need_id = self.new_id()
+            analyst = self.someone(Role.CTED_ANALYST)
+            row: dict[str, Any] = {
+                "id": need_id,
+                "priority": self.rng.choices(list(Priority), weights=(3, 5, 2))[0].value,
+                "status": NeedStatus.OPEN.value,
+                "consultation_id": None,
+                "created_by": analyst.id,
+            }
+            if index < from_reports:
+                report = self.rng.choice(self.reports)
+                section = self.rng.choice(report.sections)
+                assert report.adopted_at is not None
+                created = self.later(report.adopted_at, 1, 90)
+                state = report.state
+                area = section.area
+                row |= {
+                    "source": NeedSource.RECOMMENDATION.value,
+                    "report_id": report.id,
+                    "section_id": section.id,
+                    "recommendation_id": self.rng.choice(section.recommendations),
+                }
+                shared = section.id in report.shared_sections
+            else:
+                state = self.rng.choice(self.need_states)
+                created = self.later(START, ONBOARDING_DAYS, DAYS - 10)
+                area = self.rng.choice(AREAS).value
+                row |= {
+                    "source": NeedSource.STATE_REQUEST.value,
+                    "report_id": None,
+                    "section_id": None,
+                    "recommendation_id": None,
+                }
+                shared = state.id in self.sharing_states
+            description = self.rng.choice(NEED_TEXT).format(
+                n=self.rng.randrange(10, 200), area=AREA_TEXT[ThematicArea(area)][0].lower()
+            )
+            row |= {
+                "state_id": state.id,
+                "area": area,
+                "description": description,
+                "created_at": created,
+                "updated_at": created,
+            }
+            rows.append(row)
+            self.needs.append(_NeedRef(need_id, state, created, shared))
+            self.write(
+                created,
+                analyst,
+                "need.create",
+                "need",
+                need_id,
+                {"state": state.code, "area": area, "source": row["source"]},
+                ("need", state.id, need_id),
+            )
+        return rows
+
+    # --- requests and offers ----------------------------------------------------------------
+
+    def _pick_needs(self, pools: dict[bool, list[_NeedRef]], shared: bool) -> list[_NeedRef]:
+        """One unused need (shared ones if the request is to be circulated), and up to two
+        more of the same State."""
+        pool = pools[shared]
+        while pool and pool[-1].id in self._used_needs:
+            pool.pop()
+        if not pool:
+            return []
+        first = pool.pop()
+        chosen = [first]
+        same_state = self._needs_by_state[(first.state.id, shared)]  # shared, or any
+        for _ in range(self.rng.choice((0, 0, 0, 1, 1, 2))):
+            while same_state and (
+                same_state[-1].id in self._used_needs or same_state[-1].id == first.id
+            ):
+                same_state.pop()
+            if same_state:
+                chosen.append(same_state.pop())
+        self._used_needs.update(need.id for need in chosen)
+        return chosen
+
+    _used_needs: set[uuid.UUID]
+    _request_rows: list[tuple[str, dict[str, Any]]]
+    need_states: list[Organization]
+    _needs_by_state: dict[tuple[uuid.UUID, bool], list[_NeedRef]]
+
+    def _path(self) -> tuple[RequestStatus, ...]:
+        final = self.rng.choices(
+            [status for status, _ in REQUEST_STATUS_WEIGHTS],
+            weights=[weight for _, weight in REQUEST_STATUS_WEIGHTS],
+        )[0]
+        if final is RequestStatus.DECLINED:
+            stage = self.rng.choice(
+                (RequestStatus.SUBMITTED, RequestStatus.UNDER_REVIEW, RequestStatus.CIRCULATED)
+            )
+            return (*PATHS[stage], final)
+        if final is RequestStatus.WITHDRAWN:
+            stage = self.rng.choice(
+                (
+                    RequestStatus.SUBMITTED,
+                    RequestStatus.UNDER_REVIEW,
+                    RequestStatus.CIRCULATED,
+                    RequestStatus.MATCHED,
+                )
+            )
+            return (*PATHS[stage], final)
+        return PATHS[final]
+
+    async def requests_and_offers(self, need_rows: list[dict[str, Any]]) -> None:
+        self.progress.start("requests and offers", self.scale.requests)
+        self._used_needs = set()
+        self._needs_by_state = {}
+        self._request_rows = []
+        pools: dict[bool, list[_NeedRef]] = {True: [], False: []}
+        for need in self.needs:
+            self._needs_by_state.setdefault((need.state.id, False), []).append(need)
+            if need.shared:
+                pools[True].append(need)
+                self._needs_by_state.setdefault((need.state.id, True), []).append(need)
+        # Any need may go into a request that is never circulated.
+        pools[False] = list(self.needs)
+        for pool in (*pools.values(), *self._needs_by_state.values()):
+            self.rng.shuffle(pool)
+        need_status: dict[uuid.UUID, str] = {}
+        for _ in range(self.scale.requests):
+            path = self._path()
+            circulated = RequestStatus.CIRCULATED in path
+            chosen = self._pick_needs(pools, circulated)
+            if not chosen:  # no shared need left: the request stays in review
+                path = PATHS[RequestStatus.UNDER_REVIEW]
+                chosen = self._pick_needs(pools, False)
+            if not chosen:
+                raise LargeDataSetError("Too few needs for the requests of this scale.")
+            self._request(path, chosen, need_status)
+            self.progress.advance(1)
+        for row in need_rows:
+            row["status"] = need_status.get(row["id"], row["status"])
+            if row["status"] == NeedStatus.OPEN.value and self.rng.random() < 0.03:
+                row["status"] = NeedStatus.CLOSED.value
+                closed = self.later(row["created_at"], 30, 300)
+                self._need_update(row, closed, NeedStatus.OPEN.value, NeedStatus.CLOSED.value)
+            await self.rows.add("assistance_needs", row)
+        # The needs first: the requests point at them.
+        for table, row in self._request_rows:
+            await self.rows.add(table, row)
+        await self.rows.flush()
+        self.tally["needs"] = len(need_rows)
+
+    def _need_update(self, row: dict[str, Any], at: datetime, before: str, after: str) -> None:
+        row["updated_at"] = max(row["updated_at"], at)
+        self.write(
+            at,
+            self.someone(Role.CTED_ANALYST),
+            "need.update",
+            "need",
+            row["id"],
+            {"status": {"before": before, "after": after}},
+        )
+
+    def _request(
+        self,
+        path: tuple[RequestStatus, ...],
+        chosen: list[_NeedRef],
+        need_status: dict[uuid.UUID, str],
+    ) -> None:
+        state = chosen[0].state
+        request_id = self.new_id()
+        by_state = bool(self.state_focal_points.get(state.id)) and self.rng.random() < 0.8
+        filer = (
+            self.someone(Role.STATE_FOCAL_POINT, state)
+            if by_state
+            else self.someone(Role.CTED_ANALYST)
+        )
+        created = self.later(max(need.created_at for need in chosen), 1, 30)
+        area = AREA_TEXT[ThematicArea(self.rng.choice(AREAS))][0]
+        transitions: list[dict[str, Any]] = []
+        offers: list[dict[str, Any]] = []
+        at = created
+        for step, status in enumerate(path):
+            if step == 0:
+                actor = filer
+            elif status in (RequestStatus.WITHDRAWN, RequestStatus.MATCHED) or (
+                status in MATCHED_OR_LATER and self.rng.random() < 0.6
+            ):
+                actor = self.someone(Role.STATE_FOCAL_POINT, state)
+            else:
+                actor = self.someone(Role.CTED_ANALYST)
+            if step:
+                at = self.later(at, 2, 25)
+            if status is RequestStatus.MATCHED:
+                self._accept(request_id, offers, actor, at)
+            closing = status in (RequestStatus.DECLINED, RequestStatus.WITHDRAWN)
+            transitions.append(
+                {
+                    "id": self.new_id(),
+                    "request_id": request_id,
+                    "from_status": path[step - 1].value if step else None,
+                    "to_status": status.value,
+                    "reason": f"{status.value.capitalize()}: covered by a national programme."
+                    if closing
+                    else None,
+                    "at": at,
+                    "by_user": actor.id,
+                    "by_org": actor.org.id,
+                }
+            )
+            if step:
+                self.write(
+                    at,
+                    actor,
+                    "request.transition",
+                    "request",
+                    request_id,
+                    {"from": path[step - 1].value, "to": status.value},
+                )
+            else:
+                self.write(
+                    at,
+                    actor,
+                    "request.create",
+                    "request",
+                    request_id,
+                    {"state": state.code, "needs": sorted(str(need.id) for need in chosen)},
+                    ("request", state.id, request_id),
+                )
+            if closing:
+                pending = [o for o in offers if o["status"] == OfferStatus.PENDING.value]
+                for offer in pending:
+                    offer |= {"status": OfferStatus.CLOSED.value, "decided_at": at}
+                if pending:
+                    self.write(
+                        at.replace(microsecond=min(at.microsecond + 1, 999_999)),
+                        actor,
+                        "offer.close",
+                        "request",
+                        request_id,
+                        {
+                            "offers": sorted(str(o["id"]) for o in pending),
+                            "because": status.value,
+                        },
+                    )
+            if status is RequestStatus.CIRCULATED:
+                at = self._offers(request_id, state, offers, at, final=step == len(path) - 1)
+            if status in (RequestStatus.IN_PROGRESS, RequestStatus.COMPLETED):
+                after = (
+                    NeedStatus.PARTIALLY_MET
+                    if status is RequestStatus.IN_PROGRESS
+                    else NeedStatus.MET
+                ).value
+                for need in chosen:
+                    before = need_status.get(need.id, NeedStatus.OPEN.value)
+                    need_status[need.id] = after
+                    self.write(
+                        at,
+                        self.someone(Role.CTED_ANALYST),
+                        "need.update",
+                        "need",
+                        need.id,
+                        {"status": {"before": before, "after": after}},
+                    )
+        later = self._request_rows
+        later.append(
+            (
+                "assistance_requests",
+                {
+                    "id": request_id,
+                    "state_id": state.id,
+                    "title": f"{area}: support requested by {state.name_en}",
+                    "description": f"{state.name_en} requests assistance on {area.lower()}.",
+                    "status": path[-1].value,
+                    "filed_by_org": filer.org.id,
+                    "filed_by": filer.id,
+                    "created_at": created,
+                    "updated_at": at,
+                },
+            )
+        )
+        later.extend(
+            ("assistance_request_needs", {"request_id": request_id, "need_id": need.id})
+            for need in chosen
+        )
+        later.extend(("assistance_request_transitions", row) for row in transitions)
+        later.extend(("assistance_offers", offer) for offer in offers)
+        self.tally["requests"] += 1
+        self.tally[f"requests: {path[-1].value}"] += 1
+        self.tally["offers"] += len(offers)
+        for offer in offers:
+            self.tally[f"offers: {offer['status']}"] += 1
+
+    def _offers(
+        self,
+        request_id: uuid.UUID,
+        state: Organization,
+        offers: list[dict[str, Any]],
+        circulated: datetime,
+        *,
+        final: bool,
+    ) -> datetime:
+        """One to three entities offer on a circulated request; returns the last offer's time."""
+        last = circulated
+        for entity in self.rng.sample(self.entities, self.rng.randint(1, 3)):
+            author = self.someone(Role.ENTITY_FOCAL_POINT, entity)
+            at = self.later(circulated, 1, 15)
+            last = max(last, at)
+            budget = self.rng.randrange(20, 900) * 1000 if self.rng.random() < 0.7 else None
+            offer_id = self.new_id()
+            programme = self.rng.choice(PROGRAMMES)
+            offers.append(
+                {
+                    "id": offer_id,
+                    "request_id": request_id,
+                    "organization_id": entity.id,
+                    "programme": programme,
+                    "description": f"{programme}: training, equipment and mentoring.",
+                    "timeline": f"{at.year + 1} Q{self.rng.randint(1, 4)}",
+                    "budget": None if budget is None else Decimal(budget),
+                    "currency": None if budget is None else "USD",
+                    "status": OfferStatus.PENDING.value,
+                    "created_at": at,
+                    "created_by_user": author.id,
+                    "created_by_client": None,
+                    "decided_at": None,
+                    "decided_by": None,
+                    "decision_reason": None,
+                }
+            )
+            self.write(
+                at,
+                author,
+                "offer.create",
+                "offer",
+                offer_id,
+                {"request_id": str(request_id), "programme": programme},
+                ("offer", entity.id, offer_id),
+            )
+        if final and len(offers) > 1 and self.rng.random() < 0.3:
+            declined = offers[0]
+            at = self.later(last, 1, 10)
+            decider = self.someone(Role.STATE_FOCAL_POINT, state)
+            declined |= {
+                "status": OfferStatus.DECLINED.value,
+                "decided_at": at,
+                "decided_by": decider.id,
+                "decision_reason": "Already covered by another partner.",
+            }
+            self.write(
+                at,
+                decider,
+                "offer.decline",
+                "offer",
+                declined["id"],
+                {"request_id": str(request_id), "not_selected": []},
+            )
+        return last
+
+    def _accept(
+        self, request_id: uuid.UUID, offers: list[dict[str, Any]], actor: _Person, at: datetime
+    ) -> None:
+        """The State accepts one pending offer: the others are not selected (offers.decide)."""
+        pending = [offer for offer in offers if offer["status"] == OfferStatus.PENDING.value]
+        chosen = self.rng.choice(pending)
+        chosen |= {
+            "status": OfferStatus.ACCEPTED.value,
+            "decided_at": at,
+            "decided_by": actor.id,
+            "decision_reason": None,
+        }
+        others = [offer for offer in pending if offer is not chosen]
+        for offer in others:
+            offer |= {"status": OfferStatus.NOT_SELECTED.value, "decided_at": at}
+        self.write(
+            at.replace(microsecond=min(at.microsecond + 1, 999_999)),
+            actor,
+            "offer.accept",
+            "offer",
+            chosen["id"],
+            {"request_id": str(request_id), "not_selected": [str(o["id"]) for o in others]},
+        )
+
+    # --- the audit log --------------------------------------------------------------------
+
+    async def audit_log(self, head: tuple[int, str]) -> tuple[int, str]:
+        """Every write's event and the users' reads, in time order, chained onto `head`."""
+        self.writes.sort(key=lambda write: write.at)
+        reads = self.scale.audit_events - len(self.writes)
+        if reads < 0:
+            raise LargeDataSetError("The scale has fewer audit events than writes.")
+        self.progress.start("audit events", self.scale.audit_events)
+        table = SQLModel.metadata.tables["audit_events"]
+        last_id, last_hash = head
+        batch: list[dict[str, Any]] = []
+        for (
+            at,
+            person,
+            anonymous,
+            action,
+            outcome,
+            object_type,
+            object_id,
+            details,
+        ) in self._timeline(reads):
+            last_id += 1
+            row: dict[str, Any] = {
+                "id": last_id,
+                "at": at,
+                "actor_user_id": None if person is None or anonymous else person.id,
+                "actor_client_id": None,
+                "actor_organization": None if person is None or anonymous else person.org.code,
+                "action": action,
+                "object_type": object_type,
+                "object_id": object_id,
+                "outcome": outcome,
+                "ip": None if person is None else person.ip,
+                "user_agent": "ctcp-cli" if person is None else person.agent,
+                "request_id": None if person is None else f"{self.rng.getrandbits(128):032x}",
+                "details": details,
+                "prev_hash": last_hash,
+            }
+            row["hash"] = last_hash = audit.compute_hash(row)
+            batch.append(row)
+            if len(batch) >= BATCH:
+                await self.rows.write(table, batch)
+                self.progress.advance(len(batch))
+                batch = []
+        if batch:
+            await self.rows.write(table, batch)
+            self.progress.advance(len(batch))
+        return last_id, last_hash
+
+    def _timeline(
+        self, reads: int
+    ) -> Iterator[tuple[datetime, _Person | None, bool, str, str, str | None, str | None, str]]:
+        """(at, person, anonymous, action, outcome, object type, object id, details) in order.
+
+        Reads only touch what exists at their moment: each write adds its object to the
+        pools the readers draw from when its time comes.
+        """
+        pools = _Pools()
+        writes = self.writes
+        position = 0
+        reading_days = DAYS - ONBOARDING_DAYS
+        weights = [
+            0.3 if (START + timedelta(days=ONBOARDING_DAYS + d)).weekday() >= 5 else 1.0
+            for d in range(reading_days)
+        ]
+        scale = reads / sum(weights)
+        planned = [int(w * scale) for w in weights]
+        for day in range(reads - sum(planned)):
+            planned[day % reading_days] += 1
+        mix = [kind for kind, _ in READ_MIX]
+        cumulative: list[float] = []
+        for _, weight in READ_MIX:
+            cumulative.append((cumulative[-1] if cumulative else 0) + weight)
+        for day in range(DAYS):
+            day_end = START + timedelta(days=day + 1)
+            count = planned[day - ONBOARDING_DAYS] if day >= ONBOARDING_DAYS else 0
+            day_start = day_end - timedelta(days=1)
+            moments = sorted(
+                # Office hours, UTC, give or take the time zones.
+                day_start + timedelta(seconds=self.rng.uniform(5 * 3600, 21 * 3600))
+                for _ in range(count)
+            )
+            for moment in moments:
+                while position < len(writes) and writes[position].at <= moment:
+                    yield self._written(writes[position], pools)
+                    position += 1
+                kind = self.rng.choices(mix, cum_weights=cumulative)[0]
+                yield self._read(kind, moment, pools)
+            while position < len(writes) and writes[position].at < day_end:
+                yield self._written(writes[position], pools)
+                position += 1
+        while position < len(writes):
+            yield self._written(writes[position], pools)
+            position += 1
+
+    def _written(
+        self, write: _Write, pools: "_Pools"
+    ) -> tuple[datetime, _Person | None, bool, str, str, str | None, str | None, str]:
+        if write.effect is not None:
+            pools.apply(write.effect)
+        return (
+            write.at,
+            write.actor,
+            False,
+            write.action,
+            "allowed",
+            write.object_type,
+            write.object_id,
+            write.details,
+        )
+
+    def _read(
+        self, kind: str, at: datetime, pools: "_Pools"
+    ) -> tuple[datetime, _Person | None, bool, str, str, str | None, str | None, str]:
+        rng = self.rng
+        allowed = "allowed"
+        if kind in ("report", "report.list", "consent.read", "report.denied") and pools.reports:
+            report_id, state_id = rng.choice(pools.reports)
+            readers = self.state_focal_points.get(state_id)
+            if kind == "report.denied":
+                other = rng.choice(self.by_role[Role.STATE_FOCAL_POINT.value])
+                if other.org.id != state_id:
+                    details = {
+                        "method": "GET",
+                        "path": f"/api/v1/reports/{report_id}",
+                        "reason": "No such report.",
+                        "status": 404,
+                    }
+                    return (
+                        at,
+                        other,
+                        False,
+                        "report.read",
+                        "denied",
+                        "report",
+                        report_id,
+                        _json(details),
+                    )
+            elif readers and kind == "report.list":
+                ids = pools.by_state[state_id][-20:][::-1]
+                return (
+                    at,
+                    rng.choice(readers),
+                    False,
+                    "report.list",
+                    allowed,
+                    "report",
+                    None,
+                    _json({"ids": ids}),
+                )
+            elif readers and kind == "consent.read":
+                return (
+                    at,
+                    rng.choice(readers),
+                    False,
+                    "consent.read",
+                    allowed,
+                    "report",
+                    report_id,
+                    "{}",
+                )
+            reader = (
+                rng.choice(readers)
+                if readers and rng.random() < 0.65
+                else self.someone(Role.CTED_ANALYST)
+            )
+            return at, reader, False, "report.read", allowed, "report", report_id, "{}"
+        if kind == "publication.list" and pools.publications:
+            reader = rng.choice(self.by_role[Role.ENTITY_FOCAL_POINT.value])
+            ids = pools.publications[-20:][::-1]
+            return (
+                at,
+                reader,
+                False,
+                "publication.list",
+                allowed,
+                "publication",
+                None,
+                _json({"ids": ids}),
+            )
+        if kind == "publication.read" and pools.publications:
+            reader = rng.choice(self.by_role[Role.ENTITY_FOCAL_POINT.value])
+            publication_id = rng.choice(pools.publications)
+            return (
+                at,
+                reader,
+                False,
+                "publication.read",
+                allowed,
+                "publication",
+                publication_id,
+                "{}",
+            )
+        if kind == "need.read" and pools.needs:
+            need_id, state_id = rng.choice(pools.needs)
+            readers = self.state_focal_points.get(state_id)
+            reader = (
+                rng.choice(readers)
+                if readers and rng.random() < 0.5
+                else self.someone(Role.CTED_ANALYST)
+            )
+            return at, reader, False, "need.read", allowed, "need", need_id, "{}"
+        if kind == "request.read" and pools.requests:
+            request_id, state_id = rng.choice(pools.requests)
+            readers = self.state_focal_points.get(state_id)
+            reader = (
+                rng.choice(readers)
+                if readers and rng.random() < 0.6
+                else self.someone(Role.CTED_ANALYST)
+            )
+            return at, reader, False, "request.read", allowed, "request", request_id, "{}"
+        if kind == "offer.read" and pools.offers:
+            offer_id, entity_id = rng.choice(pools.offers)
+            reader = rng.choice(self.entity_focal_points[entity_id])
+            return at, reader, False, "offer.read", allowed, "offer", offer_id, "{}"
+        person = rng.choice(self.people)
+        if kind == "sign-in.denied":
+            details = {"email": person.email, "reason": "bad_password"}
+            return (
+                at,
+                person,
+                True,
+                "session.create",
+                "denied",
+                "user",
+                str(person.id),
+                _json(details),
+            )
+        details = {"rehashed": False, "second_factor": None}
+        return at, person, False, "session.create", allowed, "user", str(person.id), _json(details)
+
+
+READ_MIX = (
+    ("sign-in", 10),
+    ("sign-in.denied", 1),
+    ("report", 24),
+    ("report.list", 6),
+    ("consent.read", 4),
+    ("report.denied", 1),
+    ("publication.list", 8),
+    ("publication.read", 16),
+    ("need.read", 8),
+    ("request.read", 8),
+    ("offer.read", 5),
+)
+
+
+class _Pools:
+    """What exists at a moment of the timeline, for the reads to draw from."""
+
+    def __init__(self) -> None:
+        self.reports: list[tuple[str, uuid.UUID]] = []
+        self.by_state: dict[uuid.UUID, list[str]] = {}
+        self.publications: list[str] = []
+        self._publication_at: dict[str, int] = {}
+        self._publication_of: dict[uuid.UUID, str] = {}
+        self.needs: list[tuple[str, uuid.UUID]] = []
+        self.requests: list[tuple[str, uuid.UUID]] = []
+        self.offers: list[tuple[str, uuid.UUID]] = []
+
+    def apply(self, effect: tuple[Any, ...]) -> None:
+        kind = effect[0]
+        if kind == "report":
+            _, state_id, report_id = effect
+            self.reports.append((str(report_id), state_id))
+            self.by_state.setdefault(state_id, []).append(str(report_id))
+        elif kind == "consent":
+            _, report_id, publication_id = effect
+            revoked = self._publication_of.pop(report_id, None)
+            if revoked is not None:
+                self._remove(revoked)
+            if publication_id is not None:
+                self._publication_of[report_id] = str(publication_id)
+                self._publication_at[str(publication_id)] = len(self.publications)
+                self.publications.append(str(publication_id))
+        elif kind == "need":
+            self.needs.append((str(effect[2]), effect[1]))
+        elif kind == "request":
+            self.requests.append((str(effect[2]), effect[1]))
+        elif kind == "offer":
+            self.offers.append((str(effect[2]), effect[1]))
+
+    def _remove(self, publication_id: str) -> None:
+        index = self._publication_at.pop(publication_id)
+        last = self.publications.pop()
+        if last != publication_id:
+            self.publications[index] = last
+            self._publication_at[last] = index
+
+
+# --- the build ------------------------------------------------------------------------------
+
+
+async def _other_data(connection: AsyncConnection) -> list[str]:
+    """What the database holds besides reference data, policy and administrators."""
+    admins = select(col(UserRole.user_id)).where(col(UserRole.role) == Role.PLATFORM_ADMIN.value)
+    checks = {
+        "users other than administrators": select(func.count())
+        .select_from(User)
+        .where(col(User.id).not_in(admins)),
+        "visit reports": select(func.count()).select_from(VisitReport),
+        "needs": select(func.count()).select_from(Need),
+        "assistance requests": select(func.count()).select_from(AssistanceRequest),
+    }
+    found = []
+    for label, statement in checks.items():
+        number = (await connection.execute(statement)).scalar_one()
+        if number:
+            found.append(f"{number} {label}")
+    return found
+
+
+async def large_present(database: Database) -> bool:
+    """Whether a large data set (of any scale) is there already: its first admin is the marker."""
+    async with database.read_sessionmaker() as session:
+        return await identity.load_account(session, email=MARKER_EMAIL) is not None
+
+
+async def build(
+    database: Database,
+    *,
+    scale: Scale,
+    password: str,
+    hasher: PasswordHasher,
+    context: AuditContext,
+    progress: BuildProgress | None = None,
+) -> BuildResult | None:
+    """Build the data set of `scale`; None when one is present already.
+
+    Refuses (LargeDataSetError) a database holding other data than reference data, the
+    policy and administrators. Everything but the reference data is written in one
+    transaction: a failed build leaves nothing behind.
+    """
+    identity.check_password(password, email=MARKER_EMAIL)
+    if await large_present(database):
+        return None
+    shown = progress or _Silent()
+    phases: list[tuple[str, float]] = []
+    clock_start = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock_start
+        now = time.perf_counter()
+        phases.append((name, now - clock_start))
+        clock_start = now
+
+    async with database.transaction() as session:
+        found = await _other_data(await session.connection())
+        if found:
+            raise LargeDataSetError(
+                "The database holds other data (" + ", ".join(found) + "): build the large "
+                "data set in an empty database (reference data, policy and administrators only)."
+            )
+        await organizations.load_reference_data(session, context=context)
+        rules = select(func.count()).select_from(CasbinRule)
+        if not (await (await session.connection()).execute(rules)).scalar_one():
+            await policy.sync_policy(session, policy.read_policy_file(), context=context)
+    lap("reference data and policy")
+    password_hash = await hasher.hash(password)
+    lap("password hash (once)")
+    postgres = database.backend == "postgresql"
+    async with database.engine.begin() as connection:
+        # The chain head's lock, held to the commit: no other writer can fork the chain.
+        head = (
+            await connection.execute(
+                select(col(AuditChainHead.last_id), col(AuditChainHead.last_hash))
+                .where(col(AuditChainHead.id) == 1)
+                .with_for_update()
+            )
+        ).one()
+        if not postgres:
+            # The audit table's six indexes outgrow SQLite's default 2 MB page cache early
+            # on; with a larger cache for this connection they are written once, at commit.
+            await connection.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        orgs = [
+            Organization(id=row.id, code=row.code, kind=row.kind, name_en=row.name_en)
+            for row in await connection.execute(
+                select(
+                    col(Organization.id),
+                    col(Organization.code),
+                    col(Organization.kind),
+                    col(Organization.name_en),
+                )
+            )
+        ]
+        rows = _Rows(connection)
+        run = _Build(scale, rows, orgs, password_hash, shown)
+        await run.users()
+        lap("users")
+        await run.reports_and_consent()
+        lap("reports, sections, consent, publications")
+        shown.start("needs", scale.needs)
+        await run.needs_sharing()
+        await rows.flush()
+        need_rows = run.plan_needs()
+        shown.advance(scale.needs)
+        lap("needs-sharing decisions, needs (planned)")
+        await run.requests_and_offers(need_rows)
+        lap("needs, requests, offers")
+        last_id, last_hash = await run.audit_log((head.last_id, head.last_hash))
+        await connection.execute(
+            update(AuditChainHead)
+            .where(col(AuditChainHead.id) == 1)
+            .values(last_id=last_id, last_hash=last_hash)
+        )
+        lap("audit events")
+        if not postgres:
+            await connection.exec_driver_sql("PRAGMA cache_size=-2000")  # SQLite's default
+        shown.start("commit", 1)
+    shown.advance(1)
+    lap("commit")
+    if postgres:
+        async with database.engine.begin() as connection:
+            await connection.execute(text("ANALYZE"))
+        lap("ANALYZE")
+    else:
+        async with database.engine.connect() as connection:
+            # On the driver's connection: SQLAlchemy's would open a transaction first,
+            # and a checkpoint cannot run inside one.
+            raw = await connection.get_raw_connection()
+            await raw.driver_connection.execute(  # type: ignore[union-attr]
+                "PRAGMA wal_checkpoint(TRUNCATE)"
+            )
+        lap("WAL checkpoint")
+    counts = {
+        "users": run.tally["users"],
+        **{k: v for k, v in sorted(run.tally.items()) if k != "users"},
+    }
+    counts["audit events"] = scale.audit_events
+    return BuildResult(scale=scale, counts=counts, phases=phases, chain_length=last_id)

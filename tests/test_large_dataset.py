@@ -1,0 +1,338 @@
+"""`ctcp demo --scale small`: the bulk data set, at 1/100 of the large one, on both backends."""
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import delete, func
+from sqlalchemy.engine import make_url
+from sqlmodel import SQLModel, col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from typer.testing import CliRunner
+
+from ctcp.app import create_app
+from ctcp.assistance.models import (
+    AssistanceRequest,
+    AssistanceRequestNeed,
+    Need,
+    Offer,
+    RequestTransition,
+)
+from ctcp.audit import service as audit
+from ctcp.audit.models import AuditEvent
+from ctcp.cli import app as cli
+from ctcp.consent import service as consent
+from ctcp.consent.models import ConsentEvent, Publication, PublicationSection
+from ctcp.core.clock import clock
+from ctcp.core.config import Settings, get_settings
+from ctcp.core.db import Database
+from ctcp.demo.content import DEMO_PASSWORD
+from ctcp.demo.large import MARKER_EMAIL, SCALES
+from ctcp.identity.models import User, UserRole
+from ctcp.identity.roles import role_fits
+from ctcp.organizations.models import Organization
+from ctcp.reports.models import Recommendation, ReportSection, VisitReport
+from tests.conftest import _new_postgresql_database, _new_sqlite_database
+from tests.factories import make_user, new_client, sign_in
+
+SMALL = SCALES["small"]
+TABLES: dict[str, type[SQLModel]] = {
+    "users": User,
+    "report versions": VisitReport,
+    "sections": ReportSection,
+    "recommendations": Recommendation,
+    "consent events": ConsentEvent,
+    "publications": Publication,
+    "publication sections": PublicationSection,
+    "needs": Need,
+    "requests": AssistanceRequest,
+    "request needs": AssistanceRequestNeed,
+    "transitions": RequestTransition,
+    "offers": Offer,
+    "audit events": AuditEvent,
+}
+
+
+@dataclass
+class Built:
+    url: str
+    refused: tuple[int, str]
+    first: tuple[int, str]
+    second: tuple[int, str]
+    chain_before: int
+    after_first: dict[str, int]
+    after_second: dict[str, int]
+
+
+def _ctcp(env: dict[str, str], *args: str) -> tuple[int, str]:
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli, list(args), env=env)
+    finally:
+        get_settings.cache_clear()
+    return result.exit_code, result.output
+
+
+async def _counts(url: str) -> dict[str, int]:
+    database = Database(url)
+    try:
+        async with database.sessionmaker() as session:
+            return {
+                name: (await session.exec(select(func.count()).select_from(table))).one()
+                for name, table in TABLES.items()
+            }
+    finally:
+        await database.dispose()
+
+
+async def _chain_length(url: str) -> int:
+    database = Database(url)
+    try:
+        async with database.sessionmaker() as session:
+            return await audit.chain_length(session)
+    finally:
+        await database.dispose()
+
+
+async def _add_a_focal_point(url: str) -> None:
+    database = Database(url)
+    try:
+        async with database.sessionmaker() as session:
+            france = (
+                await session.exec(select(Organization).where(col(Organization.code) == "FRA"))
+            ).one()
+        await make_user(database, org=france, roles=("state_focal_point",))
+    finally:
+        await database.dispose()
+
+
+async def _remove_users(url: str) -> None:
+    database = Database(url)
+    try:
+        async with database.transaction() as session:
+            await session.exec(delete(UserRole))
+            await session.exec(delete(User))
+    finally:
+        await database.dispose()
+
+
+@contextmanager
+def _new_database(database_url: str, directory: Path) -> Iterator[str]:
+    """A migrated database with the policy loaded, of the session's backend."""
+    if make_url(database_url).get_backend_name() == "sqlite":
+        yield _new_sqlite_database(directory / "large.db")
+        return
+    with _new_postgresql_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def built(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
+    """Refused while another user is there; then built, and asked to build again."""
+    directory = tmp_path_factory.mktemp("large")
+    with _new_database(database_url, directory) as url:
+        env = {
+            "CTCP_DATABASE_URL": url,
+            "CTCP_VAR_DIR": str(directory),
+            "CTCP_ENVIRONMENT": "development",
+        }
+        assert _ctcp(env, "load-reference-data")[0] == 0
+        asyncio.run(_add_a_focal_point(url))
+        refused = _ctcp(env, "demo", "--scale", "small")
+        asyncio.run(_remove_users(url))
+        chain_before = asyncio.run(_chain_length(url))
+        first = _ctcp(env, "demo", "--scale", "small")
+        after_first = asyncio.run(_counts(url))
+        second = _ctcp(env, "demo", "--scale", "small")
+        after_second = asyncio.run(_counts(url))
+        yield Built(url, refused, first, second, chain_before, after_first, after_second)
+
+
+def test_a_database_with_other_data_is_refused(built: Built) -> None:
+    code, output = built.refused
+    assert code == 2 and "other data" in output and "1 users" in output
+
+
+def test_counts_follow_the_scale(built: Built) -> None:
+    code, output = built.first
+    assert code == 0, output
+    counts = built.after_first
+    assert counts["users"] == SMALL.users
+    assert counts["report versions"] == SMALL.reports
+    assert counts["sections"] == 8 * SMALL.reports
+    assert counts["recommendations"] >= counts["sections"]
+    assert counts["needs"] == SMALL.needs
+    assert counts["requests"] == SMALL.requests
+    assert counts["request needs"] >= SMALL.requests
+    assert counts["offers"] > SMALL.requests // 2
+    assert counts["audit events"] == built.chain_before + SMALL.audit_events
+    assert MARKER_EMAIL in output and DEMO_PASSWORD in output
+
+
+async def test_roles_fit_organizations_and_statuses_spread(built: Built) -> None:
+    database = Database(built.url)
+    try:
+        async with database.sessionmaker() as session:
+            roles = (
+                await session.exec(
+                    select(UserRole.role, Organization.kind)
+                    .join(User, col(User.id) == col(UserRole.user_id))
+                    .join(Organization, col(Organization.id) == col(User.organization_id))
+                )
+            ).all()
+            statuses = (await session.exec(select(AssistanceRequest.status))).all()
+            offer_statuses = (await session.exec(select(Offer.status))).all()
+            adopted = (
+                await session.exec(
+                    select(VisitReport.id).where(col(VisitReport.status) == "adopted")
+                )
+            ).all()
+            latest = await _latest_events(session)
+    finally:
+        await database.dispose()
+    assert len(roles) == SMALL.users
+    assert all(role_fits(role, kind) for role, kind in roles)
+    assert {role for role, _ in roles} == {
+        "platform_admin",
+        "auditor",
+        "consent_officer",
+        "cted_analyst",
+        "entity_focal_point",
+        "state_focal_point",
+    }
+    assert len(set(statuses)) >= 6
+    assert {"pending", "accepted", "not_selected"} <= set(offer_statuses)
+    # A third full, a third partial, a third none or withdrawn (or never decided).
+    kinds = Counter(
+        latest[report_id].scope if report_id in latest else "none" for report_id in adopted
+    )
+    third = len(adopted) / 3
+    assert all(abs(kinds[scope] - third) <= 1 for scope in ("full", "partial", "none"))
+    assert any(event.withdrawal for event in latest.values())
+
+
+async def _latest_events(session: AsyncSession) -> dict[uuid.UUID, ConsentEvent]:
+    """Each report's current consent event (the one with the highest sequence)."""
+    events = (await session.exec(select(ConsentEvent).order_by(col(ConsentEvent.sequence)))).all()
+    return {event.report_id: event for event in events}
+
+
+def test_the_audit_chain_verifies(built: Built, tmp_path: Path) -> None:
+    env = {"CTCP_DATABASE_URL": built.url, "CTCP_VAR_DIR": str(tmp_path)}
+    code, output = _ctcp(env, "audit", "verify")
+    assert code == 0 and "intact" in output, output
+    assert f"{built.after_first['audit events']} events" in output
+
+
+async def test_publications_hold_exactly_what_their_consent_allows(built: Built) -> None:
+    database = Database(built.url)
+    try:
+        async with database.sessionmaker() as session:
+            latest = await _latest_events(session)
+            events = {e.id: e for e in (await session.exec(select(ConsentEvent))).all()}
+            publications = (await session.exec(select(Publication))).all()
+            live = set(
+                (await session.exec(select(Publication.id).where(consent.live(clock.now())))).all()
+            )
+            sections: dict[uuid.UUID, list[ReportSection]] = {}
+            for section in (await session.exec(select(ReportSection))).all():
+                sections.setdefault(section.report_id, []).append(section)
+            published: dict[uuid.UUID, list[PublicationSection]] = {}
+            for item in (await session.exec(select(PublicationSection))).all():
+                published.setdefault(item.publication_id, []).append(item)
+    finally:
+        await database.dispose()
+    live_reports: Counter[uuid.UUID] = Counter()
+    for publication in publications:
+        event = events[publication.consent_event_id]
+        assert event.report_id == publication.report_id
+        assert publication.audience == event.audience
+        expected = consent.publication_sections(
+            sections[publication.report_id], event.scope, event.section_ids
+        )
+        held = sorted(published[publication.id], key=lambda s: s.position)
+        assert [(s.section_id, s.body) for s in held] == [(s.id, s.body) for s in expected]
+        if publication.id in live:
+            # A live publication is the one its report's current consent made.
+            assert latest[publication.report_id].id == event.id
+            live_reports[publication.report_id] += 1
+        else:
+            assert publication.revoked_at is not None
+    assert live and all(number == 1 for number in live_reports.values())
+    for report_id, event in latest.items():
+        if event.scope == "none":
+            assert report_id not in live_reports  # withdrawn or refused: nothing live
+        else:
+            assert live_reports[report_id] == 1
+
+
+@pytest.fixture
+async def built_app(built: Built, settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings.model_copy(update={"database_url": built.url}))
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+async def test_a_generated_state_focal_point_reads_only_its_states_reports(
+    built: Built, built_app: FastAPI
+) -> None:
+    database = Database(built.url)
+    try:
+        async with database.sessionmaker() as session:
+            email, state_id, code = (
+                await session.exec(
+                    select(User.email, Organization.id, Organization.code)
+                    .join(UserRole, col(UserRole.user_id) == col(User.id))
+                    .join(Organization, col(Organization.id) == col(User.organization_id))
+                    .join(VisitReport, col(VisitReport.state_id) == col(Organization.id))
+                    .where(col(UserRole.role) == "state_focal_point")
+                    .order_by(col(User.email))
+                    .limit(1)
+                )
+            ).one()
+            own = set(
+                (
+                    await session.exec(
+                        select(VisitReport.id).where(col(VisitReport.state_id) == state_id)
+                    )
+                ).all()
+            )
+            other = (
+                await session.exec(
+                    select(VisitReport.id).where(col(VisitReport.state_id) != state_id).limit(1)
+                )
+            ).one()
+    finally:
+        await database.dispose()
+    async with new_client(built_app) as client:
+        await sign_in(client, email, DEMO_PASSWORD)
+        response = await client.get("/api/v1/reports", params={"limit": 100})
+        assert response.status_code == 200, response.text
+        items = response.json()["items"]
+        assert {item["state"]["code"] for item in items} == {code}
+        assert {item["id"] for item in items} == {str(report_id) for report_id in own}
+        assert (await client.get(f"/api/v1/reports/{other}")).status_code == 404
+
+
+def test_a_second_run_adds_nothing(built: Built) -> None:
+    code, output = built.second
+    assert code == 0, output
+    assert "already present" in output
+    assert built.after_second == built.after_first
+
+
+def test_production_is_refused_without_force(tmp_path: Path) -> None:
+    env = {
+        "CTCP_DATABASE_URL": f"sqlite:///{tmp_path / 'absent.db'}",
+        "CTCP_ENVIRONMENT": "production",
+        "CTCP_SECRET_KEY": "a-production-secret-of-enough-length-0123456789",
+    }
+    code, output = _ctcp(env, "demo", "--scale", "small")
+    assert code == 2 and "production" in output
+    assert not (tmp_path / "absent.db").exists()
