@@ -122,13 +122,20 @@ def database_url(
         yield url
 
 
+@contextmanager
+def database_like(database_url: str, sqlite_path: Path) -> Iterator[str]:
+    """A new migrated database (policy loaded) of `database_url`'s backend, dropped after."""
+    if make_url(database_url).get_backend_name() == "sqlite":
+        yield _new_sqlite_database(sqlite_path)
+        return
+    with _new_postgresql_database() as url:
+        yield url
+
+
 @pytest.fixture
 def fresh_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
     """A separate, migrated database of the same backend, for tests that damage it."""
-    if make_url(database_url).get_backend_name() == "sqlite":
-        yield _new_sqlite_database(tmp_path / "fresh.db")
-        return
-    with _new_postgresql_database() as url:
+    with database_like(database_url, tmp_path / "fresh.db") as url:
         yield url
 
 

@@ -11,10 +11,14 @@ import pyotp
 from fastapi import FastAPI
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
+from sqlalchemy import func
 from sqlmodel import select
+from typer.testing import CliRunner
 
 from ctcp.audit.models import AuditEvent
+from ctcp.cli import app as cli
 from ctcp.core.clock import clock
+from ctcp.core.config import get_settings
 from ctcp.core.db import Database
 from ctcp.identity.mfa import encrypt_secret
 from ctcp.identity.models import User, UserRole
@@ -273,3 +277,26 @@ async def make_publication(
     listed = await analyst.get("/api/v1/publications", params={"state": state.code})
     publication_id = listed.json()["items"][0]["id"]
     return Published(state, report_id, publication_id, analyst, officer)
+
+
+def run_ctcp(env: dict[str, str], *args: str) -> tuple[int, str]:
+    """`ctcp ARGS` in this process with these settings: (exit code, output)."""
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli, list(args), env=env)
+    finally:
+        get_settings.cache_clear()
+    return result.exit_code, result.output
+
+
+async def table_counts(url: str, tables: dict[str, Any]) -> dict[str, int]:
+    """Rows per table of the database at `url`."""
+    database = Database(url)
+    try:
+        async with database.sessionmaker() as session:
+            return {
+                name: (await session.exec(select(func.count()).select_from(table))).one()
+                for name, table in tables.items()
+            }
+    finally:
+        await database.dispose()

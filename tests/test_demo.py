@@ -2,7 +2,7 @@
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,10 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func
-from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel, col, select
-from typer.testing import CliRunner
 
 from ctcp.app import create_app
 from ctcp.assistance.models import (
@@ -27,19 +24,18 @@ from ctcp.assistance.models import (
 )
 from ctcp.audit import service as audit
 from ctcp.audit.models import AuditEvent
-from ctcp.cli import app as cli
 from ctcp.consent import service as consent
 from ctcp.consent.models import ConsentEvent, NeedsSharingEvent, Publication, PublicationSection
 from ctcp.core.clock import clock
-from ctcp.core.config import Settings, get_settings
+from ctcp.core.config import Settings
 from ctcp.core.db import Database
 from ctcp.demo import content
 from ctcp.demo.content import DEMO_PASSWORD
 from ctcp.identity.models import User
 from ctcp.organizations.models import Organization
 from ctcp.reports.models import ReportSection, VisitReport
-from tests.conftest import _new_postgresql_database, _new_sqlite_database
-from tests.factories import new_client
+from tests.conftest import database_like
+from tests.factories import new_client, run_ctcp, table_counts
 
 TABLES: dict[str, type[SQLModel]] = {
     "users": User,
@@ -81,52 +77,21 @@ class DemoRun:
     after_second: dict[str, int]
 
 
-def _ctcp(env: dict[str, str], *args: str) -> tuple[int, str]:
-    get_settings.cache_clear()
-    try:
-        result = CliRunner().invoke(cli, list(args), env=env)
-    finally:
-        get_settings.cache_clear()
-    return result.exit_code, result.output
-
-
-async def _counts(url: str) -> dict[str, int]:
-    database = Database(url)
-    try:
-        async with database.sessionmaker() as session:
-            return {
-                name: (await session.exec(select(func.count()).select_from(table))).one()
-                for name, table in TABLES.items()
-            }
-    finally:
-        await database.dispose()
-
-
-@contextmanager
-def _new_database(database_url: str, directory: Path) -> Iterator[str]:
-    """A migrated database with the policy loaded, of the session's backend."""
-    if make_url(database_url).get_backend_name() == "sqlite":
-        yield _new_sqlite_database(directory / "demo.db")
-        return
-    with _new_postgresql_database() as url:
-        yield url
-
-
 @pytest.fixture(scope="module")
 def demo_run(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
     """`ctcp load-reference-data`, then `ctcp demo` twice, as scripts/run-portal runs them."""
     directory = tmp_path_factory.mktemp("demo")
-    with _new_database(database_url, directory) as url:
+    with database_like(database_url, directory / "demo.db") as url:
         env = {
             "CTCP_DATABASE_URL": url,
             "CTCP_VAR_DIR": str(directory),
             "CTCP_ENVIRONMENT": "development",
         }
-        assert _ctcp(env, "load-reference-data")[0] == 0
-        first = _ctcp(env, "demo")
-        after_first = asyncio.run(_counts(url))
-        second = _ctcp(env, "demo")
-        after_second = asyncio.run(_counts(url))
+        assert run_ctcp(env, "load-reference-data")[0] == 0
+        first = run_ctcp(env, "demo")
+        after_first = asyncio.run(table_counts(url, TABLES))
+        second = run_ctcp(env, "demo")
+        after_second = asyncio.run(table_counts(url, TABLES))
         yield DemoRun(url, first, second, after_first, after_second)
 
 
@@ -200,14 +165,14 @@ def test_production_is_refused_without_force(tmp_path: Path) -> None:
         "CTCP_ENVIRONMENT": "production",
         "CTCP_SECRET_KEY": "a-production-secret-of-enough-length-0123456789",
     }
-    code, output = _ctcp(env, "demo")
+    code, output = run_ctcp(env, "demo")
     assert code == 2 and "production" in output
     assert not (tmp_path / "absent.db").exists()
 
 
 def test_a_weak_demo_password_is_refused(demo_run: DemoRun, tmp_path: Path) -> None:
     env = {"CTCP_DATABASE_URL": demo_run.url, "CTCP_VAR_DIR": str(tmp_path)}
-    code, output = _ctcp(env, "demo", "--password", "short")
+    code, output = run_ctcp(env, "demo", "--password", "short")
     assert code == 2 and "password" in output.lower()
 
 

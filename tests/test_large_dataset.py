@@ -4,17 +4,14 @@ import asyncio
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import delete, func
-from sqlalchemy.engine import make_url
+from sqlalchemy import delete
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
-from typer.testing import CliRunner
 
 from ctcp.app import create_app
 from ctcp.assistance.models import (
@@ -26,11 +23,10 @@ from ctcp.assistance.models import (
 )
 from ctcp.audit import service as audit
 from ctcp.audit.models import AuditEvent
-from ctcp.cli import app as cli
 from ctcp.consent import service as consent
 from ctcp.consent.models import ConsentEvent, Publication, PublicationSection
 from ctcp.core.clock import clock
-from ctcp.core.config import Settings, get_settings
+from ctcp.core.config import Settings
 from ctcp.core.db import Database
 from ctcp.demo.content import DEMO_PASSWORD
 from ctcp.demo.large import MARKER_EMAIL, SCALES
@@ -38,8 +34,8 @@ from ctcp.identity.models import User, UserRole
 from ctcp.identity.roles import role_fits
 from ctcp.organizations.models import Organization
 from ctcp.reports.models import Recommendation, ReportSection, VisitReport
-from tests.conftest import _new_postgresql_database, _new_sqlite_database
-from tests.factories import make_user, new_client, sign_in
+from tests.conftest import database_like
+from tests.factories import make_user, new_client, run_ctcp, sign_in, table_counts
 
 SMALL = SCALES["small"]
 TABLES: dict[str, type[SQLModel]] = {
@@ -68,27 +64,6 @@ class Built:
     chain_before: int
     after_first: dict[str, int]
     after_second: dict[str, int]
-
-
-def _ctcp(env: dict[str, str], *args: str) -> tuple[int, str]:
-    get_settings.cache_clear()
-    try:
-        result = CliRunner().invoke(cli, list(args), env=env)
-    finally:
-        get_settings.cache_clear()
-    return result.exit_code, result.output
-
-
-async def _counts(url: str) -> dict[str, int]:
-    database = Database(url)
-    try:
-        async with database.sessionmaker() as session:
-            return {
-                name: (await session.exec(select(func.count()).select_from(table))).one()
-                for name, table in TABLES.items()
-            }
-    finally:
-        await database.dispose()
 
 
 async def _chain_length(url: str) -> int:
@@ -122,35 +97,25 @@ async def _remove_users(url: str) -> None:
         await database.dispose()
 
 
-@contextmanager
-def _new_database(database_url: str, directory: Path) -> Iterator[str]:
-    """A migrated database with the policy loaded, of the session's backend."""
-    if make_url(database_url).get_backend_name() == "sqlite":
-        yield _new_sqlite_database(directory / "large.db")
-        return
-    with _new_postgresql_database() as url:
-        yield url
-
-
 @pytest.fixture(scope="module")
 def built(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
     """Refused while another user is there; then built, and asked to build again."""
     directory = tmp_path_factory.mktemp("large")
-    with _new_database(database_url, directory) as url:
+    with database_like(database_url, directory / "large.db") as url:
         env = {
             "CTCP_DATABASE_URL": url,
             "CTCP_VAR_DIR": str(directory),
             "CTCP_ENVIRONMENT": "development",
         }
-        assert _ctcp(env, "load-reference-data")[0] == 0
+        assert run_ctcp(env, "load-reference-data")[0] == 0
         asyncio.run(_add_a_focal_point(url))
-        refused = _ctcp(env, "demo", "--scale", "small")
+        refused = run_ctcp(env, "demo", "--scale", "small")
         asyncio.run(_remove_users(url))
         chain_before = asyncio.run(_chain_length(url))
-        first = _ctcp(env, "demo", "--scale", "small")
-        after_first = asyncio.run(_counts(url))
-        second = _ctcp(env, "demo", "--scale", "small")
-        after_second = asyncio.run(_counts(url))
+        first = run_ctcp(env, "demo", "--scale", "small")
+        after_first = asyncio.run(table_counts(url, TABLES))
+        second = run_ctcp(env, "demo", "--scale", "small")
+        after_second = asyncio.run(table_counts(url, TABLES))
         yield Built(url, refused, first, second, chain_before, after_first, after_second)
 
 
@@ -225,7 +190,7 @@ async def _latest_events(session: AsyncSession) -> dict[uuid.UUID, ConsentEvent]
 
 def test_the_audit_chain_verifies(built: Built, tmp_path: Path) -> None:
     env = {"CTCP_DATABASE_URL": built.url, "CTCP_VAR_DIR": str(tmp_path)}
-    code, output = _ctcp(env, "audit", "verify")
+    code, output = run_ctcp(env, "audit", "verify")
     assert code == 0 and "intact" in output, output
     assert f"{built.after_first['audit events']} events" in output
 
@@ -333,6 +298,6 @@ def test_production_is_refused_without_force(tmp_path: Path) -> None:
         "CTCP_ENVIRONMENT": "production",
         "CTCP_SECRET_KEY": "a-production-secret-of-enough-length-0123456789",
     }
-    code, output = _ctcp(env, "demo", "--scale", "small")
+    code, output = run_ctcp(env, "demo", "--scale", "small")
     assert code == 2 and "production" in output
     assert not (tmp_path / "absent.db").exists()
