@@ -177,6 +177,14 @@ class _DriverError(Exception):
         (TimeoutError("connect timed out"), 503, "unavailable"),
         # A statement the database refused for itself is the app's bug: a 500.
         (DBAPIError("SELEC 1", {}, _DriverError("syntax", sqlstate="42601")), 500, "unexpected"),
+        # So is SQLite's (SQLITE_ERROR: no such table, a syntax error), never a 503.
+        (
+            OperationalError(
+                "SELEC 1", {}, _DriverError("no table", sqlite_errorname="SQLITE_ERROR")
+            ),
+            500,
+            "unexpected",
+        ),
     ],
 )
 async def test_database_faults_are_problems_that_say_what_and_reveal_nothing(

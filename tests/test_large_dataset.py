@@ -192,7 +192,8 @@ def test_the_audit_chain_verifies(built: Built, tmp_path: Path) -> None:
     env = {"CTCP_DATABASE_URL": built.url, "CTCP_VAR_DIR": str(tmp_path)}
     code, output = run_ctcp(env, "audit", "verify")
     assert code == 0 and "intact" in output, output
-    assert f"{built.after_first['audit events']} events" in output
+    length = asyncio.run(_chain_length(built.url))  # other tests may have added events
+    assert f"{length:,} events" in output or f"{length} events" in output, output
 
 
 async def test_publications_hold_exactly_what_their_consent_allows(built: Built) -> None:

@@ -54,9 +54,9 @@ def test_mixed_traffic_smoke(fresh_database_url: str, capsys: Any) -> None:
             "--clients",
             "8",
             "--duration",
-            "3",
+            "5",
             "--warmup",
-            "0",
+            "1",
             "--phases",
             "mixed",
         ]

@@ -151,7 +151,9 @@ async def test_postgresql_down_gives_quick_503s_and_the_app_recovers_by_itself(
         traffic.phase = "silent"
         try:
             probes["readyz-silent"] = await probe.get("/readyz")
-            await asyncio.sleep(2.0)
+            # Long enough for requests sent after the probe to hit the connect timeout too,
+            # however slow the machine.
+            await asyncio.sleep(CONNECT_TIMEOUT_SECONDS + 3)
             traffic.phase = "silent-end"
         finally:
             silent.close()

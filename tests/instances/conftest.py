@@ -32,11 +32,16 @@ class Instances:
     pids: tuple[int, int]  # their process ids (one worker each)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+def _free_ports(count: int) -> list[int]:
+    """Distinct free ports: every probe socket is held open until all are chosen."""
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [int(probe.getsockname()[1]) for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
 
 
 def _start(settings: Settings, port: int, log: IO[bytes]) -> subprocess.Popen[bytes]:
@@ -77,7 +82,7 @@ def _start(settings: Settings, port: int, log: IO[bytes]) -> subprocess.Popen[by
 @pytest.fixture(scope="module")
 def instances(settings: Settings) -> Iterator[Instances]:
     """Instances A and B, ready, on this session's PostgreSQL database."""
-    ports = [_free_port(), _free_port()]
+    ports = _free_ports(2)
     logs = [(settings.var_dir / f"instance-{port}.log").open("wb") for port in ports]
     servers = [_start(settings, port, log) for port, log in zip(ports, logs, strict=True)]
     bases = [f"http://127.0.0.1:{port}" for port in ports]

@@ -209,6 +209,7 @@ class PolicyWatcher:
         self._changed.set()
 
     async def _listen(self) -> None:
+        connection = None
         try:
             import asyncpg
 
@@ -226,7 +227,14 @@ class PolicyWatcher:
             # Lost: look at once (a notification may have been missed), then listen again.
             connection.add_termination_listener(self._wake)
             self._listener = connection
-        except Exception:  # the poll still keeps this process current
+        except BaseException as error:
+            # A connection opened but not listening (a standby refuses LISTEN, or we were
+            # cancelled) is closed here, or each retry would leak one.
+            if connection is not None and self._listener is not connection:
+                connection.terminate()
+            if not isinstance(error, Exception):
+                raise
+            # The poll still keeps this process current meanwhile.
             self._listen_again_at = time.monotonic() + RELISTEN_SECONDS
             logger.warning("LISTEN unavailable; relying on the version poll")
 

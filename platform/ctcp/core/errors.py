@@ -217,7 +217,9 @@ def database_fault(exc: BaseException) -> DatabaseFault | None:
             # SQLITE_IOERR_WRITE and friends: the primary code is the prefix.
             if isinstance(sqlite_code, str) and sqlite_code.startswith(sqlite_codes):
                 return fault
-        if isinstance(exc, OperationalError) and sqlstate is None:
+        # Only a driver error with no code at all means "unreachable"; SQLite's coded
+        # errors (a bad statement is SQLITE_ERROR) stay 500s, recorded and audited.
+        if isinstance(exc, OperationalError) and sqlstate is None and sqlite_code is None:
             return DatabaseFault.UNAVAILABLE
         return None
     if isinstance(exc, ConnectionError | TimeoutError | SQLAlchemyTimeoutError):
