@@ -979,6 +979,9 @@ def run_phase(
         text=True,
         check=False,
         cwd=ROOT,
+        # Phases last seconds to a minute: a generator still running after ten has hung,
+        # and the benchmark (or the smoke test in CI) fails instead of waiting forever.
+        timeout=600,
     )
     if output.returncode != 0:
         raise RuntimeError(f"the load generator failed:\n{output.stderr[-3000:]}")

@@ -218,6 +218,12 @@ class PrivateCluster:
         if self.running():
             with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
                 self.stop()
+        if self.running():
+            # pg_ctl could not stop it: never delete the files of a live server.
+            with contextlib.suppress(OSError, ValueError):
+                pid = int((self.data / "postmaster.pid").read_text().split()[0])
+                os.kill(pid, signal.SIGKILL)
+                time.sleep(0.5)
         shutil.rmtree(self.root, ignore_errors=True)
 
 
