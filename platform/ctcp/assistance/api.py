@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ctcp.assistance import needs, offers, overview, requests
 from ctcp.assistance.models import (
@@ -321,9 +322,7 @@ async def accept_offer(
     body: OfferDecision | None = None,
 ) -> OfferRead:
     """The request becomes `matched`; the other pending offers are closed as not selected."""
-    reason = body.reason if body else None
-    offer = await offers.decide(session, access, offer_id, accept=True, reason=reason)
-    return (await offers.read_models(session, [offer]))[0]
+    return await _decide(session, access, offer_id, body, accept=True)
 
 
 @router.post(
@@ -339,8 +338,19 @@ async def decline_offer(
     body: OfferDecision | None = None,
 ) -> OfferRead:
     """The request stays circulated for other offers."""
+    return await _decide(session, access, offer_id, body, accept=False)
+
+
+async def _decide(
+    session: AsyncSession,
+    access: Access,
+    offer_id: uuid.UUID,
+    body: OfferDecision | None,
+    *,
+    accept: bool,
+) -> OfferRead:
     reason = body.reason if body else None
-    offer = await offers.decide(session, access, offer_id, accept=False, reason=reason)
+    offer = await offers.decide(session, access, offer_id, accept=accept, reason=reason)
     return (await offers.read_models(session, [offer]))[0]
 
 

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
-from ctcp.authz.guard import granted
 from ctcp.consent import api as consent_api
 from ctcp.consent import service as consent_service
 from ctcp.consent.models import AUDIENCE_RANK, Audience, ConsentScope
@@ -163,11 +162,11 @@ async def consent_context(
 ) -> dict[str, Any]:
     """The consent page: the report, the current decision, the history, and the form."""
     assert portal.access is not None
-    consent_access = granted(portal.request, portal.access, "consent", "read")
+    consent_access = await portal.access_for("consent", "read")
     if consent_access is None:
         raise ForbiddenError(portal.gettext("Your roles do not allow read on consent."))
     state = await consent_api.get_consent(report_id, portal.session, consent_access)
-    report_access = granted(portal.request, portal.access, "report", "read")
+    report_access = await portal.access_for("report", "read")
     report = (
         await reports_api.get_report(report_id, portal.session, report_access)
         if report_access is not None
@@ -208,7 +207,7 @@ async def preview_decision(report_id: uuid.UUID, portal: CanNarrow) -> Response:
     if decision is None:
         context = await consent_context(portal, report_id, values, errors)
         return await portal.render("consent/consent.html", status=422, **context)
-    may_broaden = granted(portal.request, portal.access, "consent", "broaden") is not None
+    may_broaden = portal.granted("consent", "broaden")
     preview = await consent_service.preview(
         portal.session, portal.access, report_id, decision, may_broaden=may_broaden
     )

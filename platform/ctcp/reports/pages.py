@@ -9,7 +9,6 @@ from fastapi import APIRouter, Query, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
-from ctcp.authz.guard import granted
 from ctcp.core.errors import ForbiddenError, ValidationError
 from ctcp.core.pagination import DEFAULT_LIMIT
 from ctcp.organizations.models import OrganizationKind
@@ -322,7 +321,7 @@ async def report_page(report_id: uuid.UUID, portal: CanRead) -> Response:
 async def _readable(portal: Portal, report_id: uuid.UUID) -> ReportRead:
     """A report for an analyst's form, read (and audited) as the API reads it."""
     assert portal.access is not None
-    access = granted(portal.request, portal.access, "report", "read")
+    access = await portal.access_for("report", "read")
     if access is None:
         raise ForbiddenError(portal.gettext("Your roles do not allow read on report."))
     return await reports_api.get_report(report_id, portal.session, access)

@@ -9,7 +9,6 @@ from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup, escape
 from sqlmodel import col
 
-from ctcp.authz.guard import granted
 from ctcp.consent import service as consent_service
 from ctcp.consent.models import Publication
 from ctcp.core.pagination import DEFAULT_LIMIT
@@ -56,7 +55,7 @@ async def document_titles(portal: Portal, hits: list[search_api.SearchHit]) -> d
     assert access is not None
     titles: dict[uuid.UUID, str] = {}
     report_ids = {hit.id for hit in hits if hit.type == "report"}
-    report_access = granted(portal.request, access, "report", "read")
+    report_access = await portal.access_for("report", "read")
     if report_ids and report_access is not None:
         reports = reports_service.readable_reports(report_access).where(
             col(VisitReport.id).in_(report_ids)
