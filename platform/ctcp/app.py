@@ -39,6 +39,7 @@ from ctcp.identity.users_api import router as users_router
 from ctcp.notifications.service import NotificationSender
 from ctcp.oauth import pages as oauth_pages
 from ctcp.oauth.api import router as oauth_router
+from ctcp.oauth.bearer import TokenCache
 from ctcp.oauth.clients_api import router as api_clients_router
 from ctcp.organizations import pages as organizations_pages
 from ctcp.organizations.api import router as organizations_router
@@ -65,13 +66,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             _, grants_version = await read_versions(session)
         if not engine.matrix():
             logger.warning("no access policy loaded: run `ctcp policy load`")
-        cache = PrincipalCache()
-        app.state.principal_cache = cache
-        database.share(LOCAL_LISTENERS_KEY, [cache.invalidate])
+        sessions, tokens = PrincipalCache(), TokenCache()
+        app.state.principal_cache, app.state.token_cache = sessions, tokens
+
+        def forget_grants() -> None:
+            sessions.invalidate()
+            tokens.invalidate()
+
+        database.share(LOCAL_LISTENERS_KEY, [forget_grants])
         app.state.policy = PolicyWatcher(
-            database, engine, grants_version=grants_version, on_grants_changed=cache.invalidate
+            database, engine, grants_version=grants_version, on_grants_changed=forget_grants
         )
         await app.state.policy.start()
+        app.state.rate_limiter.start(database)
         writer = AuditWriter(database)
         writer.start()
         database.share(WRITER_KEY, writer)
@@ -86,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if sender is not None:
                 await sender.stop()
             await app.state.policy.stop()
+            await app.state.rate_limiter.stop(database)
             await writer.stop()
             await database.dispose()
 

@@ -138,6 +138,7 @@ async def test_rotating_the_secret_ends_the_old_one_and_its_tokens(
     body = (await _create(admin, entity.id)).json()
     old = ApiClientCredentials(body["id"], body["client_id"], body["client_secret"], entity)
     async with await bearer_http(app, old) as machine, oauth_http(app) as http:
+        assert (await machine.get("/api/v1/publications")).status_code == 200  # now cached
         rotated = await admin.post(f"/api/v1/api-clients/{body['id']}/secret")
         assert rotated.status_code == 200
         new_secret = rotated.json()["client_secret"]

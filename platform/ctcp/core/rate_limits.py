@@ -6,13 +6,26 @@ by a single atomic upsert, so two instances counting the same client never lose 
 Refused requests are taken back off the count, so a client that keeps knocking while
 limited is let in again when `Retry-After` says.
 
+A process does not write the row for every request. It reserves a few hits at once (a
+lease: counted in the row at once, so every instance sees them) and serves requests
+from the lease until it is used up, a quarter of a second has passed, or the window
+turns; unused hits go back. A lease is at most a sixteenth of what the key has left
+(`LEASE_SHARE`) and at most `MAX_LEASE`: within the last sixteen requests of a limit
+every request is counted in the database on its own, as before, so limits stay exact
+however many instances count, and a process that dies holding a lease has only counted
+too much, never too little.
+
 Libraries considered: `limits` stores only in memory, Redis, Memcached or MongoDB, and
 `pyrate-limiter`'s SQL buckets need a second, synchronous driver and keep a row per
 hit; the platform's shared state lives in its own database (DESIGN.md, "Running it").
 """
 
+import asyncio
+import contextlib
+import logging
 import math
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import BigInteger, Integer, case, delete, update
@@ -22,9 +35,17 @@ from sqlmodel import Field, SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ctcp.core.clock import clock
+from ctcp.core.db import Database
 
-# Every this many counted requests, a process sweeps counters no window still reads.
+logger = logging.getLogger("ctcp.rate_limits")
+
+# Every this many counting transactions, a process sweeps counters no window still reads.
 SWEEP_EVERY = 1000
+# A lease is at most this share of what a key has left, and at most MAX_LEASE hits.
+LEASE_SHARE = 16
+MAX_LEASE = 64
+# Unused hits of a lease go back after this long (seconds), so other instances get them.
+LEASE_SECONDS = 0.25
 
 
 class RateLimitCounter(SQLModel, table=True):
@@ -66,71 +87,176 @@ def _wait_seconds(previous: int, hits: int, allowed: int, elapsed: float, window
     return max(1, math.ceil(seconds))
 
 
+@dataclass
+class _Lease:
+    """Hits of `window` this process has counted in the row but not served yet."""
+
+    window: int
+    left: int
+    expires: float  # time.monotonic()
+
+
 class RateLimiter:
-    """Counts requests against limits in one short transaction of its caller's choosing."""
+    """Counts requests against limits, reserving hits in the shared counters a few at a time."""
 
     def __init__(self, *, window_seconds: int) -> None:
         self.window_seconds = window_seconds
         self._since_sweep = 0
+        self._leases: dict[str, _Lease] = {}
+        # What each key had left after its last count: the next lease's size follows it.
+        self._headroom: dict[str, int] = {}
+        self._refills: dict[str, asyncio.Future[None]] = {}
+        self._task: asyncio.Task[None] | None = None
 
-    async def hit(self, session: AsyncSession, limits: Sequence[Limit]) -> Refusal | None:
+    def _usable(self, key: str, window: int, now: float) -> bool:
+        lease = self._leases.get(key)
+        return (
+            lease is not None and lease.window == window and lease.left > 0 and now < lease.expires
+        )
+
+    async def hit(self, database: Database, limits: Sequence[Limit]) -> Refusal | None:
         """Count one request against every limit; the tightest refusal, or None to go on.
 
-        Run it in a transaction of its own that commits even when the request is refused
-        (the refusal's bookkeeping must stay), before the request's own work begins.
+        Served from this process's leases when they hold a hit for every key; otherwise
+        the missing keys are counted in a short transaction of their own (committed even
+        when the request is refused: the refusal's bookkeeping must stay), before the
+        request's own work begins.
         """
-        if not limits:
-            return None
-        now = clock.now().timestamp()
-        window = int(now // self.window_seconds)
-        elapsed = now / self.window_seconds - window
         by_key = {limit.key[:128]: limit.requests for limit in limits}
-        keys = sorted(by_key)  # one order everywhere: concurrent upserts cannot deadlock
+        while by_key:
+            now = clock.now().timestamp()
+            window = int(now // self.window_seconds)
+            moment = time.monotonic()
+            empty = {k: n for k, n in by_key.items() if not self._usable(k, window, moment)}
+            if not empty:
+                for key in by_key:
+                    self._leases[key].left -= 1
+                return None
+            pending = [self._refills[key] for key in empty if key in self._refills]
+            if pending:  # another request of this process is counting these keys: share it
+                await asyncio.wait(pending)
+                continue
+            refusal = await self._count(database, empty, now, window)
+            if refusal is not None:
+                return refusal
+        return None
+
+    def _lease_size(self, key: str) -> int:
+        headroom = self._headroom.get(key)
+        if headroom is None:
+            return 1  # first sight of the key: count exactly until it is known
+        return max(1, min(MAX_LEASE, headroom // LEASE_SHARE))
+
+    async def _count(
+        self, database: Database, needed: Mapping[str, int], now: float, window: int
+    ) -> Refusal | None:
+        """Reserve a lease for every key in `needed` (one upsert); refuse if one has none left."""
+        keys = sorted(needed)  # one order everywhere: concurrent upserts cannot deadlock
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        for key in keys:
+            self._refills[key] = done
+        try:
+            return await self._reserve(database, needed, keys, now, window)
+        finally:
+            for key in keys:
+                self._refills.pop(key, None)
+            done.set_result(None)
+
+    async def _reserve(
+        self,
+        database: Database,
+        needed: Mapping[str, int],
+        keys: list[str],
+        now: float,
+        window: int,
+    ) -> Refusal | None:
+        elapsed = now / self.window_seconds - window
+        # Hits still held by an expired lease of this window are folded into the new one.
+        held = {
+            key: lease.left
+            for key in keys
+            if (lease := self._leases.get(key)) is not None and lease.window == window
+        }
+        reserved = {key: max(self._lease_size(key), held.get(key, 0)) for key in keys}
         table = RateLimitCounter.__table__  # type: ignore[attr-defined]
-        dialect = (await session.connection()).dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        statement = insert(table).values(
-            [
-                {"key": key, "window_index": window, "hits": 1, "previous_hits": 0, "refused": 0}
-                for key in keys
-            ]
-        )
-        new = statement.excluded
-        same = table.c.window_index == new.window_index
-        upsert = statement.on_conflict_do_update(
-            index_elements=[table.c.key],
-            set_={
-                "previous_hits": case(
-                    (same, table.c.previous_hits),
-                    (table.c.window_index == new.window_index - 1, table.c.hits),
-                    else_=0,
-                ),
-                "hits": case((same, table.c.hits + 1), else_=1),
-                "refused": case((same, table.c.refused), else_=0),
-                "window_index": new.window_index,
-            },
-        ).returning(table.c.key, table.c.hits, table.c.previous_hits)
-        rows = (await session.exec(upsert)).all()
-        refusals: list[tuple[str, int]] = []
-        for key, hits, previous in rows:
-            allowed = by_key[key]
-            if previous * (1 - elapsed) + hits > allowed:
-                refusals.append(
-                    (key, _wait_seconds(previous, hits, allowed, elapsed, self.window_seconds))
-                )
-        await self._maybe_sweep(session, window)
-        if not refusals:
+        async with database.transaction() as counting:
+            dialect = (await counting.connection()).dialect.name
+            insert = pg_insert if dialect == "postgresql" else sqlite_insert
+            statement = insert(table).values(
+                [
+                    {
+                        "key": key,
+                        "window_index": window,
+                        "hits": reserved[key] - held.get(key, 0),
+                        "previous_hits": 0,
+                        "refused": 0,
+                    }
+                    for key in keys
+                ]
+            )
+            new = statement.excluded
+            same = table.c.window_index == new.window_index
+            upsert = statement.on_conflict_do_update(
+                index_elements=[table.c.key],
+                set_={
+                    "previous_hits": case(
+                        (same, table.c.previous_hits),
+                        (table.c.window_index == new.window_index - 1, table.c.hits),
+                        else_=0,
+                    ),
+                    "hits": case((same, table.c.hits + new.hits), else_=new.hits),
+                    "refused": case((same, table.c.refused), else_=0),
+                    "window_index": new.window_index,
+                },
+            ).returning(table.c.key, table.c.hits, table.c.previous_hits)
+            counted = {
+                key: (hits, previous) for key, hits, previous in (await counting.exec(upsert)).all()
+            }
+            granted: dict[str, int] = {}
+            for key in keys:
+                hits, previous = counted[key]
+                before = previous * (1 - elapsed) + hits - reserved[key]
+                granted[key] = max(0, min(reserved[key], math.floor(needed[key] - before)))
+                self._headroom[key] = max(0, math.floor(needed[key] - before) - granted[key])
+            refused = [key for key in keys if granted[key] == 0]
+            returned: dict[str, int] = {}
+            for key in keys:
+                surplus = reserved[key] - granted[key]
+                if surplus == 0 and not refused:
+                    continue
+                row = (
+                    await counting.exec(
+                        update(table)
+                        .where(table.c.key == key, table.c.window_index == window)
+                        .values(
+                            hits=table.c.hits - surplus,
+                            refused=table.c.refused + (1 if key in refused else 0),
+                        )
+                        .returning(table.c.refused)
+                    )
+                ).first()
+                returned[key] = 0 if row is None else row[0]
+            await self._maybe_sweep(counting, window)
+        expires = time.monotonic() + LEASE_SECONDS
+        for key in keys:
+            self._leases[key] = _Lease(window, granted[key], expires)
+        if not refused:
             return None
-        # Not served, so not counted: take the hit back off every key, note the refusal.
-        returned = await session.exec(
-            update(table)
-            .where(col(table.c.key).in_(keys), table.c.window_index == window)
-            .values(hits=table.c.hits - 1, refused=table.c.refused + 1)
-            .returning(table.c.key, table.c.refused)
-        )
-        refused = {key: count for key, count in returned.all()}
-        key, retry_after = max(refusals, key=lambda refusal: refusal[1])
-        return Refusal(key, retry_after, first_in_window=refused.get(key) == 1)
+        waits = []
+        for key in refused:
+            hits, previous = counted[key]
+            # As if this one request had been counted on its own: the hits before it, plus it.
+            hits_with_this = hits - reserved[key] + 1
+            waits.append(
+                (
+                    key,
+                    _wait_seconds(
+                        previous, hits_with_this, needed[key], elapsed, self.window_seconds
+                    ),
+                )
+            )
+        key, retry_after = max(waits, key=lambda wait: wait[1])
+        return Refusal(key, retry_after, first_in_window=returned.get(key) == 1)
 
     async def _maybe_sweep(self, session: AsyncSession, window: int) -> None:
         self._since_sweep += 1
@@ -140,3 +266,55 @@ class RateLimiter:
         await session.exec(
             delete(RateLimitCounter).where(col(RateLimitCounter.window_index) < window - 1)
         )
+
+    async def release(self, database: Database, *, everything: bool = False) -> None:
+        """Give back the unused hits of expired leases (of all leases, `everything`)."""
+        moment = time.monotonic()
+        window = int(clock.now().timestamp() // self.window_seconds)
+        giving = {
+            key: lease
+            for key, lease in self._leases.items()
+            if key not in self._refills and (everything or lease.expires <= moment)
+        }
+        for key in giving:
+            del self._leases[key]
+        # Hits of a window that has turned stay counted: they weigh as the previous window's.
+        back = {
+            key: lease.left
+            for key, lease in giving.items()
+            if lease.window == window and lease.left
+        }
+        if not back:
+            return
+        table = RateLimitCounter.__table__  # type: ignore[attr-defined]
+        async with database.transaction() as session:
+            for key in sorted(back):
+                await session.exec(
+                    update(table)
+                    .where(table.c.key == key, table.c.window_index == window)
+                    .values(
+                        hits=case((table.c.hits > back[key], table.c.hits - back[key]), else_=0)
+                    )
+                )
+
+    def start(self, database: Database) -> None:
+        """Give back expired leases in the background, every LEASE_SECONDS."""
+
+        async def run() -> None:
+            while True:
+                await asyncio.sleep(LEASE_SECONDS)
+                try:
+                    await self.release(database)
+                except Exception:  # counted too much meanwhile, never too little
+                    logger.warning("could not give back unused rate-limit hits", exc_info=True)
+
+        self._task = asyncio.create_task(run(), name="ctcp-rate-limit-leases")
+
+    async def stop(self, database: Database) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        with contextlib.suppress(Exception):
+            await self.release(database, everything=True)

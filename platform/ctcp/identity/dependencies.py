@@ -74,9 +74,9 @@ def _cached_principal(request: Request, token: str) -> Principal | None:
     if entry is None:
         return None
     now = clock.now()
-    if now >= entry.principal.expires_at or now - entry.confirmed_at >= TOUCH_INTERVAL:
+    if now >= entry.value.expires_at or now - entry.confirmed_at >= TOUCH_INTERVAL:
         return None
-    return entry.principal
+    return entry.value
 
 
 def _action_of(request: Request) -> str:

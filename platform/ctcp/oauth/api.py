@@ -131,18 +131,18 @@ async def _begin(request: Request, *, load_token: bool) -> _Call:
         error = failure
     client_id = claimed.client_id if claimed else None
     values = dict(fields)
-    async with database.transaction() as counting:
-        limits = [address_limit(settings, context)]
-        if client_id:
-            limits.append(client_limit(settings, client_id[:64]))
-        refusal = await limiter.hit(counting, limits)
+    limits = [address_limit(settings, context)]
+    if client_id:
+        limits.append(client_limit(settings, client_id[:64]))
+    refusal = await limiter.hit(database, limits)
+    async with database.transaction() as loading:
         if refusal is not None:
-            record_refusal(counting, context, refusal)
+            record_refusal(loading, context, refusal)
         else:
             if client_id and error is None:
-                exchange.client = await service.client_by_client_id(counting, client_id)
+                exchange.client = await service.client_by_client_id(loading, client_id)
             if load_token and values.get("token"):
-                exchange.token = await service.token_record(counting, values["token"])
+                exchange.token = await service.token_record(loading, values["token"])
     if refusal is not None:
         raise too_many(refusal)
     return _Call(

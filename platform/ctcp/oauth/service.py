@@ -4,7 +4,7 @@ import secrets
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
@@ -14,6 +14,7 @@ from sqlmodel.sql.expression import Select
 
 from ctcp.audit import service as audit
 from ctcp.audit.service import AuditContext
+from ctcp.core.changes import bump_grants
 from ctcp.core.clock import clock
 from ctcp.core.errors import ConflictError, ValidationError
 from ctcp.identity.roles import role_fits
@@ -45,6 +46,7 @@ class BearerClient:
     organization: Organization
     scopes: frozenset[str]
     token_id: uuid.UUID
+    expires_at: datetime
 
 
 def _check_scopes(scopes: Iterable[str]) -> str:
@@ -124,6 +126,8 @@ async def client_by_client_id(session: AsyncSession, client_id: str) -> ClientRe
 
 
 async def revoke_client_tokens(session: AsyncSession, client: ApiClient) -> int:
+    """Revoke every live token of the client, here and in every worker's token cache."""
+    await bump_grants(session)
     result = await session.exec(
         update(AccessToken)
         .where(col(AccessToken.api_client_id) == client.id, col(AccessToken.revoked_at).is_(None))
@@ -223,6 +227,7 @@ async def revoke_token(
     session: AsyncSession, *, record: TokenRecord, context: AuditContext
 ) -> None:
     if record.token.revoked_at is None:
+        await bump_grants(session)  # every worker forgets the token it may have cached
         await session.exec(
             update(AccessToken)
             .where(col(AccessToken.id) == record.token.id)
@@ -251,5 +256,10 @@ async def bearer_client(session: AsyncSession, token: str) -> BearerClient | Non
         return None
     stored, client, organization = row
     return BearerClient(
-        client.client_id, client.name, organization, frozenset(stored.scopes.split()), stored.id
+        client.client_id,
+        client.name,
+        organization,
+        frozenset(stored.scopes.split()),
+        stored.id,
+        stored.expires_at,
     )
