@@ -145,10 +145,9 @@ def create() -> FastAPI:
     ) -> PublicationRead:
         """GET /api/v1/publications/{id}'s queries, without guard and audit."""
         access = await access_of(request, session, as_code, "publication", "read")
-        publication = await consent_service.publication_of(
+        return await consent_service.read_one(
             session, consent_service.readable_publications(access), publication_id
         )
-        return (await consent_service.read_model(session, [publication]))[0]
 
     @app.get("/bench/publications", include_in_schema=False)
     async def baseline_publications(

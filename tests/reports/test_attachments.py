@@ -202,11 +202,23 @@ async def test_attachments_follow_the_consent_of_their_section(
     assert statuses == {"legislation": 200, "police": 404, "whole": 404}
     listed = (await entity.get("/api/v1/publications", params={"state": state.code})).json()
     assert [a["id"] for a in listed["items"][0]["attachments"]] == [on_legislation]
+    # A single read (its own query) holds exactly what the list does.
+    partial = listed["items"][0]
+    assert (await entity.get(f"/api/v1/publications/{partial['id']}")).json() == partial
+    assert [s["id"] for s in partial["sections"]] == [legislation]
     await officer.post(
         f"/api/v1/reports/{report['id']}/consent",
         json={"scope": "full", "audience": "compact", "reference": "NV/2"},
     )
     assert (await entity.get(f"/api/v1/attachments/{whole}")).status_code == 200
+    full = (await entity.get("/api/v1/publications", params={"state": state.code})).json()
+    assert full["items"][0]["id"] != partial["id"]
+    assert (await entity.get(f"/api/v1/publications/{full['items'][0]['id']}")).json() == (
+        full["items"][0]
+    )
+    assert [s["id"] for s in full["items"][0]["sections"]] == [legislation, police]
+    assert {a["id"] for a in full["items"][0]["attachments"]} == {on_legislation, on_police, whole}
+    assert (await entity.get(f"/api/v1/publications/{partial['id']}")).status_code == 404
     state_focal = await _client(app, database, "state_focal_point", org=state)
     await state_focal.post(
         f"/api/v1/reports/{report['id']}/consent/withdraw", json={"reason": "Withdrawn"}

@@ -261,7 +261,7 @@ async def list_publications(
 async def get_publication(
     publication_id: uuid.UUID, session: SessionDep, access: CanReadPublications
 ) -> PublicationRead:
-    publication = await service.publication_of(
+    publication = await service.read_one(
         session, service.readable_publications(access), publication_id
     )
     audit.record(
@@ -272,7 +272,7 @@ async def get_publication(
         object_id=publication.id,
         read=True,
     )
-    return (await service.read_model(session, [publication]))[0]
+    return publication
 
 
 @router.get(
@@ -299,10 +299,7 @@ async def list_public_publications(
     responses=problem_responses(404),
 )
 async def get_public_publication(publication_id: uuid.UUID, session: SessionDep) -> PublicationRead:
-    publication = await service.publication_of(
-        session, service.public_publications(), publication_id
-    )
-    return (await service.read_model(session, [publication]))[0]
+    return await service.read_one(session, service.public_publications(), publication_id)
 
 
 @router.get(

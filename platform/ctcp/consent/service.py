@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import ColumnElement, false, or_, update
+from sqlalchemy import exists as sa_exists
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
@@ -31,7 +33,7 @@ from ctcp.consent.schemas import (
 from ctcp.core.clock import clock
 from ctcp.core.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from ctcp.organizations import service as organizations
-from ctcp.organizations.models import OrganizationKind
+from ctcp.organizations.models import Organization, OrganizationKind
 from ctcp.reports import service as reports
 from ctcp.reports.models import Attachment, ReportSection, ReportStatus, VisitReport
 
@@ -483,6 +485,62 @@ async def publication_of(
     return publication
 
 
+async def read_one(
+    session: AsyncSession, statement: SelectOfScalar[Publication], publication_id: uuid.UUID
+) -> PublicationRead:
+    """One publication in `statement`'s scope, as `read_model` gives it: 404 outside it.
+
+    One query of plain rows (the publication, its State's code and its sections) on
+    every read; attachments, which few reports have, only when its report has some.
+    """
+    section = PublicationSection.__table__  # type: ignore[attr-defined]
+    query = (
+        sa_select(
+            col(Publication.id),
+            col(Publication.report_id),
+            col(Publication.title),
+            col(Publication.audience),
+            col(Publication.published_at),
+            col(Publication.expires_at),
+            col(Organization.code),
+            sa_exists().where(col(Attachment.report_id) == col(Publication.report_id)),
+            section.c.section_id,
+            section.c.area,
+            section.c.title,
+            section.c.body,
+        )
+        .join(Organization, col(Organization.id) == col(Publication.state_id))
+        .outerjoin(section, section.c.publication_id == col(Publication.id))
+        .where(col(Publication.id) == publication_id)
+        .order_by(section.c.position)
+    )
+    if statement.whereclause is not None:
+        query = query.where(statement.whereclause)
+    rows = (await (await session.connection()).execute(query)).all()
+    if not rows:
+        raise NotFoundError("No such publication.")
+    first = rows[0]
+    attachments: list[dict[str, str]] = []
+    if first[7]:
+        publication = await publication_of(session, statement, publication_id)
+        attachments = (await published_attachments(session, [publication]))[publication_id]
+    return PublicationRead(
+        id=first[0],
+        report_id=first[1],
+        state=first[6],
+        title=first[2],
+        audience=first[3],
+        published_at=first[4],
+        expires_at=first[5],
+        sections=[
+            PublicationSectionRead(id=row[8], area=row[9], title=row[10], body=row[11])
+            for row in rows
+            if row[8] is not None
+        ],
+        attachments=attachments,
+    )
+
+
 async def read_model(
     session: AsyncSession, publications: Sequence[Publication]
 ) -> list[PublicationRead]:
@@ -490,27 +548,35 @@ async def read_model(
     if not publications:
         return []
     ids = [p.id for p in publications]
-    sections = (
-        await session.exec(
-            select(PublicationSection)
-            .where(col(PublicationSection.publication_id).in_(ids))
+    publication = col(PublicationSection.publication_id)
+    connection = await session.connection()  # five plain columns: no ORM objects to build
+    rows = (
+        await connection.execute(
+            sa_select(
+                col(PublicationSection.publication_id),
+                col(PublicationSection.section_id),
+                col(PublicationSection.area),
+                col(PublicationSection.title),
+                col(PublicationSection.body),
+            )
+            .where(publication == ids[0] if len(ids) == 1 else publication.in_(ids))
             .order_by(col(PublicationSection.position))
         )
     ).all()
-    states = await organizations.organizations_by_id(session, {p.state_id for p in publications})
+    states = await organizations.organization_codes(session, {p.state_id for p in publications})
     by_publication: dict[uuid.UUID, list[PublicationSectionRead]] = {i: [] for i in ids}
-    for section in sections:
-        by_publication[section.publication_id].append(
-            PublicationSectionRead(
-                id=section.section_id, area=section.area, title=section.title, body=section.body
-            )
+    covered: dict[uuid.UUID, set[uuid.UUID]] = {i: set() for i in ids}
+    for publication_id, section_id, area, title, body in rows:
+        by_publication[publication_id].append(
+            PublicationSectionRead(id=section_id, area=area, title=title, body=body)
         )
-    attachments = await published_attachments(session, publications)
+        covered[publication_id].add(section_id)
+    attachments = await published_attachments(session, publications, covered=covered)
     return [
         PublicationRead(
             id=p.id,
             report_id=p.report_id,
-            state=states[p.state_id].code,
+            state=states[p.state_id],
             title=p.title,
             audience=p.audience,
             published_at=p.published_at,
@@ -563,34 +629,40 @@ async def attachment_readable(
 
 
 async def published_attachments(
-    session: AsyncSession, publications: Sequence[Publication]
+    session: AsyncSession,
+    publications: Sequence[Publication],
+    *,
+    covered: dict[uuid.UUID, set[uuid.UUID]] | None = None,
 ) -> dict[uuid.UUID, list[dict[str, str]]]:
-    """Per publication, the attachments its consent covers."""
+    """Per publication, the attachments its consent covers.
+
+    `covered`: each publication's section ids, when the caller has read them already.
+    """
     result: dict[uuid.UUID, list[dict[str, str]]] = {p.id: [] for p in publications}
     if not publications:
         return result
-    report_ids = {p.report_id for p in publications}
+    report_ids = list({p.report_id for p in publications})
+    report = col(Attachment.report_id)
     attachments = (
         await session.exec(
             select(Attachment)
-            .where(col(Attachment.report_id).in_(report_ids))
+            .where(report == report_ids[0] if len(report_ids) == 1 else report.in_(report_ids))
             .order_by(col(Attachment.filename), col(Attachment.id))
         )
     ).all()
     if not attachments:
         return result
-    sections = (
-        await session.exec(
-            select(PublicationSection.publication_id, PublicationSection.section_id).where(
-                col(PublicationSection.publication_id).in_(result)
+    if covered is None:
+        sections = (
+            await session.exec(
+                select(PublicationSection.publication_id, PublicationSection.section_id).where(
+                    col(PublicationSection.publication_id).in_(result)
+                )
             )
-        )
-    ).all()
-    covered: dict[uuid.UUID, set[uuid.UUID]] = {
-        publication.id: set() for publication in publications
-    }
-    for publication_id, section_id in sections:
-        covered[publication_id].add(section_id)
+        ).all()
+        covered = {publication.id: set() for publication in publications}
+        for publication_id, section_id in sections:
+            covered[publication_id].add(section_id)
     full = set(
         (
             await session.exec(

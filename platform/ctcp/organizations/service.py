@@ -141,6 +141,19 @@ async def organizations_by_id(
     return {organization.id: organization for organization in rows.all()}
 
 
+async def organization_codes(
+    session: AsyncSession, ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """The codes of these organizations, in one query of two columns (for read models)."""
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    column = col(Organization.id)
+    where = column == wanted[0] if len(wanted) == 1 else column.in_(wanted)
+    rows = await session.exec(select(Organization.id, Organization.code).where(where))
+    return dict(rows.all())
+
+
 async def compact_entities(
     session: AsyncSession, codes: Iterable[str], *, loc: list[str | int]
 ) -> dict[str, Organization]:
