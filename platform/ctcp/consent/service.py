@@ -68,8 +68,9 @@ def readable_publications(access: Access) -> SelectOfScalar[Publication]:
     if DataScope.OWN_STATE in access.scopes:
         allowed.append(col(Publication.state_id) == access.organization.id)
     if DataScope.CONSENTED in access.scopes:
-        audiences = [a.value for a in AUDIENCES_OF.get(access.organization.kind, ())]
-        allowed.append(col(Publication.audience).in_(audiences))
+        audience = col(Publication.audience)
+        # Equalities, not IN: an IN list is re-rendered into the SQL on every execution.
+        allowed.extend(audience == a.value for a in AUDIENCES_OF.get(access.organization.kind, ()))
     return statement.where(or_(*allowed)) if allowed else statement.where(false())
 
 
