@@ -215,9 +215,9 @@ def create() -> FastAPI:
     ) -> ReportRead:
         """POST /api/v1/reports' writes, without guard and audit (the event is dropped)."""
         access = await access_of(request, session, as_code, "report", "write")
-        report = await reports.create_report(session, access, state_code=body.state, content=body)
+        written = await reports.create_report(session, access, state_code=body.state, content=body)
         pending: list[Any] = session.info.get(PENDING_KEY, [])
         pending.clear()
-        return await reports.full_text(session, report)
+        return await reports.full_text(session, written.report, written.sections)
 
     return app

@@ -154,7 +154,9 @@ class _Demo:
 
     async def report(self, state: str, body: ReportContent, *, adopt: bool = True) -> VisitReport:
         writer = self["analyst"].access("report", "write")
-        created = await reports.create_report(self.session, writer, state_code=state, content=body)
+        created = (
+            await reports.create_report(self.session, writer, state_code=state, content=body)
+        ).report
         self.tally["report versions"] += 1
         self.report_ids.append(created.id)
         if adopt:

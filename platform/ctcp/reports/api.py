@@ -36,8 +36,8 @@ CanWrite = Annotated[Access, guard("report", "write")]
 )
 async def create_report(body: ReportCreate, session: SessionDep, access: CanWrite) -> ReportRead:
     """A new draft (version 1) with its sections and recommendations."""
-    report = await service.create_report(session, access, state_code=body.state, content=body)
-    return await service.full_text(session, report)
+    written = await service.create_report(session, access, state_code=body.state, content=body)
+    return await service.full_text(session, written.report, written.sections)
 
 
 @router.get(
@@ -116,8 +116,8 @@ async def get_report(report_id: uuid.UUID, session: SessionDep, access: CanRead)
 async def update_report(
     report_id: uuid.UUID, body: ReportContent, session: SessionDep, access: CanWrite
 ) -> ReportRead:
-    report = await service.update_draft(session, access, report_id, body)
-    return await service.full_text(session, report)
+    written = await service.update_draft(session, access, report_id, body)
+    return await service.full_text(session, written.report, written.sections)
 
 
 @router.post(

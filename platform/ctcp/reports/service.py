@@ -2,8 +2,10 @@
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete, false, func
+from sqlalchemy import delete, false, func, insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
@@ -59,37 +61,63 @@ async def member_state(session: AsyncSession, code: str) -> Organization:
     return state
 
 
+@dataclass(frozen=True)
+class Written:
+    """A draft just written, and its sections as they now read (no need to read them back)."""
+
+    report: VisitReport
+    sections: list[SectionRead]
+
+
 async def _write_sections(
     session: AsyncSession, report: VisitReport, content: ReportContent
-) -> None:
-    sections = [
-        ReportSection(
-            report_id=report.id,
-            area=section_in.area.value,
-            title=section_in.title,
-            body=section_in.body,
-            position=position,
+) -> list[SectionRead]:
+    """Insert the content's sections and recommendations (two multi-row INSERTs); as read."""
+    sections: list[dict[str, Any]] = []
+    recommendations: list[dict[str, Any]] = []
+    written: list[SectionRead] = []
+    for position, section_in in enumerate(content.sections):
+        section = {
+            "id": uuid.uuid4(),
+            "report_id": report.id,
+            "area": section_in.area.value,
+            "title": section_in.title,
+            "body": section_in.body,
+            "position": position,
+        }
+        sections.append(section)
+        read = SectionRead(
+            id=section["id"],
+            area=section["area"],
+            title=section["title"],
+            body=section["body"],
+            recommendations=[],
         )
-        for position, section_in in enumerate(content.sections)
-    ]
-    session.add_all(sections)
-    await session.flush()  # sections before the recommendations that point at them
-    for section, section_in in zip(sections, content.sections, strict=True):
         for index, recommendation in enumerate(section_in.recommendations):
-            session.add(
-                Recommendation(
-                    section_id=section.id,
-                    text=recommendation.text,
-                    priority=recommendation.priority.value,
-                    position=index,
-                )
+            row = {
+                "id": uuid.uuid4(),
+                "section_id": section["id"],
+                "text": recommendation.text,
+                "priority": recommendation.priority.value,
+                "position": index,
+            }
+            recommendations.append(row)
+            read.recommendations.append(
+                RecommendationRead(id=row["id"], text=row["text"], priority=row["priority"])
             )
-    await session.flush()
+        written.append(read)
+    await session.flush()  # the report row first: the sections point at it
+    connection = await session.connection()
+    if sections:
+        await connection.execute(insert(ReportSection), sections)
+    if recommendations:
+        await connection.execute(insert(Recommendation), recommendations)
+    return written
 
 
 async def create_report(
     session: AsyncSession, access: Access, *, state_code: str, content: ReportContent
-) -> VisitReport:
+) -> Written:
     """A new draft report (version 1) for a Member State."""
     state = await member_state(session, state_code)
     report = VisitReport(
@@ -103,9 +131,7 @@ async def create_report(
         created_by=access.subject.user_id,
     )
     session.add(report)
-    await session.flush()
-    await _write_sections(session, report, content)
-    await session.flush()
+    sections = await _write_sections(session, report, content)
     audit.record(
         session,
         access.audit,
@@ -114,7 +140,7 @@ async def create_report(
         object_id=report.id,
         details={"state": state.code, "version": 1},
     )
-    return report
+    return Written(report, sections)
 
 
 async def get_report(session: AsyncSession, access: Access, report_id: uuid.UUID) -> VisitReport:
@@ -129,7 +155,7 @@ async def get_report(session: AsyncSession, access: Access, report_id: uuid.UUID
 
 async def update_draft(
     session: AsyncSession, access: Access, report_id: uuid.UUID, content: ReportContent
-) -> VisitReport:
+) -> Written:
     """Replace a draft's content; an adopted report is amended instead (409)."""
     report = await get_report(session, access, report_id)
     if report.status != ReportStatus.DRAFT.value:
@@ -138,10 +164,9 @@ async def update_draft(
     report.visit_start_date, report.visit_end_date = content.visit_start, content.visit_end
     session.add(report)
     await session.exec(delete(ReportSection).where(col(ReportSection.report_id) == report.id))
-    await session.flush()
-    await _write_sections(session, report, content)
+    sections = await _write_sections(session, report, content)
     audit.record(session, access.audit, "report.update", object_type="report", object_id=report.id)
-    return report
+    return Written(report, sections)
 
 
 async def adopt(session: AsyncSession, access: Access, report_id: uuid.UUID) -> VisitReport:
@@ -271,11 +296,8 @@ def _summary(report: VisitReport, state: Organization) -> ReportSummary:
     )
 
 
-async def full_text(session: AsyncSession, report: VisitReport) -> ReportRead:
-    """The whole report: every section and recommendation (only for callers in scope)."""
-    state = await session.get(Organization, report.state_id)
-    assert state is not None
-    sections = (
+async def _sections_of(session: AsyncSession, report: VisitReport) -> list[SectionRead]:
+    rows = (
         await session.exec(
             select(ReportSection)
             .where(col(ReportSection.report_id) == report.id)
@@ -286,20 +308,39 @@ async def full_text(session: AsyncSession, report: VisitReport) -> ReportRead:
         (
             await session.exec(
                 select(Recommendation)
-                .where(col(Recommendation.section_id).in_([s.id for s in sections]))
+                .where(col(Recommendation.section_id).in_([s.id for s in rows]))
                 .order_by(col(Recommendation.position))
             )
         ).all()
-        if sections
+        if rows
         else []
     )
-    by_section: dict[uuid.UUID, list[RecommendationRead]] = {s.id: [] for s in sections}
+    by_section: dict[uuid.UUID, list[RecommendationRead]] = {s.id: [] for s in rows}
     for recommendation in recommendations:
         by_section[recommendation.section_id].append(
             RecommendationRead(
                 id=recommendation.id, text=recommendation.text, priority=recommendation.priority
             )
         )
+    return [
+        SectionRead(
+            id=s.id, area=s.area, title=s.title, body=s.body, recommendations=by_section[s.id]
+        )
+        for s in rows
+    ]
+
+
+async def full_text(
+    session: AsyncSession, report: VisitReport, sections: list[SectionRead] | None = None
+) -> ReportRead:
+    """The whole report: every section and recommendation (only for callers in scope).
+
+    `sections`: as `Written` gives them, when the caller has just written them.
+    """
+    state = await session.get(Organization, report.state_id)
+    assert state is not None
+    if sections is None:
+        sections = await _sections_of(session, report)
     files = (
         await session.exec(
             select(Attachment)
@@ -309,11 +350,6 @@ async def full_text(session: AsyncSession, report: VisitReport) -> ReportRead:
     ).all()
     return ReportRead(
         **_summary(report, state).model_dump(),
-        sections=[
-            SectionRead(
-                id=s.id, area=s.area, title=s.title, body=s.body, recommendations=by_section[s.id]
-            )
-            for s in sections
-        ],
+        sections=sections,
         attachments=[AttachmentRead.model_validate(file) for file in files],
     )
