@@ -23,6 +23,7 @@ verified afterwards.
         [--workers 2] [--clients 32] [--duration 20] [--dataset small|medium|large]
         [--database-url URL]  # an already-populated database (actors are added to it)
         [--phases mixed,writes,reads,list] [--rounds 3] [--json FILE] [--keep]
+        [--spy DIR]  # py-spy samples of every worker in every phase, and their top frames
 """
 
 import argparse
@@ -960,6 +961,49 @@ def fetch_token(port: int, entity: dict[str, str]) -> str:
     return token
 
 
+def start_spies(workers: list[int], phase: dict[str, Any]) -> list[subprocess.Popen[bytes]]:
+    """py-spy sampling each worker for the phase's duration (collapsed stacks, one file each)."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    folder = Path(phase["spy"])
+    folder.mkdir(parents=True, exist_ok=True)
+    label = phase["label"].replace(" ", "-")
+    seconds = str(max(1, int(phase["duration"])))
+    return [
+        subprocess.Popen(
+            [
+                *(spy, "record", "--pid", str(pid), "--rate", "200", "--nonblocking"),
+                *("--format", "raw", "--duration", seconds),
+                *("--output", str(folder / f"{label}-worker-{pid}.txt")),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for pid in workers
+    ]
+
+
+def top_frames(files: list[Path], count: int = 12) -> list[tuple[str, float]]:
+    """The functions of the app and its libraries holding the most samples (inclusive)."""
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for file in files:
+        if not file.exists():
+            continue
+        for line in file.read_text().splitlines():
+            stack, _, samples = line.rpartition(" ")
+            if not stack or not samples.isdigit():
+                continue
+            total += int(samples)
+            # "function (path:line)" -> "function (path)": one entry per function.
+            frames = {frame.rpartition(":")[0] + ")" for frame in stack.split(";")}
+            for frame in frames:
+                if "ctcp/core/http.py" in frame:  # middleware: around every request
+                    continue
+                if any(part in frame for part in ("ctcp/", "sqlalchemy/", "asyncpg/")):
+                    inclusive[frame] += int(samples)
+    return [(frame, 100 * n / total) for frame, n in inclusive.most_common(count)] if total else []
+
+
 def run_phase(
     server: Server,
     actors: dict[str, Any],
@@ -973,6 +1017,7 @@ def run_phase(
     app_before = cpu_seconds(server.workers)
     pattern = f" {database_name} ".encode() if database_name else None
     db_before = cpu_seconds([], pattern) if pattern else 0.0
+    spies = start_spies(server.workers, phase) if phase.get("spy") else []
     output = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "--drive", str(spec_file)],
         capture_output=True,
@@ -983,9 +1028,13 @@ def run_phase(
         # and the benchmark (or the smoke test in CI) fails instead of waiting forever.
         timeout=600,
     )
+    for spy in spies:
+        spy.wait(timeout=60)
     if output.returncode != 0:
         raise RuntimeError(f"the load generator failed:\n{output.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(output.stdout)
+    if spies:
+        result["profile"] = top_frames([Path(spy.args[-1]) for spy in spies])
     requests = sum(c["requests"] for c in result["classes"].values()) or 1
     result["app_cpu_us"] = (cpu_seconds(server.workers) - app_before) / requests * 1e6
     if pattern:
@@ -1147,6 +1196,10 @@ def print_report(report: dict[str, Any]) -> None:
             )
             for sample in figures["samples"]:
                 print(f"{'':<20}   unexpected: {sample}")
+        if result.get("profile"):
+            print("py-spy, share of the workers' samples (inclusive):")
+            for frame, share in result["profile"]:
+                print(f"  {share:5.1f} %  {frame}")
     summary = report["summary"]
     print("\nsummary:")
     for key, value in summary.items():
@@ -1216,6 +1269,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--phases", default="mixed,writes,reads,list")
     p.add_argument("--json", default="", help="also write the figures to this file")
     p.add_argument("--profile", default="", help="a folder for the workers' cProfile stats")
+    p.add_argument(
+        "--spy", default="", help="a folder for py-spy samples of each worker in each phase"
+    )
     p.add_argument("--keep", action="store_true", help="keep the database built")
     p.add_argument("--quiet", action="store_true")
     p.add_argument(
@@ -1305,6 +1361,8 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
         database_name = parsed.database if backend == "postgresql" else None
         for name, phase in phases(options):
             say(f"phase {name}: {phase['duration']:.0f} s, clients {phase['personas']}")
+            if options.spy and name != "warm-up":
+                phase = {**phase, "spy": options.spy, "label": name}
             results[name] = run_phase(server, actors, phase, var_dir, database_name)
         memory = {str(pid): memory_of(pid) for pid in server.workers}
         if options.profile:
