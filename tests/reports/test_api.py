@@ -63,8 +63,10 @@ async def test_create_returns_the_report_with_section_ids(
     assert [s["area"] for s in report["sections"]] == ["legislation", "human_rights"]
     assert all(s["id"] for s in report["sections"])
     assert report["sections"][0]["recommendations"][0]["priority"] == "high"
+    # The answer is built from what was written; reading it back gives the same report.
+    assert (await analyst.get(f"/api/v1/reports/{report['id']}")).json() == report
     events = await audit_events(database, object_id=report["id"])
-    assert [e.action for e in events] == ["report.create"]
+    assert [e.action for e in events] == ["report.create", "report.read"]
 
 
 @pytest.mark.parametrize(
@@ -197,6 +199,7 @@ async def test_draft_is_editable_adopted_is_not(
     assert edited.json()["title"] == "Revised title"
     assert [s["area"] for s in edited.json()["sections"]] == ["law_enforcement"]
     assert edited.json()["sections"][0]["recommendations"][0]["text"] == "Train"
+    assert (await analyst.get(f"/api/v1/reports/{report['id']}")).json() == edited.json()
     assert (await analyst.post(f"/api/v1/reports/{report['id']}/adopt")).status_code == 200
     assert (await analyst.post(f"/api/v1/reports/{report['id']}/adopt")).status_code == 409
     assert (await analyst.put(f"/api/v1/reports/{report['id']}", json=content)).status_code == 409
