@@ -57,3 +57,46 @@ async def test_sqlite_runs_in_wal_mode_with_foreign_keys(database: object, backe
         journal = (await connection.exec_driver_sql("PRAGMA journal_mode")).scalar()
         foreign_keys = (await connection.exec_driver_sql("PRAGMA foreign_keys")).scalar()
     assert (journal, foreign_keys) == ("wal", 1)
+
+
+# Foreign keys whose referenced rows are never deleted, so no delete ever checks them:
+# organizations are deactivated, not deleted; consent events are append-only.
+NEVER_CHECKED_ON_DELETE = {
+    ("consent_events", "on_behalf_of"),
+    ("publications", "consent_event_id"),
+    ("assistance_requests", "filed_by_org"),
+    ("assistance_request_transitions", "by_org"),
+    ("plan_indicator_updates", "recorded_by_org"),
+}
+
+
+def test_every_foreign_key_that_a_delete_checks_has_an_index(database_url: str) -> None:
+    """Without one, each deleted parent row reads the whole child table (found at scale:
+    editing a draft checked every need for each recommendation it replaced)."""
+
+    async def unindexed() -> set[tuple[str, str]]:
+        engine = make_engine(database_url, pooled=False)
+        async with engine.connect() as connection:
+
+            def read(sync_connection):  # type: ignore[no-untyped-def]
+                inspector = inspect(sync_connection)
+                missing = set()
+                for table in inspector.get_table_names():
+                    leading = {index["column_names"][0] for index in inspector.get_indexes(table)}
+                    leading |= {
+                        constraint["column_names"][0]
+                        for constraint in inspector.get_unique_constraints(table)
+                    }
+                    primary = inspector.get_pk_constraint(table)["constrained_columns"]
+                    leading |= set(primary[:1])
+                    for foreign_key in inspector.get_foreign_keys(table):
+                        column = foreign_key["constrained_columns"][0]
+                        if column not in leading:
+                            missing.add((table, column))
+                return missing
+
+            result = await connection.run_sync(read)
+        await engine.dispose()
+        return result
+
+    assert asyncio.run(unindexed()) == NEVER_CHECKED_ON_DELETE

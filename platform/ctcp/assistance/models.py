@@ -72,7 +72,10 @@ class Need(SQLModel, table=True):
     # The report version the need comes from; None: the State's needs-sharing consent
     # decides whether the need is shared.
     report_id: uuid.UUID | None = Field(default=None, foreign_key="visit_reports.id", index=True)
-    recommendation_id: uuid.UUID | None = Field(default=None, foreign_key="recommendations.id")
+    # Indexed: deleting a draft's recommendations checks this key for every one of them.
+    recommendation_id: uuid.UUID | None = Field(
+        default=None, foreign_key="recommendations.id", index=True
+    )
     # The recommendation's section: its consent decides whether the need is shared.
     section_id: uuid.UUID | None = Field(default=None, foreign_key="report_sections.id", index=True)
     consultation_id: uuid.UUID | None = Field(
