@@ -46,6 +46,8 @@ LEASE_SHARE = 16
 MAX_LEASE = 64
 # Unused hits of a lease go back after this long (seconds), so other instances get them.
 LEASE_SECONDS = 0.25
+# Keys whose headroom a process remembers (to size their next lease) before it forgets all.
+MAX_KEYS = 10_000
 
 
 class RateLimitCounter(SQLModel, table=True):
@@ -278,6 +280,8 @@ class RateLimiter:
         }
         for key in giving:
             del self._leases[key]
+        if len(self._headroom) > MAX_KEYS:  # a sizing hint only: many addresses, start over
+            self._headroom.clear()
         # Hits of a window that has turned stay counted: they weigh as the previous window's.
         back = {
             key: lease.left
