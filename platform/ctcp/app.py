@@ -79,7 +79,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             database, engine, grants_version=grants_version, on_grants_changed=forget_grants
         )
         await app.state.policy.start()
-        app.state.rate_limiter.start(database)
         writer = AuditWriter(database)
         writer.start()
         database.share(WRITER_KEY, writer)

@@ -262,8 +262,8 @@ class PolicyWatcher:
                     self._changed.set()  # what changed before LISTEN began: look once more
 
     async def refresh(self) -> None:
-        """Apply whatever moved since the last look."""
-        async with self.database.sessionmaker() as session:
+        """Apply whatever moved since the last look (a read: on SQLite it takes no write lock)."""
+        async with self.database.read_sessionmaker() as session:
             version, grants_version = await read_versions(session)
             if grants_version != self.grants_version:
                 self.grants_version = grants_version

@@ -494,6 +494,10 @@ async def read_one(
     One query of plain rows (the publication, its State's code and its sections) on
     every read; attachments, which few reports have, only when its report has some.
     """
+    froms = statement.get_final_froms()
+    if len(froms) != 1 or froms[0] is not Publication.__table__:  # type: ignore[attr-defined]
+        # Only a WHERE clause is carried over: a scope with joins would lose them here.
+        raise ValueError("read_one takes a scope over the publications table alone")
     section = PublicationSection.__table__  # type: ignore[attr-defined]
     query = (
         sa_select(

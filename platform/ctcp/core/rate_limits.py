@@ -9,11 +9,13 @@ limited is let in again when `Retry-After` says.
 A process does not write the row for every request. It reserves a few hits at once (a
 lease: counted in the row at once, so every instance sees them) and serves requests
 from the lease until it is used up, a quarter of a second has passed, or the window
-turns; unused hits go back. A lease is at most a sixteenth of what the key has left
-(`LEASE_SHARE`) and at most `MAX_LEASE`: within the last sixteen requests of a limit
-every request is counted in the database on its own, as before, so limits stay exact
-however many instances count, and a process that dies holding a lease has only counted
-too much, never too little.
+turns. A lease is at most a sixteenth of what the row says is left (`LEASE_SHARE`) and
+at most `MAX_LEASE`: with fewer than 32 left, every request is counted in the database
+on its own, as before, so limits stay exact however many instances count. Unused hits
+go back when the process next counts the key (and at shutdown); a process that dies
+holding a lease has only counted too much, never too little. A count stamped with a
+window that another instance has already left never moves the row back: it is counted
+in the newer window.
 
 Libraries considered: `limits` stores only in memory, Redis, Memcached or MongoDB, and
 `pyrate-limiter`'s SQL buckets need a second, synchronous driver and keep a row per
@@ -21,17 +23,17 @@ hit; the platform's shared state lives in its own database (DESIGN.md, "Running 
 """
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import BigInteger, Integer, case, delete, update
+from sqlalchemy import BigInteger, Integer, case, delete, func, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Field, SQLModel, col
+from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ctcp.core.clock import clock
@@ -44,7 +46,7 @@ SWEEP_EVERY = 1000
 # A lease is at most this share of what a key has left, and at most MAX_LEASE hits.
 LEASE_SHARE = 16
 MAX_LEASE = 64
-# Unused hits of a lease go back after this long (seconds), so other instances get them.
+# A lease is served from for at most this long (seconds), then counted again.
 LEASE_SECONDS = 0.25
 # Keys whose headroom a process remembers (to size their next lease) before it forgets all.
 MAX_KEYS = 10_000
@@ -98,6 +100,14 @@ class _Lease:
     expires: float  # time.monotonic()
 
 
+class _WindowMoved(Exception):
+    """Another instance has counted in a later window: count again, in that window."""
+
+    def __init__(self, window: int) -> None:
+        super().__init__(window)
+        self.window = window
+
+
 class RateLimiter:
     """Counts requests against limits, reserving hits in the shared counters a few at a time."""
 
@@ -108,7 +118,8 @@ class RateLimiter:
         # What each key had left after its last count: the next lease's size follows it.
         self._headroom: dict[str, int] = {}
         self._refills: dict[str, asyncio.Future[None]] = {}
-        self._task: asyncio.Task[None] | None = None
+        # The latest window any instance has counted in, as far as this process has seen.
+        self._latest_window = 0
 
     def _usable(self, key: str, window: int, now: float) -> bool:
         lease = self._leases.get(key)
@@ -128,6 +139,9 @@ class RateLimiter:
         while by_key:
             now = clock.now().timestamp()
             window = int(now // self.window_seconds)
+            if window < self._latest_window:  # another instance's clock is ahead of this one
+                window = self._latest_window
+                now = float(window * self.window_seconds)
             moment = time.monotonic()
             empty = {k: n for k, n in by_key.items() if not self._usable(k, window, moment)}
             if not empty:
@@ -138,7 +152,11 @@ class RateLimiter:
             if pending:  # another request of this process is counting these keys: share it
                 await asyncio.wait(pending)
                 continue
-            refusal = await self._count(database, empty, now, window)
+            try:
+                refusal = await self._count(database, empty, now, window)
+            except _WindowMoved as moved:
+                self._latest_window = max(self._latest_window, moved.window)
+                continue
             if refusal is not None:
                 return refusal
         return None
@@ -173,11 +191,14 @@ class RateLimiter:
         window: int,
     ) -> Refusal | None:
         elapsed = now / self.window_seconds - window
-        # Hits still held by an expired lease of this window are folded into the new one.
-        held = {
+        leases = {key: lease for key in keys if (lease := self._leases.get(key)) is not None}
+        # Unused hits of an expired lease of this window are folded into the new one; those
+        # of the window before are taken off what that window counted.
+        held = {key: lease.left for key, lease in leases.items() if lease.window == window}
+        stale = {
             key: lease.left
-            for key in keys
-            if (lease := self._leases.get(key)) is not None and lease.window == window
+            for key, lease in leases.items()
+            if lease.window == window - 1 and lease.left > 0
         }
         reserved = {key: max(self._lease_size(key), held.get(key, 0)) for key in keys}
         table = RateLimitCounter.__table__  # type: ignore[attr-defined]
@@ -210,21 +231,43 @@ class RateLimiter:
                     "refused": case((same, table.c.refused), else_=0),
                     "window_index": new.window_index,
                 },
+                # Never back: a count stamped with a window another instance has left.
+                where=table.c.window_index <= new.window_index,
             ).returning(table.c.key, table.c.hits, table.c.previous_hits)
             counted = {
                 key: (hits, previous) for key, hits, previous in (await counting.exec(upsert)).all()
             }
+            if len(counted) < len(keys):  # roll the whole count back, count again later
+                missing = set(keys) - set(counted)
+                latest = (
+                    await counting.exec(
+                        select(func.max(col(RateLimitCounter.window_index))).where(
+                            col(RateLimitCounter.key).in_(missing)
+                        )
+                    )
+                ).one()
+                raise _WindowMoved(int(latest or window))
+            for key in sorted(stale):
+                await counting.exec(
+                    update(table)
+                    .where(table.c.key == key, table.c.window_index == window)
+                    .values(previous_hits=_minus(table.c.previous_hits, stale[key]))
+                )
+                hits, previous = counted[key]
+                counted[key] = (hits, max(0, previous - stale[key]))
             granted: dict[str, int] = {}
             for key in keys:
                 hits, previous = counted[key]
-                before = previous * (1 - elapsed) + hits - reserved[key]
-                granted[key] = max(0, min(reserved[key], math.floor(needed[key] - before)))
-                self._headroom[key] = max(0, math.floor(needed[key] - before) - granted[key])
+                room = math.floor(needed[key] - (previous * (1 - elapsed) + hits - reserved[key]))
+                # At most a sixteenth of what is left, as the row says now: with fewer than
+                # 32 left, one hit per count, so no process holds what another needs.
+                granted[key] = 0 if room < 1 else min(reserved[key], max(1, room // LEASE_SHARE))
+                self._headroom[key] = max(0, room - granted[key])
             refused = [key for key in keys if granted[key] == 0]
             returned: dict[str, int] = {}
             for key in keys:
                 surplus = reserved[key] - granted[key]
-                if surplus == 0 and not refused:
+                if surplus == 0 and key not in refused:
                     continue
                 row = (
                     await counting.exec(
@@ -242,6 +285,8 @@ class RateLimiter:
         expires = time.monotonic() + LEASE_SECONDS
         for key in keys:
             self._leases[key] = _Lease(window, granted[key], expires)
+        if len(self._headroom) > MAX_KEYS:  # a sizing hint only: many addresses, start over
+            self._headroom.clear()
         if not refused:
             return None
         waits = []
@@ -269,56 +314,42 @@ class RateLimiter:
             delete(RateLimitCounter).where(col(RateLimitCounter.window_index) < window - 1)
         )
 
-    async def release(self, database: Database, *, everything: bool = False) -> None:
-        """Give back the unused hits of expired leases (of all leases, `everything`)."""
-        moment = time.monotonic()
-        window = int(clock.now().timestamp() // self.window_seconds)
-        giving = {
-            key: lease
-            for key, lease in self._leases.items()
-            if key not in self._refills and (everything or lease.expires <= moment)
-        }
+    async def release(self, database: Database) -> None:
+        """Give back every lease's unused hits (at shutdown; tests call it too).
+
+        While running, a lease's unused hits go back when the process next counts its key;
+        a key it stops seeing keeps at most one lease counted until the window turns.
+        """
+        giving = {key: lease for key, lease in self._leases.items() if key not in self._refills}
         for key in giving:
             del self._leases[key]
-        if len(self._headroom) > MAX_KEYS:  # a sizing hint only: many addresses, start over
-            self._headroom.clear()
-        # Hits of a window that has turned stay counted: they weigh as the previous window's.
-        back = {
-            key: lease.left
-            for key, lease in giving.items()
-            if lease.window == window and lease.left
-        }
+        back = {key: lease for key, lease in giving.items() if lease.left > 0}
         if not back:
             return
         table = RateLimitCounter.__table__  # type: ignore[attr-defined]
         async with database.transaction() as session:
             for key in sorted(back):
+                lease = back[key]
+                # Off the window it was counted in, wherever the row now keeps that window.
                 await session.exec(
                     update(table)
-                    .where(table.c.key == key, table.c.window_index == window)
-                    .values(
-                        hits=case((table.c.hits > back[key], table.c.hits - back[key]), else_=0)
-                    )
+                    .where(table.c.key == key, table.c.window_index == lease.window)
+                    .values(hits=_minus(table.c.hits, lease.left))
+                )
+                await session.exec(
+                    update(table)
+                    .where(table.c.key == key, table.c.window_index == lease.window + 1)
+                    .values(previous_hits=_minus(table.c.previous_hits, lease.left))
                 )
 
-    def start(self, database: Database) -> None:
-        """Give back expired leases in the background, every LEASE_SECONDS."""
-
-        async def run() -> None:
-            while True:
-                await asyncio.sleep(LEASE_SECONDS)
-                try:
-                    await self.release(database)
-                except Exception:  # counted too much meanwhile, never too little
-                    logger.warning("could not give back unused rate-limit hits", exc_info=True)
-
-        self._task = asyncio.create_task(run(), name="ctcp-rate-limit-leases")
-
     async def stop(self, database: Database) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        with contextlib.suppress(Exception):
-            await self.release(database, everything=True)
+        """At shutdown: give back what this process reserved and did not serve."""
+        try:
+            await self.release(database)
+        except Exception:  # counted too much, never too little: the window forgets it
+            logger.warning("could not give back unused rate-limit hits", exc_info=True)
+
+
+def _minus(column: Any, amount: int) -> Any:
+    """SQL: `column - amount`, never below zero."""
+    return case((column > amount, column - amount), else_=0)
