@@ -145,9 +145,7 @@ def create() -> FastAPI:
     ) -> PublicationRead:
         """GET /api/v1/publications/{id}'s queries, without guard and audit."""
         access = await access_of(request, session, as_code, "publication", "read")
-        return await consent_service.read_one(
-            session, consent_service.readable_publications(access), publication_id
-        )
+        return await consent_service.read_one(session, access, publication_id)
 
     @app.get("/bench/publications", include_in_schema=False)
     async def baseline_publications(

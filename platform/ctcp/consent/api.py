@@ -261,9 +261,7 @@ async def list_publications(
 async def get_publication(
     publication_id: uuid.UUID, session: SessionDep, access: CanReadPublications
 ) -> PublicationRead:
-    publication = await service.read_one(
-        session, service.readable_publications(access), publication_id
-    )
+    publication = await service.read_one(session, access, publication_id)
     audit.record(
         session,
         access.audit,
@@ -299,7 +297,7 @@ async def list_public_publications(
     responses=problem_responses(404),
 )
 async def get_public_publication(publication_id: uuid.UUID, session: SessionDep) -> PublicationRead:
-    return await service.read_one(session, service.public_publications(), publication_id)
+    return await service.read_one(session, None, publication_id)
 
 
 @router.get(

@@ -487,17 +487,17 @@ async def publication_of(
 
 
 async def read_one(
-    session: AsyncSession, statement: SelectOfScalar[Publication], publication_id: uuid.UUID
+    session: AsyncSession, access: Access | None, publication_id: uuid.UUID
 ) -> PublicationRead:
-    """One publication in `statement`'s scope, as `read_model` gives it: 404 outside it.
+    """One publication in `access`'s scope (None: the public one), as `read_model` gives
+    it: 404 outside it.
 
     One query of plain rows (the publication, its State's code and its sections) on
-    every read; attachments, which few reports have, only when its report has some.
+    every read; attachments, which few reports have, only when its report has some. The
+    scope's WHERE clause is carried into that query, which is why both scope builders
+    select from the publications table alone, without joins (a test holds them to it).
     """
-    froms = statement.get_final_froms()
-    if len(froms) != 1 or froms[0] is not Publication.__table__:  # type: ignore[attr-defined]
-        # Only a WHERE clause is carried over: a scope with joins would lose them here.
-        raise ValueError("read_one takes a scope over the publications table alone")
+    statement = public_publications() if access is None else readable_publications(access)
     section = PublicationSection.__table__  # type: ignore[attr-defined]
     query = (
         sa_select(
