@@ -3,7 +3,8 @@
 import asyncio
 import os
 import sys
-from typing import Annotated
+from collections.abc import Coroutine
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -45,6 +46,16 @@ notifications_app = typer.Typer(help="E-mail notifications.", no_args_is_help=Tr
 app.add_typer(notifications_app, name="notifications")
 console = Console(stderr=True)
 CLI_CONTEXT = AuditContext(user_agent="ctcp-cli")
+T = TypeVar("T")
+
+
+def _run_or_refuse(work: Coroutine[Any, Any, T]) -> T:
+    """Run a command's work; a rule's refusal is printed and exits 2 (nothing changed)."""
+    try:
+        return asyncio.run(work)
+    except DomainError as error:
+        console.print(f"[red]{error.detail}[/red]")
+        raise typer.Exit(2) from error
 
 
 @db_app.command("upgrade")
@@ -122,11 +133,7 @@ def create_admin(
         finally:
             await database.dispose()
 
-    try:
-        outcome = asyncio.run(run())
-    except DomainError as error:
-        console.print(f"[red]{error.detail}[/red]")
-        raise typer.Exit(2) from error
+    outcome = _run_or_refuse(run())
     console.print(f"administrator {email}: {outcome}")
 
 
@@ -177,11 +184,7 @@ def demo(
         finally:
             await database.dispose()
 
-    try:
-        summary, audit_events = asyncio.run(run())
-    except DomainError as error:
-        console.print(f"[red]{error.detail}[/red]")
-        raise typer.Exit(2) from error
+    summary, audit_events = _run_or_refuse(run())
     if summary is None:
         console.print("demo data already present: nothing added")
         return
@@ -252,11 +255,7 @@ def _demo_at_scale(name: str, password: str) -> None:
         finally:
             await database.dispose()
 
-    try:
-        result = asyncio.run(run())
-    except DomainError as error:
-        console.print(f"[red]{error.detail}[/red]")
-        raise typer.Exit(2) from error
+    result = _run_or_refuse(run())
     if result is None:
         console.print("large data set already present: nothing added")
         return
