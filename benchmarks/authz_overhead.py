@@ -28,13 +28,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from population import populate
+from population import pg_admin, populate
 
 from ctcp.audit import service as audit
 from ctcp.authz import policy
@@ -56,21 +55,6 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-async def _admin(url: str, statement: str) -> None:
-    parsed = make_url(url)
-    connection = await asyncpg.connect(
-        host=parsed.host,
-        port=parsed.port or 5432,
-        user=parsed.username,
-        password=parsed.password,
-        database=parsed.database or "postgres",
-    )
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
 
 
 def _to_ms(value: str) -> float:
@@ -214,7 +198,7 @@ def main() -> None:
     args = parser.parse_args()
 
     name = f"ctcp_bench_{secrets.token_hex(3)}"
-    asyncio.run(_admin(args.database_url, f'CREATE DATABASE "{name}"'))
+    asyncio.run(pg_admin(args.database_url, f'CREATE DATABASE "{name}"'))
     url = make_url(args.database_url).set(database=name).render_as_string(hide_password=False)
     var_dir = tempfile.mkdtemp(prefix="ctcp-bench-")
     secret_key = secrets.token_urlsafe(48)
@@ -351,7 +335,8 @@ def main() -> None:
             server.terminate()
             server.wait(timeout=30)
         if not args.keep:
-            asyncio.run(_admin(args.database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+            asyncio.run(pg_admin(args.database_url, drop))
         shutil.rmtree(var_dir, ignore_errors=True)
 
 

@@ -622,6 +622,7 @@ async def make_actors(
     """Signed-in people, API clients and the ids they work on, added to any populated
     database: nothing here depends on how the data set was built."""
     import pyotp
+    from population import session_for
     from pwdlib import PasswordHash
     from pwdlib.hashers.argon2 import Argon2Hasher
     from sqlalchemy import func
@@ -633,7 +634,7 @@ async def make_actors(
     from ctcp.core.clock import clock
     from ctcp.core.db import Database
     from ctcp.identity import mfa, tokens
-    from ctcp.identity.models import User, UserRole, UserSession
+    from ctcp.identity.models import User, UserRole
     from ctcp.oauth import service as oauth_service
     from ctcp.organizations.models import Organization
     from ctcp.reports.models import ReportSection, VisitReport
@@ -645,8 +646,6 @@ async def make_actors(
     tag = secrets.token_hex(3)
 
     async def person(organization: Organization, role: str, n: int) -> dict[str, str]:
-        token = tokens.new_session_token()
-        now = clock.now()
         async with database.transaction() as session:
             user = User(
                 email=f"load-{tag}-{role}-{n}@{organization.code.lower()}.example",
@@ -654,21 +653,12 @@ async def make_actors(
                 organization_id=organization.id,
                 password_hash=password_hash,
                 totp_secret_encrypted=mfa.encrypt_secret(pyotp.random_base32(), secret),
-                mfa_enabled_at=now,
+                mfa_enabled_at=clock.now(),
             )
             session.add(user)
             await session.flush()
             session.add(UserRole(user_id=user.id, role=role))
-            session.add(
-                UserSession(
-                    token_hash=tokens.token_hash(token),
-                    user_id=user.id,
-                    created_at=now,
-                    last_seen_at=now,
-                    expires_at=now + timedelta(hours=12),
-                    mfa_verified=True,
-                )
-            )
+        token = await session_for(database, user.id)
         return {"token": token, "csrf": tokens.csrf_token_for(token, secret)}
 
     async with database.read_sessionmaker() as session:
@@ -1283,26 +1273,9 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-async def _pg_admin(url: str, statement: str) -> None:
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    connection = await asyncpg.connect(
-        host=parsed.host,
-        port=parsed.port or 5432,
-        user=parsed.username,
-        password=parsed.password,
-        database=parsed.database or "postgres",
-    )
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
 def run(options: argparse.Namespace) -> dict[str, Any]:
     """Build or reuse the data, start the server, drive every phase; the figures."""
+    from population import pg_admin
     from sqlalchemy.engine import make_url
 
     from ctcp.core.config import Settings
@@ -1317,7 +1290,7 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
         if not url:
             if options.database == "postgresql":
                 created_pg = f"ctcp_load_{secrets.token_hex(3)}"
-                asyncio.run(_pg_admin(options.admin_url, f'CREATE DATABASE "{created_pg}"'))
+                asyncio.run(pg_admin(options.admin_url, f'CREATE DATABASE "{created_pg}"'))
                 url = (
                     make_url(options.admin_url)
                     .set(database=created_pg)
@@ -1399,7 +1372,7 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
             server.stop()
         if created_pg and not options.keep:
             asyncio.run(
-                _pg_admin(options.admin_url, f'DROP DATABASE IF EXISTS "{created_pg}" WITH (FORCE)')
+                pg_admin(options.admin_url, f'DROP DATABASE IF EXISTS "{created_pg}" WITH (FORCE)')
             )
         elif created_pg:
             print(f"kept database {url}")

@@ -33,7 +33,8 @@ class Population:
     cookies: dict[str, str]  # role -> session cookie value
 
 
-async def _session_for(database: Database, user_id: uuid.UUID) -> str:
+async def session_for(database: Database, user_id: uuid.UUID) -> str:
+    """A signed-in session (MFA passed) for the user, without the password round: its token."""
     token = tokens.new_session_token()
     now = clock.now()
     async with database.transaction() as session:
@@ -108,6 +109,25 @@ async def populate(database_url: str, *, users: int, settings: Settings) -> Popu
             )
             await session.flush()
             session.add(UserRole(user_id=user_id, role=role))
-        cookies[role] = await _session_for(database, user_id)
+        cookies[role] = await session_for(database, user_id)
     await database.dispose()
     return Population([row["id"] for row in user_rows], cookies)
+
+
+async def pg_admin(url: str, statement: str) -> None:
+    """Run one statement (CREATE / DROP DATABASE) on PostgreSQL outside any transaction."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    connection = await asyncpg.connect(
+        host=parsed.host,
+        port=parsed.port or 5432,
+        user=parsed.username,
+        password=parsed.password,
+        database=parsed.database or "postgres",
+    )
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
