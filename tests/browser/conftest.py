@@ -10,18 +10,14 @@ under test-artifacts/screenshots/ (CTCP_TEST_ARTIFACTS to change it).
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from ctcp.core.config import Settings
+from tests.servers import AppServer
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("CTCP_TEST_ARTIFACTS", ROOT / "test-artifacts")) / "screenshots"
@@ -49,67 +45,14 @@ def chromium_path() -> str:
     return found
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="session")
 def live_server(settings: Settings) -> Iterator[str]:
     """The portal served by uvicorn in a separate process, on this session's database."""
-    port = _free_port()
-    environment = {
-        **os.environ,
-        "CTCP_ENVIRONMENT": "test",
-        "CTCP_DATABASE_URL": settings.database_url,
-        "CTCP_SECRET_KEY": settings.secret().decode(),
-        "CTCP_VAR_DIR": str(settings.var_dir),
-        "CTCP_RATE_LIMIT_PER_CLIENT": "1000000",
-        "CTCP_RATE_LIMIT_PER_ADDRESS": "1000000",
-    }
-    environment.pop("CTCP_SMTP_HOST", None)
-    log = (settings.var_dir / f"server-{port}.log").open("wb")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "ctcp.app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-        ],
-        env=environment,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
+    server = AppServer(settings.database_url, settings, log_name="browser-server")
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                output = (settings.var_dir / f"server-{port}.log").read_text()
-                pytest.fail(f"the server did not start:\n{output[-3000:]}")
-            time.sleep(0.2)
-        yield base
+        yield server.start()
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+        server.stop()
 
 
 @pytest.fixture(scope="session")

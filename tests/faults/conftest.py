@@ -1,9 +1,9 @@
 """Fault tests: a real uvicorn process, killed or starved of its database on purpose.
 
-`AppServer` runs the app in a separate process (one worker, so the process that serves is
-the one that dies on SIGKILL), on a database of the test's own; `PrivateCluster` is a
-throw-away PostgreSQL cluster on a free port, which a test may stop and start at will —
-never the shared cluster the rest of the suite uses.
+`AppServer` (`tests/servers.py`) runs the app in a separate process (one worker, so the
+process that serves is the one that dies on SIGKILL), on a database of the test's own;
+`PrivateCluster` is a throw-away PostgreSQL cluster on a free port, which a test may stop
+and start at will — never the shared cluster the rest of the suite uses.
 """
 
 import asyncio
@@ -12,9 +12,7 @@ import glob
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -28,98 +26,7 @@ import pytest
 
 from ctcp.core.config import Settings
 from tests.factories import PASSWORD, TOTP_SECRETS
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-class AppServer:
-    """`uvicorn ctcp.app:create_app` with one worker, in its own process."""
-
-    def __init__(self, database_url: str, settings: Settings, **env: str) -> None:
-        self.database_url = database_url
-        self.settings = settings
-        self.env = env
-        self.process: subprocess.Popen[bytes] | None = None
-        self.port = 0
-        self.log_path = settings.var_dir / "fault-server.log"
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def start(self, *, timeout: float = 30) -> str:
-        """Start a new process on a new port; its base URL once `/readyz` answers 200."""
-        self.port = free_port()
-        environment = {
-            **os.environ,
-            "CTCP_ENVIRONMENT": "test",
-            "CTCP_DATABASE_URL": self.database_url,
-            "CTCP_SECRET_KEY": self.settings.secret().decode(),
-            "CTCP_VAR_DIR": str(self.settings.var_dir),
-            "CTCP_RATE_LIMIT_PER_CLIENT": "1000000",
-            "CTCP_RATE_LIMIT_PER_ADDRESS": "1000000",
-            **self.env,
-        }
-        environment.pop("CTCP_SMTP_HOST", None)
-        with self.log_path.open("ab") as log:
-            log.write(f"\n==> starting on port {self.port}\n".encode())
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "ctcp.app:create_app",
-                    "--factory",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.port),
-                    "--workers",
-                    "1",
-                    "--no-access-log",
-                ],
-                env=environment,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if httpx.get(f"{self.base}/readyz", timeout=1).status_code == 200:
-                    return self.base
-            except httpx.HTTPError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the server did not start:\n{self.log()[-3000:]}")
-            time.sleep(0.1)
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown hook, no rollback, no flush — whatever was in flight is cut."""
-        assert self.process is not None
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+from tests.servers import AppServer, free_port
 
 
 @pytest.fixture
@@ -128,7 +35,7 @@ def start_server(settings: Settings) -> Iterator[Any]:
     servers: list[AppServer] = []
 
     def start(database_url: str, **env: str) -> AppServer:
-        server = AppServer(database_url, settings, **env)
+        server = AppServer(database_url, settings, log_name="fault-server", **env)
         servers.append(server)
         server.start()
         return server

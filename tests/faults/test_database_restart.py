@@ -21,7 +21,8 @@ from sqlalchemy.engine import make_url
 from ctcp.core.db import CONNECT_TIMEOUT_SECONDS, Database
 from tests.conftest import prepare
 from tests.factories import make_org, make_user
-from tests.faults.conftest import AppServer, PrivateCluster, live_client, live_sign_in
+from tests.faults.conftest import PrivateCluster, live_client, live_sign_in
+from tests.servers import AppServer
 
 # "Never hangs": generous for a loaded 2-core machine, far below any client's patience.
 QUICK_SECONDS = 5.0

@@ -32,7 +32,8 @@ from ctcp.core.db import Database
 from ctcp.notifications.models import Notification
 from ctcp.reports.models import Recommendation, ReportSection, ThematicArea, VisitReport
 from tests.factories import make_org, make_user
-from tests.faults.conftest import AppServer, live_client, live_sign_in
+from tests.faults.conftest import live_client, live_sign_in
+from tests.servers import AppServer
 
 AREAS = [area.value for area in ThematicArea]  # eight: a report has one section of each
 MIN_WRITES_BEFORE_KILL = 40
