@@ -227,11 +227,6 @@ def database_fault(exc: BaseException) -> DatabaseFault | None:
     return None
 
 
-def is_connection_error(exc: BaseException) -> bool:
-    """Whether the database could not be reached (as opposed to a bad statement)."""
-    return database_fault(exc) is DatabaseFault.UNAVAILABLE
-
-
 _FAULT_HANDLERS = {
     DatabaseFault.UNAVAILABLE: _database_unavailable,
     DatabaseFault.STORAGE_FULL: _storage_full,
