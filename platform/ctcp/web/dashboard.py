@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, Response
 from ctcp.assistance import api as assistance_api
 from ctcp.assistance import consultations_api
 from ctcp.assistance.models import OfferStatus, RequestStatus
+from ctcp.authz.scopes import DataScope
 from ctcp.consent import api as consent_api
 from ctcp.reports import api as reports_api
 from ctcp.web.portal import PREFIX, Portal, SignedIn
@@ -34,8 +35,9 @@ async def for_reader(portal: Portal) -> list[Panel]:
         page = await reports_api.list_reports(session, access, limit=LATEST)
         panels.append(Panel("reports", page.items, "/portal/reports"))
         consent = await portal.access_for("consent", "read")
-        if consent is not None and portal.has_role("state_focal_point"):
-            # The State's own question: what of its latest adopted reports is published?
+        if consent is not None and DataScope.OWN_STATE in consent.scopes:
+            # The State's own question (the policy grants it its own State's consent):
+            # what of its latest adopted reports is published?
             adopted = [report for report in page.items if report.status == "adopted"]
             states = [
                 (report, await consent_api.get_consent(report.id, session, consent))

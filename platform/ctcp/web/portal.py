@@ -209,9 +209,6 @@ class Portal:
         )
         return self.access
 
-    def has_role(self, *roles: str) -> bool:
-        return self.principal is not None and bool(self.principal.roles & set(roles))
-
     async def organization_names(self) -> dict[str, Organization]:
         if self._names is None:
             rows = (await self.session.exec(select(Organization))).all()
