@@ -5,7 +5,7 @@ import contextlib
 import hashlib
 import json
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -182,10 +182,6 @@ def compute_hash(row: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_bytes(row)).hexdigest()
 
 
-def _fields(event: AuditEvent) -> dict[str, Any]:
-    return {name: getattr(event, name) for name in HASHED_FIELDS}
-
-
 async def write_pending(session: AsyncSession) -> None:
     """Chain the session's pending events onto the head, in the session's transaction."""
     pending: list[_PendingEvent] = session.info.pop(PENDING_KEY, [])
@@ -308,26 +304,6 @@ class VerifyResult:
     valid: bool
     checked: int
     first_invalid_id: int | None
-
-
-async def iter_events(
-    session: AsyncSession, *, until: int | None = None, batch: int = 5000
-) -> AsyncIterator[AuditEvent]:
-    """Events in chain order up to `until`, fetched in keyset batches (constant memory)."""
-    after = 0
-    while True:
-        statement = (
-            select(AuditEvent).where(col(AuditEvent.id) > after).order_by(col(AuditEvent.id))
-        )
-        if until is not None:
-            statement = statement.where(col(AuditEvent.id) <= until)
-        rows = (await session.exec(statement.limit(batch))).all()
-        if not rows:
-            return
-        for event in rows:
-            yield event
-        after = rows[-1].id
-        session.expunge_all()
 
 
 # What verification reads: the hashed fields and the stored hash, as plain rows. The
