@@ -72,7 +72,7 @@ class Written:
 async def _write_sections(
     session: AsyncSession, report: VisitReport, content: ReportContent
 ) -> list[SectionRead]:
-    """Insert the content's sections and recommendations (two multi-row INSERTs); as read."""
+    """Insert the content's sections and recommendations (two executemany INSERTs); as read."""
     sections: list[dict[str, Any]] = []
     recommendations: list[dict[str, Any]] = []
     written: list[SectionRead] = []
