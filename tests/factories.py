@@ -271,12 +271,33 @@ async def make_publication(
     assert (await analyst.post(f"/api/v1/reports/{report_id}/adopt")).status_code == 200
     consent = await officer.post(
         f"/api/v1/reports/{report_id}/consent",
-        json={"scope": "full", "audience": audience, "reference": "NV/2026/7"},
+        json={
+            "scope": "full",
+            "audience": audience,
+            "reference": "NV/2026/7",
+            "after_sequence": 0,
+        },
     )
     assert consent.status_code == 201, consent.text
     listed = await analyst.get("/api/v1/publications", params={"state": state.code})
     publication_id = listed.json()["items"][0]["id"]
     return Published(state, report_id, publication_id, analyst, officer)
+
+
+async def seen_sequence(client: httpx.AsyncClient, path: str) -> int:
+    """What a careful client does before a decision: read the consent (or needs-sharing)
+    history at `path` and name its latest sequence (0: none, or not readable)."""
+    response = await client.get(path)
+    history = response.json()["history"] if response.status_code == 200 else []
+    return int(history[-1]["sequence"]) if history else 0
+
+
+async def decide(client: httpx.AsyncClient, path: str, decision: dict[str, Any]) -> httpx.Response:
+    """POST a consent or needs-sharing decision at `path`, naming the latest one seen
+    unless the decision names one itself."""
+    if "after_sequence" not in decision:
+        decision = decision | {"after_sequence": await seen_sequence(client, path)}
+    return await client.post(path, json=decision)
 
 
 def run_ctcp(env: dict[str, str], *args: str) -> tuple[int, str]:

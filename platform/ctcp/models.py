@@ -15,7 +15,13 @@ from ctcp.assistance.models import (
 )
 from ctcp.audit.models import AuditChainHead, AuditEvent
 from ctcp.authz.models import CasbinRule
-from ctcp.consent.models import ConsentEvent, NeedsSharingEvent, Publication, PublicationSection
+from ctcp.consent.models import (
+    ConsentEvent,
+    NeedsSharingEvent,
+    Publication,
+    PublicationAttachment,
+    PublicationSection,
+)
 from ctcp.core.changes import AccessState
 from ctcp.core.rate_limits import RateLimitCounter
 from ctcp.identity.models import LoginThrottle, RecoveryCode, User, UserRole, UserSession
@@ -57,6 +63,7 @@ __all__ = [
     "PlanIndicator",
     "PlanMeasure",
     "Publication",
+    "PublicationAttachment",
     "PublicationSection",
     "RateLimitCounter",
     "Recommendation",

@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from ctcp.core.db import Database
 from ctcp.notifications.models import Notification
 from ctcp.organizations.models import Organization
-from tests.factories import make_org, make_user, new_client, sign_in
+from tests.factories import decide, make_org, make_user, new_client, sign_in
 
 
 @dataclass
@@ -72,9 +72,10 @@ class Assist:
         return need
 
     async def share_needs(self, state: Organization | None = None) -> None:
-        recorded = await self["officer"].post(
+        recorded = await decide(
+            self["officer"],
             f"/api/v1/states/{(state or self.state).code}/needs-consent",
-            json={"share_needs": True, "reference": "NV/2026/11"},
+            {"share_needs": True, "reference": "NV/2026/11"},
         )
         assert recorded.status_code == 201, recorded.text
 

@@ -5,7 +5,7 @@ from typing import Any
 
 from ctcp.core.clock import clock
 from tests.assistance.conftest import Assist
-from tests.factories import audit_events, bearer_http, make_api_client
+from tests.factories import audit_events, bearer_http, decide, make_api_client
 
 
 async def _visible(assist: Assist, who: str, need_id: str) -> bool:
@@ -130,17 +130,17 @@ async def test_report_needs_follow_the_reports_consent_and_its_withdrawal(assist
     consent_path = f"/api/v1/reports/{report['id']}/consent"
     # Consent to publish without sharing needs: still hidden from the Compact.
     full = {"scope": "full", "audience": "compact", "reference": "NV/1"}
-    assert (await assist["officer"].post(consent_path, json=full)).status_code == 201
+    assert (await decide(assist["officer"], consent_path, full)).status_code == 201
     assert not await _visible(assist, "entity", need["id"])
     shared = full | {"share_needs": True}
-    assert (await assist["officer"].post(consent_path, json=shared)).status_code == 201
+    assert (await decide(assist["officer"], consent_path, shared)).status_code == 201
     assert await _visible(assist, "entity", need["id"])
     assert not await _visible(assist, "other_state", need["id"]), "States never see others' needs"
     # The State narrows: same sections, needs no longer shared.
-    narrowed = await assist["state"].post(consent_path, json=full)
+    narrowed = await decide(assist["state"], consent_path, full)
     assert narrowed.status_code == 201, narrowed.text
     assert not await _visible(assist, "entity", need["id"])
-    assert (await assist["officer"].post(consent_path, json=shared)).status_code == 201
+    assert (await decide(assist["officer"], consent_path, shared)).status_code == 201
     assert await _visible(assist, "entity", need["id"])
     withdrawn = await assist["state"].post(f"{consent_path}/withdraw", json={"reason": "Cabinet"})
     assert withdrawn.status_code == 201
@@ -159,7 +159,7 @@ async def test_report_needs_hide_when_the_consent_expires(assist: Assist) -> Non
         "share_needs": True,
         "expires_at": expires,
     }
-    consent = await assist["officer"].post(f"/api/v1/reports/{report['id']}/consent", json=shared)
+    consent = await decide(assist["officer"], f"/api/v1/reports/{report['id']}/consent", shared)
     assert consent.status_code == 201, consent.text
     assert await _visible(assist, "entity", need["id"])
     clock.advance(timedelta(minutes=11))
@@ -284,10 +284,10 @@ async def test_partial_consent_shares_the_needs_of_consented_sections_only(assis
         "share_needs": True,
         "reference": "NV/1",
     }
-    assert (await assist["officer"].post(path, json=other)).status_code == 201
+    assert (await decide(assist["officer"], path, other)).status_code == 201
     assert not await _visible(assist, "entity", need["id"])
     own = other | {"sections": [sections["border_management"]]}
-    assert (await assist["officer"].post(path, json=own)).status_code == 201
+    assert (await decide(assist["officer"], path, own)).status_code == 201
     assert await _visible(assist, "entity", need["id"])
 
 
@@ -298,7 +298,7 @@ async def test_a_state_cannot_lengthen_sharing_by_moving_or_dropping_the_expiry(
     soon = (clock.now() + timedelta(days=1)).isoformat()
     later = (clock.now() + timedelta(days=30)).isoformat()
     shared = {"share_needs": True, "reference": "NV/2", "expires_at": soon}
-    assert (await assist["officer"].post(path, json=shared)).status_code == 201
+    assert (await decide(assist["officer"], path, shared)).status_code == 201
     for longer in ({"share_needs": True}, {"share_needs": True, "expires_at": later}):
         refused = await assist["state"].post(path, json=longer)
         assert refused.status_code == 403, (longer, refused.text)
@@ -311,15 +311,15 @@ async def test_a_state_cannot_lengthen_sharing_by_moving_or_dropping_the_expiry(
     report, _ = await _from_recommendation(assist)
     consent = f"/api/v1/reports/{report['id']}/consent"
     decision = {"scope": "full", "reference": "NV/4", "expires_at": soon}
-    assert (await assist["officer"].post(consent, json=decision)).status_code == 201
-    dropped = await assist["state"].post(consent, json={"scope": "full"})
+    assert (await decide(assist["officer"], consent, decision)).status_code == 201
+    dropped = await decide(assist["state"], consent, {"scope": "full"})
     assert dropped.status_code == 403
 
 
 async def test_a_decision_made_on_a_stale_view_cannot_undo_a_withdrawal(assist: Assist) -> None:
     path = f"/api/v1/states/{assist.state.code}/needs-consent"
     share = {"share_needs": True, "reference": "NV/7", "after_sequence": 0}
-    assert (await assist["officer"].post(path, json=share)).status_code == 201
+    assert (await decide(assist["officer"], path, share)).status_code == 201
     seen = (await assist["officer"].get(path)).json()["current"]["sequence"]
     # The State withdraws while the officer's form, read at `seen`, is still open.
     assert (await assist["state"].post(f"{path}/withdraw", json={"reason": "x"})).status_code == 201
@@ -329,13 +329,13 @@ async def test_a_decision_made_on_a_stale_view_cannot_undo_a_withdrawal(assist: 
     report, _ = await _from_recommendation(assist)
     consent = f"/api/v1/reports/{report['id']}/consent"
     decision = {"scope": "full", "reference": "NV/8", "share_needs": True, "after_sequence": 0}
-    assert (await assist["officer"].post(consent, json=decision)).status_code == 201
+    assert (await decide(assist["officer"], consent, decision)).status_code == 201
     assert (
         await assist["state"].post(f"{consent}/withdraw", json={"reason": "x"})
     ).status_code == 201
-    again = await assist["officer"].post(consent, json=decision | {"after_sequence": 1})
+    again = await decide(assist["officer"], consent, decision | {"after_sequence": 1})
     assert again.status_code == 409
     current = (await assist["officer"].get(consent)).json()["current"]
     assert current["withdrawal"] is True
-    fresh = await assist["officer"].post(consent, json=decision | {"after_sequence": 2})
+    fresh = await decide(assist["officer"], consent, decision | {"after_sequence": 2})
     assert fresh.status_code == 201, fresh.text

@@ -7,7 +7,7 @@ import pytest
 from ctcp.assistance.models import RequestStatus
 from ctcp.assistance.requests import BY_ACCEPTING_AN_OFFER, TRANSITIONS
 from tests.assistance.conftest import Assist
-from tests.factories import audit_events, bearer_http, make_api_client
+from tests.factories import audit_events, bearer_http, decide, make_api_client
 
 # Callers that hold a workflow grant, and those that never move a request.
 MOVERS = ("state", "analyst")
@@ -207,9 +207,10 @@ async def test_one_unshared_need_hides_the_whole_request(assist: Assist) -> None
     )
     request = await assist.circulated(await assist.need(), from_report.json())
     assert not await _sees(assist, "entity", request["id"])
-    consent = await assist["officer"].post(
+    consent = await decide(
+        assist["officer"],
         f"/api/v1/reports/{report['id']}/consent",
-        json={"scope": "none", "share_needs": True, "reference": "NV/3"},
+        {"scope": "none", "share_needs": True, "reference": "NV/3"},
     )
     assert consent.status_code == 201
     assert not await _sees(assist, "entity", request["id"]), "no consent: no needs shared"
@@ -221,10 +222,10 @@ async def test_one_unshared_need_hides_the_whole_request(assist: Assist) -> None
         "share_needs": True,
         "reference": "NV/4",
     }
-    assert (await assist["officer"].post(path, json=other_section)).status_code == 201
+    assert (await decide(assist["officer"], path, other_section)).status_code == 201
     assert not await _sees(assist, "entity", request["id"]), "the need's section is unconsented"
     own_section = other_section | {"sections": [report["sections"][0]["id"]], "reference": "NV/5"}
-    assert (await assist["officer"].post(path, json=own_section)).status_code == 201
+    assert (await decide(assist["officer"], path, own_section)).status_code == 201
     assert await _sees(assist, "entity", request["id"])
 
 

@@ -23,6 +23,7 @@ from tests.factories import (
     PASSWORD,
     audit_events,
     bearer_http,
+    decide,
     make_api_client,
     make_org,
     make_user,
@@ -218,9 +219,10 @@ async def _consented(world: World, audience: str) -> str:
     if audience == "compact":
         world.published_attachment = await _attach(world, report_id)
     officer = world.clients["consent_officer"]
-    recorded = await officer.post(
+    recorded = await decide(
+        officer,
         f"/api/v1/reports/{report_id}/consent",
-        json={"scope": "full", "audience": audience, "reference": "NV/2026/1"},
+        {"scope": "full", "audience": audience, "reference": "NV/2026/1"},
     )
     assert recorded.status_code == 201, recorded.text
     listed = await world.clients["cted_analyst"].get(
@@ -450,9 +452,10 @@ async def _make_consultation(world: World, state: Any, entity: Any) -> dict[str,
 
 
 async def _assistance_world(world: World) -> None:
-    recorded = await world.clients["consent_officer"].post(
+    recorded = await decide(
+        world.clients["consent_officer"],
         f"/api/v1/states/{world.other_state.code}/needs-consent",
-        json={"share_needs": True, "reference": "NV/2026/5"},
+        {"share_needs": True, "reference": "NV/2026/5"},
     )
     assert recorded.status_code == 201, recorded.text
     world.own_need = await _make_need(world, world.state_org)

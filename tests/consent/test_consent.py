@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 
 from ctcp.core.clock import clock
 from ctcp.core.db import Database
-from tests.factories import audit_events, make_org, make_user, new_client, sign_in
+from tests.factories import audit_events, decide, make_org, make_user, new_client, sign_in
 
 AREAS = ["legislation", "counter_financing", "law_enforcement", "human_rights"]
 
@@ -69,8 +69,8 @@ async def world(app: FastAPI, database: Database) -> dict[str, Any]:
 
 async def _consent(world: dict[str, Any], who: str = "officer", **decision: Any) -> httpx.Response:
     decision.setdefault("reference", "NV/2026/42")
-    return await world["clients"][who].post(
-        f"/api/v1/reports/{world['report']['id']}/consent", json=decision
+    return await decide(
+        world["clients"][who], f"/api/v1/reports/{world['report']['id']}/consent", decision
     )
 
 
@@ -214,8 +214,10 @@ async def test_bad_decisions_are_422_and_nothing_changes(
 ) -> None:
     if decision.get("sections") == ["SECTION"]:
         decision = decision | {"sections": [world["sections"]["legislation"]]}
-    response = await world["clients"]["officer"].post(
-        f"/api/v1/reports/{world['report']['id']}/consent", json={"reference": "NV/1"} | decision
+    response = await decide(
+        world["clients"]["officer"],
+        f"/api/v1/reports/{world['report']['id']}/consent",
+        {"reference": "NV/1"} | decision,
     )
     assert response.status_code == 422, response.text
     consent = (
@@ -238,8 +240,10 @@ async def test_a_draft_cannot_be_consented(world: dict[str, Any]) -> None:
             },
         )
     ).json()
-    response = await world["clients"]["officer"].post(
-        f"/api/v1/reports/{draft['id']}/consent", json={"scope": "full", "reference": "NV"}
+    response = await decide(
+        world["clients"]["officer"],
+        f"/api/v1/reports/{draft['id']}/consent",
+        {"scope": "full", "reference": "NV"},
     )
     assert response.status_code == 409
 
@@ -282,36 +286,41 @@ async def test_amending_leaves_the_old_versions_publication_as_it_was(
 async def test_two_officers_recording_at_once_keep_one_ordered_history(
     app: FastAPI, database: Database, world: dict[str, Any]
 ) -> None:
+    """Withdrawals are never stale; consents that saw no decision are, once one is recorded:
+    whatever the order, the history has no gap and no repeated sequence."""
     second = await _client(app, database, "consent_officer")
-    s = world["sections"]
-    decisions = [
-        ("officer", {"scope": "partial", "sections": [s["legislation"]], "audience": "compact"}),
-        ("second", {"scope": "full", "audience": "member_states"}),
-    ] * 3
+    path = f"/api/v1/reports/{world['report']['id']}/consent"
     clients = world["clients"] | {"second": second}
+    consent = {
+        "scope": "full",
+        "audience": "member_states",
+        "reference": "NV/9",
+        "after_sequence": 0,
+    }
     responses = await asyncio.gather(
         *[
-            clients[who].post(
-                f"/api/v1/reports/{world['report']['id']}/consent",
-                json=decision | {"reference": "NV/9"},
-            )
-            for who, decision in decisions
+            clients["officer"].post(f"{path}/withdraw", json={"reason": "Cabinet"})
+            if turn % 2
+            else clients["second"].post(path, json=consent)
+            for turn in range(6)
         ]
     )
-    assert {r.status_code for r in responses} == {201}
-    consent = (
-        await clients["officer"].get(f"/api/v1/reports/{world['report']['id']}/consent")
-    ).json()
-    assert [e["sequence"] for e in consent["history"]] == [1, 2, 3, 4, 5, 6]
-    latest = consent["current"]
+    withdrawals, consents = responses[1::2], responses[0::2]
+    assert {r.status_code for r in withdrawals} == {201}
+    assert {r.status_code for r in consents} <= {201, 409}
+    assert sum(r.status_code == 201 for r in consents) <= 1, "one decision saw sequence 0"
+    recorded = (await clients["officer"].get(path)).json()
+    accepted = sum(r.status_code == 201 for r in responses)
+    assert [e["sequence"] for e in recorded["history"]] == list(range(1, accepted + 1))
     live = (
         await clients["analyst"].get("/api/v1/publications", params={"state": world["state"].code})
     ).json()["items"]
     mine = [p for p in live if p["report_id"] == world["report"]["id"]]
-    assert len(mine) == 1
-    assert mine[0]["audience"] == latest["audience"]
-    expected = {str(x) for x in latest["sections"]} or set(s.values())
-    assert {sec["id"] for sec in mine[0]["sections"]} == expected
+    if recorded["current"]["withdrawal"]:
+        assert mine == [], "the latest decision is a withdrawal: nothing is published"
+    else:
+        assert [p["audience"] for p in mine] == ["member_states"]
+        assert {sec["id"] for sec in mine[0]["sections"]} == set(world["sections"].values())
 
 
 async def test_no_reader_gets_the_publication_after_the_withdrawal_commits(
@@ -389,3 +398,54 @@ async def test_a_withdrawal_is_never_refused_as_stale(world: dict[str, Any]) -> 
         path, json={"reason": "x", "after_sequence": 1}
     )
     assert stale_field.status_code == 422  # not part of a withdrawal
+
+
+async def test_broadening_without_the_sequence_it_saw_is_422_and_cannot_undo_a_withdrawal(
+    world: dict[str, Any], database: Database
+) -> None:
+    """The State withdraws; a decision that does not say what it saw must not republish."""
+    report_id = world["report"]["id"]
+    path = f"/api/v1/reports/{report_id}/consent"
+    officer, state = world["clients"]["officer"], world["clients"]["state"]
+    full = {"scope": "full", "audience": "compact", "reference": "NV/2026/8"}
+    assert (await officer.post(path, json=full | {"after_sequence": 0})).status_code == 201
+    withdrawn = await state.post(f"{path}/withdraw", json={"reason": "Cabinet decision"})
+    assert withdrawn.status_code == 201
+    blind = await officer.post(path, json=full)
+    assert blind.status_code == 422, blind.text
+    assert blind.json()["errors"][0]["loc"] == ["body", "after_sequence"]
+    stale = await officer.post(path, json=full | {"after_sequence": 1})
+    assert stale.status_code == 409
+    consent = (await officer.get(path)).json()
+    assert [e["sequence"] for e in consent["history"]] == [1, 2]
+    assert consent["history"][-1]["withdrawal"] is True
+    entity_view = await _everything_readable(world["clients"]["entity"], world["state"].code)
+    assert marker("legislation") not in entity_view
+    # Having seen the withdrawal, the officer may publish again on the State's new word.
+    seen = await officer.post(path, json=full | {"after_sequence": 2})
+    assert seen.status_code == 201, seen.text
+    # Narrowing never needs it: it cannot override anything the decider did not see.
+    narrowed = await state.post(
+        path,
+        json={
+            "scope": "partial",
+            "sections": [world["sections"]["legislation"]],
+            "audience": "compact",
+        },
+    )
+    assert narrowed.status_code == 201, narrowed.text
+
+
+async def test_sharing_needs_without_the_sequence_it_saw_is_422(world: dict[str, Any]) -> None:
+    path = f"/api/v1/states/{world['state'].code}/needs-consent"
+    officer, state = world["clients"]["officer"], world["clients"]["state"]
+    share = {"share_needs": True, "reference": "NV/2026/9"}
+    assert (await officer.post(path, json=share | {"after_sequence": 0})).status_code == 201
+    assert (await state.post(f"{path}/withdraw", json={"reason": "Elections"})).status_code == 201
+    blind = await officer.post(path, json=share)
+    assert blind.status_code == 422, blind.text
+    assert blind.json()["errors"][0]["loc"] == ["body", "after_sequence"]
+    assert (await officer.post(path, json=share | {"after_sequence": 1})).status_code == 409
+    history = (await officer.get(path)).json()["history"]
+    assert [e["withdrawal"] for e in history] == [False, True]
+    assert (await state.post(path, json={"share_needs": False})).status_code == 201

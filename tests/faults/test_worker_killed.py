@@ -31,7 +31,7 @@ from ctcp.consent.models import ConsentEvent, Publication, PublicationSection
 from ctcp.core.db import Database
 from ctcp.notifications.models import Notification
 from ctcp.reports.models import Recommendation, ReportSection, ThematicArea, VisitReport
-from tests.factories import make_org, make_user
+from tests.factories import decide, make_org, make_user
 from tests.faults.conftest import live_client, live_sign_in
 from tests.servers import AppServer
 
@@ -106,9 +106,10 @@ async def _drive_and_kill(
                 f"/api/v1/reports/{report['id']}/consent/withdraw", json={"reason": "Paused."}
             )
         sections = [] if choice == 0 else [s["id"] for s in report["sections"][:3]]
-        return officer.post(
+        return decide(
+            officer,
             f"/api/v1/reports/{report['id']}/consent",
-            json={
+            {
                 "scope": "full" if choice == 0 else "partial",
                 "sections": sections,
                 "audience": "compact",
@@ -170,8 +171,8 @@ async def _prepare_world(clients: dict[str, httpx.AsyncClient], state: str) -> d
         report = created.json()
         assert (await analyst.post(f"/api/v1/reports/{report['id']}/adopt")).status_code == 200
         adopted.append(report)
-    shared = await officer.post(
-        f"/api/v1/states/{state}/needs-consent", json={"share_needs": True, "reference": "NV/1"}
+    shared = await decide(
+        officer, f"/api/v1/states/{state}/needs-consent", {"share_needs": True, "reference": "NV/1"}
     )
     assert shared.status_code == 201, shared.text
     needs = []

@@ -12,7 +12,7 @@ from sqlmodel import func, select
 from ctcp.app import create_app
 from ctcp.core.db import Database
 from ctcp.reports.models import AttachmentBlob
-from tests.factories import audit_events, make_org, make_user, new_client, sign_in
+from tests.factories import audit_events, decide, make_org, make_user, new_client, sign_in
 
 PDF = b"%PDF-1.7\n" + bytes(range(256)) * 8
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -33,7 +33,9 @@ async def _client(app: FastAPI, database: Database, role: str, **kw: Any) -> htt
     return client
 
 
-async def _adopted_report(analyst: httpx.AsyncClient, state_code: str) -> dict[str, Any]:
+async def _report(
+    analyst: httpx.AsyncClient, state_code: str, *, adopt: bool = False
+) -> dict[str, Any]:
     report = (
         await analyst.post(
             "/api/v1/reports",
@@ -50,7 +52,8 @@ async def _adopted_report(analyst: httpx.AsyncClient, state_code: str) -> dict[s
             },
         )
     ).json()
-    await analyst.post(f"/api/v1/reports/{report['id']}/adopt")
+    if adopt:
+        await analyst.post(f"/api/v1/reports/{report['id']}/adopt")
     return report
 
 
@@ -76,7 +79,7 @@ async def test_upload_then_download_the_exact_bytes(
     analyst: httpx.AsyncClient, database: Database
 ) -> None:
     state = await make_org(database)
-    report = await _adopted_report(analyst, state.code)
+    report = await _report(analyst, state.code)
     uploaded = await _upload(analyst, report["id"], PDF, "findings.pdf")
     assert uploaded.status_code == 201, uploaded.text
     meta = uploaded.json()
@@ -96,17 +99,54 @@ async def test_upload_then_download_the_exact_bytes(
 async def test_the_type_comes_from_the_content_not_the_name(
     analyst: httpx.AsyncClient, database: Database
 ) -> None:
-    report = await _adopted_report(analyst, (await make_org(database)).code)
+    report = await _report(analyst, (await make_org(database)).code)
     fake = await _upload(analyst, report["id"], b"#!/bin/sh\nrm -rf /\n", "report.pdf")
     assert fake.status_code == 422
     image = await _upload(analyst, report["id"], PNG, "notes.txt")
     assert image.status_code == 201 and image.json()["media_type"] == "image/png"
     document = await _upload(analyst, report["id"], docx(), "x.bin")
     assert document.json()["media_type"].endswith("wordprocessingml.document")
+    # The stored name ends as the content is: nothing opens a PDF as a web page.
+    assert (image.json()["filename"], document.json()["filename"]) == ("notes.png", "x.docx")
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "stored"),
+    [
+        ("report.html", PDF, "report.pdf"),
+        ("report.PDF", PDF, "report.PDF"),
+        ("findings", PDF, "findings.pdf"),
+        ("photo.jpeg", b"\xff\xd8\xff\xe0" + b"\x00" * 64, "photo.jpeg"),
+        ("photo.svg", PNG, "photo.png"),
+        (".html", PDF, "html.pdf"),
+    ],
+)
+async def test_the_stored_name_carries_the_detected_types_extension(
+    analyst: httpx.AsyncClient, database: Database, name: str, content: bytes, stored: str
+) -> None:
+    report = await _report(analyst, (await make_org(database)).code)
+    uploaded = await _upload(analyst, report["id"], content, name)
+    assert uploaded.status_code == 201, uploaded.text
+    assert uploaded.json()["filename"] == stored
+    download = await analyst.get(f"/api/v1/attachments/{uploaded.json()['id']}")
+    assert stored in download.headers["content-disposition"]
+
+
+async def test_an_adopted_report_accepts_no_attachment(
+    analyst: httpx.AsyncClient, database: Database
+) -> None:
+    report = await _report(analyst, (await make_org(database)).code, adopt=True)
+    refused = await _upload(analyst, report["id"], PDF, "late.pdf", report["sections"][0]["id"])
+    assert refused.status_code == 409, refused.text
+    assert "amend" in refused.json()["detail"]
+    full = (await analyst.get(f"/api/v1/reports/{report['id']}")).json()
+    assert full["attachments"] == []
+    denied = await audit_events(database, action="attachment.create", object_id=report["id"])
+    assert [e.outcome for e in denied] == ["denied"]
 
 
 async def test_file_names_are_sanitized(analyst: httpx.AsyncClient, database: Database) -> None:
-    report = await _adopted_report(analyst, (await make_org(database)).code)
+    report = await _report(analyst, (await make_org(database)).code)
     uploaded = await _upload(analyst, report["id"], PDF, "../../etc/pa<ss>wd|.pdf")
     assert uploaded.json()["filename"] == "passwd.pdf"
 
@@ -132,7 +172,7 @@ async def test_identical_content_is_stored_once(
 ) -> None:
     unique = PDF + b"unique-content-for-dedupe"
     for _ in range(2):
-        report = await _adopted_report(analyst, (await make_org(database)).code)
+        report = await _report(analyst, (await make_org(database)).code)
         assert (await _upload(analyst, report["id"], unique, "a.pdf")).status_code == 201
     import hashlib
 
@@ -151,7 +191,7 @@ async def test_too_large_is_413_and_nothing_is_written(settings: Any, database: 
     small = create_app(settings.model_copy(update={"attachment_max_bytes": 2048}))
     async with small.router.lifespan_context(small):
         analyst = await _client(small, database, "cted_analyst")
-        report = await _adopted_report(analyst, (await make_org(database)).code)
+        report = await _report(analyst, (await make_org(database)).code)
         response = await _upload(analyst, report["id"], PDF + b"x" * 4096, "big.pdf")
         assert response.status_code == 413
         full = (await analyst.get(f"/api/v1/reports/{report['id']}")).json()
@@ -163,8 +203,8 @@ async def test_too_large_is_413_and_nothing_is_written(settings: Any, database: 
 async def test_a_section_of_another_report_is_refused(
     analyst: httpx.AsyncClient, database: Database
 ) -> None:
-    first = await _adopted_report(analyst, (await make_org(database)).code)
-    second = await _adopted_report(analyst, (await make_org(database)).code)
+    first = await _report(analyst, (await make_org(database)).code)
+    second = await _report(analyst, (await make_org(database)).code)
     response = await _upload(
         analyst, first["id"], PDF, "a.pdf", section_id=second["sections"][0]["id"]
     )
@@ -175,7 +215,7 @@ async def test_attachments_follow_the_consent_of_their_section(
     app: FastAPI, analyst: httpx.AsyncClient, database: Database
 ) -> None:
     state = await make_org(database)
-    report = await _adopted_report(analyst, state.code)
+    report = await _report(analyst, state.code)
     legislation, police = (s["id"] for s in report["sections"])
     on_legislation = (
         await _upload(analyst, report["id"], PDF + b"1", "l.pdf", section_id=legislation)
@@ -184,11 +224,13 @@ async def test_attachments_follow_the_consent_of_their_section(
         await _upload(analyst, report["id"], PDF + b"2", "p.pdf", section_id=police)
     ).json()["id"]
     whole = (await _upload(analyst, report["id"], PDF + b"3", "w.pdf")).json()["id"]
+    assert (await analyst.post(f"/api/v1/reports/{report['id']}/adopt")).status_code == 200
     officer = await _client(app, database, "consent_officer")
     entity = await _client(app, database, "entity_focal_point", kind="compact_entity")
-    await officer.post(
+    await decide(
+        officer,
         f"/api/v1/reports/{report['id']}/consent",
-        json={
+        {
             "scope": "partial",
             "sections": [legislation],
             "audience": "compact",
@@ -206,9 +248,10 @@ async def test_attachments_follow_the_consent_of_their_section(
     partial = listed["items"][0]
     assert (await entity.get(f"/api/v1/publications/{partial['id']}")).json() == partial
     assert [s["id"] for s in partial["sections"]] == [legislation]
-    await officer.post(
+    await decide(
+        officer,
         f"/api/v1/reports/{report['id']}/consent",
-        json={"scope": "full", "audience": "compact", "reference": "NV/2"},
+        {"scope": "full", "audience": "compact", "reference": "NV/2"},
     )
     assert (await entity.get(f"/api/v1/attachments/{whole}")).status_code == 200
     full = (await entity.get("/api/v1/publications", params={"state": state.code})).json()

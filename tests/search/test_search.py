@@ -7,7 +7,7 @@ import pytest
 from fastapi import FastAPI
 
 from ctcp.core.db import Database
-from tests.factories import audit_events, make_org, make_user, new_client, sign_in
+from tests.factories import audit_events, decide, make_org, make_user, new_client, sign_in
 
 AREAS = ["legislation", "counter_financing", "law_enforcement", "human_rights"]
 
@@ -44,9 +44,10 @@ async def world(app: FastAPI, database: Database) -> dict[str, Any]:
     await analyst.post(f"/api/v1/reports/{report['id']}/adopt")
     officer = await _client(app, database, "consent_officer")
     consented = [s["id"] for s in report["sections"] if s["area"] == "legislation"]
-    await officer.post(
+    await decide(
+        officer,
         f"/api/v1/reports/{report['id']}/consent",
-        json={
+        {
             "scope": "partial",
             "sections": consented,
             "audience": "compact",

@@ -96,7 +96,7 @@ async def world(app: FastAPI, database: Database) -> World:
         readers[role] = await reader(app, database, roles=(role,), org=org, kind=kind)
     other = await reader(app, database, roles=("state_focal_point",), org=other_state)
     w = World(state, other_state, readers, other, new_client(app), {}, {}, {}, "", "", "")
-    w.report = await _report(w.api, state.code)
+    w.report = await _report(w.api, state.code, adopt=False)  # adopted once its files are on
     w.other_report = await _report(w.api, other_state.code)
     w.draft = await _report(w.api, state.code, adopt=False)
     for area, name in (
@@ -112,6 +112,8 @@ async def world(app: FastAPI, database: Database) -> World:
         )
         assert uploaded.status_code == 201, uploaded.text
         setattr(w, name, uploaded.json()["id"])
+    adopted = await w.api("cted_analyst", "POST", f"/api/v1/reports/{w.report['id']}/adopt")
+    assert adopted.status_code == 200
     consent = await w.api(
         "consent_officer",
         "POST",
@@ -121,6 +123,7 @@ async def world(app: FastAPI, database: Database) -> World:
             "sections": [w.section("legislation")],
             "audience": "compact",
             "reference": "NV/2026/1",
+            "after_sequence": 0,
         },
     )
     assert consent.status_code == 201, consent.text

@@ -82,7 +82,6 @@ async def world(app: FastAPI, database: Database) -> World:
     own = await world.api("POST", "/api/v1/reports", json=report_json(state.code, state.code))
     assert own.status_code == 201, own.text
     world.own_report = own.json()
-    assert (await world.api("POST", f"/api/v1/reports/{own.json()['id']}/adopt")).status_code == 200
     draft = await world.api(
         "POST", "/api/v1/reports", json=report_json(state.code, f"DRAFT-{state.code}")
     )
@@ -98,6 +97,8 @@ async def world(app: FastAPI, database: Database) -> World:
     )
     assert uploaded.status_code == 201, uploaded.text
     world.attachment_id = uploaded.json()["id"]
+    # Adopted with its file: an adopted version accepts no new one.
+    assert (await world.api("POST", f"/api/v1/reports/{own.json()['id']}/adopt")).status_code == 200
     return world
 
 
@@ -201,8 +202,10 @@ async def test_the_report_page_shows_everything_and_links(world: World, database
     assert "/edit" not in page.text and "/amend" not in page.text  # no analyst buttons
     analyst_page = await world.readers["cted_analyst"].get(f"/portal/reports/{report['id']}")
     assert f"/portal/reports/{report['id']}/amend" in analyst_page.text
-    assert f"/portal/reports/{report['id']}/attachments" in analyst_page.text
+    # An adopted version takes no new file: no upload button (amend it).
+    assert f"/portal/reports/{report['id']}/attachments" not in analyst_page.text
     draft_page = await world.readers["cted_analyst"].get(f"/portal/reports/{world.own_draft['id']}")
+    assert f"/portal/reports/{world.own_draft['id']}/attachments" in draft_page.text
     assert f"/portal/reports/{world.own_draft['id']}/edit" in draft_page.text
     assert f"/portal/reports/{world.own_draft['id']}/adopt" in draft_page.text
     reads = await audit_events(database, action="report.read", object_id=report["id"])
@@ -398,6 +401,16 @@ async def test_upload_then_download_an_attachment(
         files={"file": ("script.pdf", b"#!/bin/sh\necho hi\n")},
     )
     assert refused.status_code == 422 and "Traceback" not in refused.text
+    assert await _count(database, Attachment, col(Attachment.report_id) == stored.report_id) == 1
+    # Once adopted, the portal's upload is the API's 409, as a page; nothing is stored.
+    adopted = await analyst.post(f"/portal/reports/{report['id']}/adopt", {})
+    assert adopted.status_code == 303, adopted.text
+    late = await analyst.client.post(
+        f"/portal/reports/{report['id']}/attachments",
+        data={"csrf_token": analyst.csrf},
+        files={"file": ("late.pdf", PDF + b"late")},
+    )
+    assert late.status_code == 409 and "amend" in late.text
     assert await _count(database, Attachment, col(Attachment.report_id) == stored.report_id) == 1
     # Another State's focal point cannot download it.
     other = await reader(app, database, roles=("state_focal_point",), org=world.other_state)

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from ctcp.core.db import Database
 from ctcp.search.pages import highlighted
-from tests.factories import audit_events, make_org, make_user, new_client, sign_in
+from tests.factories import audit_events, decide, make_org, make_user, new_client, sign_in
 from tests.web.conftest import Reader, reader
 
 ROLES = (
@@ -95,9 +95,10 @@ async def world(app: FastAPI, database: Database) -> World:
     )
     officer = await _api_client(app, database, "consent_officer")
     consented = [s["id"] for s in world.report["sections"] if s["area"] == "legislation"]
-    response = await officer.post(
+    response = await decide(
+        officer,
         f"/api/v1/reports/{world.report['id']}/consent",
-        json={"scope": "partial", "sections": consented, "audience": "compact", "reference": "NV"},
+        {"scope": "partial", "sections": consented, "audience": "compact", "reference": "NV"},
     )
     assert response.status_code == 201, response.text
     listed = await analyst.get("/api/v1/publications", params={"state": state.code})

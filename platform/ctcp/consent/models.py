@@ -82,6 +82,31 @@ class PublicationSection(SQLModel, table=True):
     position: int = Field(default=0)
 
 
+class PublicationAttachment(SQLModel, table=True):
+    """A file a publication carries, fixed when its consent was recorded: a file added to
+    the report later reaches no audience until a new decision covers it."""
+
+    __tablename__ = "publication_attachments"
+
+    publication_id: uuid.UUID = Field(
+        sa_column=Column(
+            ForeignKey("publications.id", ondelete="CASCADE"), primary_key=True, nullable=False
+        )
+    )
+    attachment_id: uuid.UUID = Field(
+        sa_column=Column(
+            ForeignKey("attachments.id", ondelete="CASCADE"),
+            primary_key=True,
+            index=True,
+            nullable=False,
+        )
+    )
+    filename: str = Field(max_length=200)
+    media_type: str = Field(max_length=100)
+    size: int
+    sha256: str = Field(max_length=64)
+
+
 class NeedsSharingEvent(SQLModel, table=True):
     """A State's decision on sharing its needs that come from no report; the latest is current.
 

@@ -29,7 +29,7 @@ from ctcp.consent.models import (
 )
 from ctcp.consent.schemas import NeedsSharingDecision, NeedsSharingRead
 from ctcp.core.clock import clock
-from ctcp.core.errors import ForbiddenError, NotFoundError, ValidationError
+from ctcp.core.errors import NotFoundError, ValidationError
 from ctcp.organizations.models import Organization, OrganizationKind
 
 
@@ -145,13 +145,12 @@ async def record(
         or service.later_expiry(decision.expires_at, current.expires_at)
     )
     if broadens:
-        if not may_broaden:
-            raise ForbiddenError("A State's focal point may only narrow or withdraw consent.")
-        if not decision.reference:
-            raise ValidationError(
-                "Sharing needs takes the reference of the State's communication.",
-                loc=["body", "reference"],
-            )
+        service.check_broadening(
+            may_broaden=may_broaden,
+            after_sequence=decision.after_sequence,
+            reference=decision.reference,
+            reference_rule="Sharing needs takes the reference of the State's communication.",
+        )
     event = NeedsSharingEvent(
         state_id=state.id,
         sequence=(events[-1].sequence + 1) if events else 1,

@@ -22,6 +22,7 @@ from ctcp.consent.models import (
     ConsentEvent,
     ConsentScope,
     Publication,
+    PublicationAttachment,
     PublicationSection,
 )
 from ctcp.consent.schemas import (
@@ -163,6 +164,24 @@ def check_not_stale(events: Sequence[_Sequenced], after_sequence: int | None) ->
         )
 
 
+def check_broadening(
+    *, may_broaden: bool, after_sequence: int | None, reference: str | None, reference_rule: str
+) -> None:
+    """What a decision that broadens must have: a consent officer as its author, the latest
+    decision that author saw (so it never overrides a withdrawal it did not see), and the
+    reference of the State's communication."""
+    if not may_broaden:
+        raise ForbiddenError("A State's focal point may only narrow or withdraw consent.")
+    if after_sequence is None:
+        raise ValidationError(
+            "A decision that broadens names the latest decision you saw "
+            "(after_sequence; 0 when there is none).",
+            loc=["body", "after_sequence"],
+        )
+    if not reference:
+        raise ValidationError(reference_rule, loc=["body", "reference"])
+
+
 def later_expiry(new: datetime | None, current: datetime | None) -> bool:
     """Whether `new` lets consent run longer than `current` (None: no expiry)."""
     return current is not None and (new is None or new > current)
@@ -239,6 +258,22 @@ def attachment_summary(attachment: Attachment) -> dict[str, str]:
     }
 
 
+async def carried_attachments(
+    session: AsyncSession, report: VisitReport, sections: Sequence[ReportSection], *, full: bool
+) -> list[Attachment]:
+    """The report's files a publication of these sections carries, as they are now: what
+    recording the decision fixes into the publication, and what its preview lists."""
+    files = (
+        await session.exec(
+            select(Attachment)
+            .where(col(Attachment.report_id) == report.id)
+            .order_by(col(Attachment.filename), col(Attachment.id))
+        )
+    ).all()
+    covered = {section.id for section in sections}
+    return [attachment for attachment in files if covers_attachment(attachment, covered, full=full)]
+
+
 async def _report_sections(session: AsyncSession, report: VisitReport) -> list[ReportSection]:
     return list(
         (
@@ -284,13 +319,12 @@ async def check_decision(
     check_not_stale(events, decision.after_sequence)
     current = current_of(events, now)
     if _broadens(decision, chosen, current, all_ids):
-        if not may_broaden:
-            raise ForbiddenError("A State's focal point may only narrow or withdraw consent.")
-        if not decision.reference:
-            raise ValidationError(
-                "Broadening consent needs the reference of the State's communication.",
-                loc=["body", "reference"],
-            )
+        check_broadening(
+            may_broaden=may_broaden,
+            after_sequence=decision.after_sequence,
+            reference=decision.reference,
+            reference_rule="Broadening consent needs the reference of the State's communication.",
+        )
     return CheckedDecision(report, sections, chosen, events, current, now)
 
 
@@ -320,18 +354,11 @@ async def preview(
         session, access, report_id, decision, may_broaden=may_broaden, lock=False
     )
     chosen = publication_sections(checked.sections, decision.scope.value, sorted(checked.chosen))
-    files = (
-        await session.exec(
-            select(Attachment)
-            .where(col(Attachment.report_id) == checked.report.id)
-            .order_by(col(Attachment.filename), col(Attachment.id))
-        )
-    ).all()
-    full = decision.scope is ConsentScope.FULL
     carried = [
         attachment_summary(attachment)
-        for attachment in files
-        if covers_attachment(attachment, {section.id for section in chosen}, full=full)
+        for attachment in await carried_attachments(
+            session, checked.report, chosen, full=decision.scope is ConsentScope.FULL
+        )
     ]
     audit.record(
         session,
@@ -434,6 +461,7 @@ async def _apply(
         .values(revoked_at=event.recorded_at)
     )
     published: uuid.UUID | None = None
+    carried: list[Attachment] = []
     sections = publication_sections(report_sections, event.scope, event.section_ids)
     if sections:
         publication = Publication(
@@ -447,8 +475,11 @@ async def _apply(
         )
         session.add(publication)
         await session.flush()
-        for section in sections:
-            session.add(
+        carried = await carried_attachments(
+            session, report, sections, full=event.scope == ConsentScope.FULL.value
+        )
+        session.add_all(
+            [
                 PublicationSection(
                     publication_id=publication.id,
                     section_id=section.id,
@@ -457,7 +488,20 @@ async def _apply(
                     body=section.body,
                     position=section.position,
                 )
-            )
+                for section in sections
+            ]
+            + [
+                PublicationAttachment(
+                    publication_id=publication.id,
+                    attachment_id=attachment.id,
+                    filename=attachment.filename,
+                    media_type=attachment.media_type,
+                    size=attachment.size,
+                    sha256=attachment.sha256,
+                )
+                for attachment in carried
+            ]
+        )
         await session.flush()
         published = publication.id
     audit.record(
@@ -471,19 +515,11 @@ async def _apply(
             "after": as_read(event).model_dump(mode="json"),
             "revoked_publications": revoked.rowcount,
             "publication": str(published) if published else None,
+            "attachments": [
+                {"id": str(attachment.id), "sha256": attachment.sha256} for attachment in carried
+            ],
         },
     )
-
-
-async def publication_of(
-    session: AsyncSession, statement: SelectOfScalar[Publication], publication_id: uuid.UUID
-) -> Publication:
-    publication = (
-        await session.exec(statement.where(col(Publication.id) == publication_id))
-    ).first()
-    if publication is None:
-        raise NotFoundError("No such publication.")
-    return publication
 
 
 async def read_one(
@@ -493,7 +529,7 @@ async def read_one(
     it: 404 outside it.
 
     One query of plain rows (the publication, its State's code and its sections) on
-    every read; attachments, which few reports have, only when its report has some. The
+    every read; attachments, which few publications carry, only when it carries some. The
     scope's WHERE clause is carried into that query, which is why both scope builders
     select from the publications table alone, without joins (a test holds them to it).
     """
@@ -508,7 +544,7 @@ async def read_one(
             col(Publication.published_at),
             col(Publication.expires_at),
             col(Organization.code),
-            sa_exists().where(col(Attachment.report_id) == col(Publication.report_id)),
+            sa_exists().where(col(PublicationAttachment.publication_id) == col(Publication.id)),
             section.c.section_id,
             section.c.area,
             section.c.title,
@@ -527,8 +563,7 @@ async def read_one(
     first = rows[0]
     attachments: list[dict[str, str]] = []
     if first[7]:
-        publication = await publication_of(session, statement, publication_id)
-        attachments = (await published_attachments(session, [publication]))[publication_id]
+        attachments = (await published_attachments(session, [publication_id]))[publication_id]
     return PublicationRead(
         id=first[0],
         report_id=first[1],
@@ -570,13 +605,11 @@ async def read_model(
     ).all()
     states = await organizations.organization_codes(session, {p.state_id for p in publications})
     by_publication: dict[uuid.UUID, list[PublicationSectionRead]] = {i: [] for i in ids}
-    covered: dict[uuid.UUID, set[uuid.UUID]] = {i: set() for i in ids}
     for publication_id, section_id, area, title, body in rows:
         by_publication[publication_id].append(
             PublicationSectionRead(id=section_id, area=area, title=title, body=body)
         )
-        covered[publication_id].add(section_id)
-    attachments = await published_attachments(session, publications, covered=covered)
+    attachments = await published_attachments(session, ids)
     return [
         PublicationRead(
             id=p.id,
@@ -600,11 +633,9 @@ async def attachment_readable(
     report_access: Access | None,
     publication_access: Access,
 ) -> bool:
-    """Whether the caller may download: in scope of the full report, or published.
-
-    A section's attachment goes with that section's consent; an attachment of the whole
-    report only with full consent. Checked in SQL against live publications.
-    """
+    """Whether the caller may download: in scope of the full report, or carried by a live
+    publication it may read (checked in SQL; the publication fixed the file's id and
+    content when its consent was recorded)."""
     if report_access is not None:
         in_scope = (
             await session.exec(
@@ -615,75 +646,56 @@ async def attachment_readable(
         ).first()
         if in_scope is not None:
             return True
-    statement = readable_publications(publication_access).where(
-        col(Publication.report_id) == attachment.report_id
-    )
-    if attachment.section_id is not None:
-        statement = statement.where(
-            col(Publication.id).in_(
-                select(PublicationSection.publication_id).where(
-                    col(PublicationSection.section_id) == attachment.section_id
-                )
-            )
+    statement = (
+        readable_publications(publication_access)
+        .join(
+            PublicationAttachment,
+            col(PublicationAttachment.publication_id) == col(Publication.id),
         )
-    else:
-        statement = statement.join(
-            ConsentEvent, col(ConsentEvent.id) == col(Publication.consent_event_id)
-        ).where(col(ConsentEvent.scope) == ConsentScope.FULL.value)
+        .where(
+            col(PublicationAttachment.attachment_id) == attachment.id,
+            col(PublicationAttachment.sha256) == attachment.sha256,
+        )
+    )
     return (await session.exec(statement)).first() is not None
 
 
 async def published_attachments(
-    session: AsyncSession,
-    publications: Sequence[Publication],
-    *,
-    covered: dict[uuid.UUID, set[uuid.UUID]] | None = None,
+    session: AsyncSession, publication_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[dict[str, str]]]:
-    """Per publication, the attachments its consent covers.
-
-    `covered`: each publication's section ids, when the caller has read them already.
-    """
-    result: dict[uuid.UUID, list[dict[str, str]]] = {p.id: [] for p in publications}
-    if not publications:
+    """Per publication, the attachments it carries: those fixed when its consent was
+    recorded, never the report's files as they are now."""
+    result: dict[uuid.UUID, list[dict[str, str]]] = {i: [] for i in publication_ids}
+    if not publication_ids:
         return result
-    report_ids = list({p.report_id for p in publications})
-    report = col(Attachment.report_id)
-    attachments = (
-        await session.exec(
-            select(Attachment)
-            .where(report == report_ids[0] if len(report_ids) == 1 else report.in_(report_ids))
-            .order_by(col(Attachment.filename), col(Attachment.id))
+    carried = col(PublicationAttachment.publication_id)
+    connection = await session.connection()
+    rows = (
+        await connection.execute(
+            sa_select(
+                carried,
+                col(PublicationAttachment.attachment_id),
+                col(PublicationAttachment.filename),
+                col(PublicationAttachment.media_type),
+                col(PublicationAttachment.size),
+                col(PublicationAttachment.sha256),
+            )
+            .where(
+                carried == publication_ids[0]
+                if len(publication_ids) == 1
+                else carried.in_(publication_ids)
+            )
+            .order_by(col(PublicationAttachment.filename), col(PublicationAttachment.attachment_id))
         )
     ).all()
-    if not attachments:
-        return result
-    if covered is None:
-        sections = (
-            await session.exec(
-                select(PublicationSection.publication_id, PublicationSection.section_id).where(
-                    col(PublicationSection.publication_id).in_(result)
-                )
-            )
-        ).all()
-        covered = {publication.id: set() for publication in publications}
-        for publication_id, section_id in sections:
-            covered[publication_id].add(section_id)
-    full = set(
-        (
-            await session.exec(
-                select(Publication.id)
-                .join(ConsentEvent, col(ConsentEvent.id) == col(Publication.consent_event_id))
-                .where(
-                    col(Publication.id).in_(result),
-                    col(ConsentEvent.scope) == ConsentScope.FULL.value,
-                )
-            )
-        ).all()
-    )
-    for publication in publications:
-        for attachment in attachments:
-            if attachment.report_id != publication.report_id:
-                continue
-            if covers_attachment(attachment, covered[publication.id], full=publication.id in full):
-                result[publication.id].append(attachment_summary(attachment))
+    for publication_id, attachment_id, filename, media_type, size, sha256 in rows:
+        result[publication_id].append(
+            {
+                "id": str(attachment_id),
+                "filename": filename,
+                "media_type": media_type,
+                "size": str(size),
+                "sha256": sha256,
+            }
+        )
     return result

@@ -189,11 +189,13 @@ class _Demo:
 
     async def consent(self, who: str, report: VisitReport, decision: ConsentDecision) -> None:
         actor = self[who]
+        # As the portal does: the decision names the latest one its author saw.
+        seen = await consent_service.history(self.session, report.id)
         await consent_service.record(
             self.session,
             actor.access("consent", "narrow"),
             report.id,
-            decision,
+            decision.model_copy(update={"after_sequence": seen[-1].sequence if seen else 0}),
             may_broaden=actor.may("consent", "broaden"),
         )
         self.tally["consent decisions"] += 1
@@ -208,11 +210,16 @@ class _Demo:
         officer = self["consent.officer"]
         access = officer.access("consent", "narrow")
         organization = await needs_sharing.sharing_state(self.session, access, state)
+        seen = await needs_sharing.history(self.session, organization.id)
         await needs_sharing.record(
             self.session,
             access,
             organization,
-            NeedsSharingDecision(share_needs=True, reference=reference),
+            NeedsSharingDecision(
+                share_needs=True,
+                reference=reference,
+                after_sequence=seen[-1].sequence if seen else 0,
+            ),
             may_broaden=officer.may("consent", "broaden"),
         )
         self.tally["needs-sharing decisions"] += 1

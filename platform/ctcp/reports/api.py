@@ -159,8 +159,9 @@ async def upload_attachment(
     file: Annotated[UploadFile, File(description="PDF, DOCX, XLSX, ODT, PNG or JPEG")],
     section_id: Annotated[uuid.UUID | None, Form()] = None,
 ) -> AttachmentRead:
-    """The type is read from the content, not the name; identical content is stored once."""
-    report = await service.get_report(session, access, report_id)
+    """The type is read from the content, not the name; identical content is stored once.
+    An adopted version accepts no new file (409: amend it)."""
+    report = await service.get_report(session, access, report_id, lock=True)
     attachment = await attachments.store(
         session,
         access,

@@ -14,24 +14,27 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ctcp.audit import service as audit
 from ctcp.authz.guard import Access
 from ctcp.core.db import Database
-from ctcp.core.errors import NotFoundError, PayloadTooLargeError, ValidationError
+from ctcp.core.errors import ConflictError, NotFoundError, PayloadTooLargeError, ValidationError
 from ctcp.reports.models import (
     Attachment,
     AttachmentBlob,
     AttachmentChunk,
     ReportSection,
+    ReportStatus,
     VisitReport,
 )
 
 CHUNK_BYTES = 1024 * 1024
-ALLOWED_MEDIA_TYPES = {
-    "application/pdf",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "application/vnd.oasis.opendocument.text",
-    "image/png",
-    "image/jpeg",
+# Each accepted type and the file-name extensions it is stored under (the first by default).
+EXTENSIONS = {
+    "application/pdf": ("pdf",),
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ("docx",),
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ("xlsx",),
+    "application/vnd.oasis.opendocument.text": ("odt",),
+    "image/png": ("png",),
+    "image/jpeg": ("jpg", "jpeg"),
 }
+ALLOWED_MEDIA_TYPES = frozenset(EXTENSIONS)
 
 
 def safe_filename(name: str | None) -> str:
@@ -41,6 +44,17 @@ def safe_filename(name: str | None) -> str:
     base = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C" and ch not in '<>:"|?*')
     base = base.strip(" .")
     return base[:200] or "attachment"
+
+
+def named_for_type(name: str, media_type: str) -> str:
+    """The name ending with an extension of the detected type: a PDF sent as `x.html`
+    is stored as `x.pdf`, so no reader's system opens it as something else."""
+    stem, dot, extension = name.rpartition(".")
+    allowed = EXTENSIONS[media_type]
+    if dot and extension.lower() in allowed:
+        return name
+    base = stem if dot and stem else name
+    return f"{base[: 200 - len(allowed[0]) - 1]}.{allowed[0]}"
 
 
 async def store(
@@ -55,8 +69,20 @@ async def store(
     """Attach an uploaded file (already spooled to disk by the server) to a report.
 
     Two passes over the file in 1 MiB chunks: measure, hash and sniff the type; then,
-    only if this content is new, store it.
+    only if this content is new, store it. An adopted version is immutable, files
+    included: 409, amend it (a publication must never gain a file its consent did not see).
     """
+    if report.status != ReportStatus.DRAFT.value:
+        audit.record(
+            session,
+            access.audit,
+            "attachment.create",
+            outcome=audit.Outcome.DENIED,
+            object_type="report",
+            object_id=report.id,
+            details={"reason": "adopted report", "version": report.version},
+        )
+        raise ConflictError("An adopted report accepts no new attachment: amend it.")
     if section_id is not None:
         found = await session.exec(
             select(ReportSection.id).where(
@@ -96,7 +122,7 @@ async def store(
     attachment = Attachment(
         report_id=report.id,
         section_id=section_id,
-        filename=safe_filename(filename),
+        filename=named_for_type(safe_filename(filename), kind.mime),
         media_type=kind.mime,
         size=size,
         sha256=sha256,

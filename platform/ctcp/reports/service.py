@@ -143,11 +143,18 @@ async def create_report(
     return Written(report, sections)
 
 
-async def get_report(session: AsyncSession, access: Access, report_id: uuid.UUID) -> VisitReport:
-    """A report inside the caller's scope; outside it, 404 as if it did not exist."""
-    report = (
-        await session.exec(readable_reports(access).where(col(VisitReport.id) == report_id))
-    ).first()
+async def get_report(
+    session: AsyncSession, access: Access, report_id: uuid.UUID, *, lock: bool = False
+) -> VisitReport:
+    """A report inside the caller's scope; outside it, 404 as if it did not exist.
+
+    `lock`: for a write that depends on the status, so an edit or an upload cannot land
+    on a version that is being adopted.
+    """
+    statement = readable_reports(access).where(col(VisitReport.id) == report_id)
+    if lock:
+        statement = statement.with_for_update()
+    report = (await session.exec(statement)).first()
     if report is None:
         raise NotFoundError("No such report.")
     return report
@@ -157,7 +164,7 @@ async def update_draft(
     session: AsyncSession, access: Access, report_id: uuid.UUID, content: ReportContent
 ) -> Written:
     """Replace a draft's content; an adopted report is amended instead (409)."""
-    report = await get_report(session, access, report_id)
+    report = await get_report(session, access, report_id, lock=True)
     if report.status != ReportStatus.DRAFT.value:
         raise ConflictError("An adopted report cannot be edited: amend it.")
     report.title, report.kind, report.language = content.title, content.kind.value, content.language
@@ -170,7 +177,7 @@ async def update_draft(
 
 
 async def adopt(session: AsyncSession, access: Access, report_id: uuid.UUID) -> VisitReport:
-    report = await get_report(session, access, report_id)
+    report = await get_report(session, access, report_id, lock=True)
     if report.status != ReportStatus.DRAFT.value:
         raise ConflictError("Only a draft can be adopted.")
     report.status = ReportStatus.ADOPTED.value
