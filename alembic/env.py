@@ -1,4 +1,4 @@
-"""Alembic environment: runs migrations on the async engine of CTCP_DATABASE_URL."""
+"""Alembic environment: runs migrations on the async engine of CTCP_MIGRATION_DATABASE_URL."""
 
 import asyncio
 
@@ -15,7 +15,7 @@ target_metadata = metadata
 
 def _database_url() -> str:
     url = config.attributes.get("database_url")
-    return str(url) if url else get_settings().database_url
+    return str(url) if url else get_settings().migration_database_url
 
 
 def _include_object(

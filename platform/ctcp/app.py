@@ -9,11 +9,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
 from starlette.datastructures import Headers
 from starlette.types import Scope
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from ctcp import __version__
 from ctcp.assistance import pages as assistance_pages
 from ctcp.assistance.api import router as assistance_router
 from ctcp.assistance.consultations_api import router as consultations_router
+from ctcp.audit import checkpoints
 from ctcp.audit import pages as audit_pages
 from ctcp.audit import service as audit
 from ctcp.audit.api import router as audit_router
@@ -22,6 +24,7 @@ from ctcp.authz.openapi import install_openapi
 from ctcp.authz.policy import PolicyWatcher, load_engine
 from ctcp.consent import pages as consent_pages
 from ctcp.consent.api import router as consent_router
+from ctcp.core import database_roles
 from ctcp.core.changes import LOCAL_LISTENERS_KEY, read_versions
 from ctcp.core.config import Settings, get_settings
 from ctcp.core.db import Database
@@ -82,6 +85,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         writer = AuditWriter(database)
         writer.start()
         database.share(WRITER_KEY, writer)
+        # Signed checkpoints of the audit chain, where this process holds the signing key.
+        checkpointer = checkpoints.checkpointer_for(database, settings)
+        if checkpointer is not None:
+            checkpointer.start()
+        await database_roles.warn_if_app_role_unsafe(settings.database_url)
         # Mail goes out only where SMTP is configured: development sends nothing.
         sender = NotificationSender(database, settings) if settings.smtp_host else None
         app.state.notification_sender = sender
@@ -98,6 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await sender.stop()
             await app.state.policy.stop()
             await app.state.rate_limiter.stop(database)
+            if checkpointer is not None:
+                await checkpointer.stop()
             await writer.stop()
             await database.dispose()
 

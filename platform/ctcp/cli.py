@@ -1,9 +1,11 @@
 """The `ctcp` command: migrations, reference data, accounts, the server, the audit chain, mail."""
 
 import asyncio
+import json
 import os
 import sys
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -18,10 +20,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from ctcp.audit import checkpoints
 from ctcp.audit import service as audit
 from ctcp.audit.service import AuditContext
 from ctcp.authz import policy
-from ctcp.core import migrations
+from ctcp.core import database_roles, migrations
 from ctcp.core.config import get_settings
 from ctcp.core.db import Database
 from ctcp.core.errors import DomainError
@@ -60,10 +63,52 @@ def _run_or_refuse(work: Coroutine[Any, Any, T]) -> T:
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Migrate the database of CTCP_DATABASE_URL to the latest revision."""
+    """Migrate as CTCP_MIGRATION_DATABASE_URL's owner, then grant the app role its privileges."""
     settings = get_settings()
-    migrations.upgrade(settings.database_url)
+    migrations.upgrade(settings.migration_database_url)
     console.print(f"database at revision {migrations.head_revision()}")
+    if not database_roles.is_postgresql(settings.database_url):
+        return
+    if settings.migration_database_url == settings.database_url:
+        console.print(
+            "[yellow]the app connects as the schema's owner, which can rewrite the audit "
+            "log: set CTCP_MIGRATION_DATABASE_URL (see `ctcp db create-roles`)[/yellow]"
+        )
+        return
+    plan = _run_or_refuse(_role_plan(settings.migration_database_url, settings.database_url))
+    _run_or_refuse(database_roles.grant_app_privileges(settings.migration_database_url, plan.app))
+    console.print(f"privileges granted to {plan.app} (audit_events: SELECT, INSERT only)")
+
+
+async def _role_plan(migration_url: str, app_url: str) -> database_roles.RolePlan:
+    return database_roles.role_plan(migration_url, app_url)
+
+
+@db_app.command("create-roles")
+def db_create_roles(
+    admin_url: Annotated[
+        str,
+        typer.Option(
+            envvar="CTCP_ADMIN_DATABASE_URL",
+            help="A cluster administrator's URL (CREATEROLE and CREATEDB); used only here",
+        ),
+    ],
+) -> None:
+    """Create the owner role of CTCP_MIGRATION_DATABASE_URL and the app role of
+    CTCP_DATABASE_URL (names and passwords from the URLs), and the database (idempotent)."""
+    settings = get_settings()
+    if not database_roles.is_postgresql(settings.database_url):
+        console.print(
+            "SQLite has no roles: protect the database file and keep the audit checkpoints "
+            'outside it (see README, "The audit log")'
+        )
+        raise typer.Exit(2)
+    plan = _run_or_refuse(_role_plan(settings.migration_database_url, settings.database_url))
+    _run_or_refuse(database_roles.create_roles(admin_url, plan))
+    console.print(
+        f"database {plan.database} owned by {plan.owner}; app role {plan.app} owns nothing "
+        "(run `ctcp db upgrade` to migrate and grant)"
+    )
 
 
 @app.command("load-reference-data")
@@ -335,10 +380,13 @@ def serve(
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Walk the audit chain: exit 0 when intact, 1 naming the first bad event."""
+    """Walk the audit chain and hold it against the signed checkpoints: exit 0 when
+    intact, 1 naming the first event after the last good checkpoint."""
+    settings = get_settings()
 
-    async def run() -> audit.VerifyResult:
-        database = Database(get_settings().database_url)
+    async def run() -> checkpoints.ChainVerdict:
+        keys = checkpoints.verifying_keys(settings)
+        database = Database(settings.database_url)
         try:
             async with database.read_sessionmaker() as session:
                 total = await audit.chain_length(session)
@@ -346,23 +394,127 @@ def audit_verify() -> None:
                     TextColumn("audit events"), BarColumn(), MofNCompleteColumn(), console=console
                 ) as bar:
                     task = bar.add_task("verify", total=total)
-                    result = await audit.verify_chain(
-                        session, progress=lambda n: bar.advance(task, n)
+                    result = await checkpoints.verify_with_checkpoints(
+                        session,
+                        directory=settings.audit_checkpoints,
+                        keys=keys,
+                        progress=lambda n: bar.advance(task, n),
                     )
                     bar.update(task, completed=result.checked)
                     return result
         finally:
             await database.dispose()
 
-    result = asyncio.run(run())
+    result = _run_or_refuse(run())
     if result.valid:
         console.print(f"audit chain intact: {result.checked} events")
+        if result.checkpoint_status == "protected":
+            console.print(
+                f"signed checkpoints: {result.checkpoints}, the last at event "
+                f"{result.last_checkpoint_id}; {result.unprotected_events} later events are "
+                "only as safe as the database"
+            )
+        else:
+            console.print(f"[yellow]warning: {result.reason}[/yellow]")
         return
     console.print(
         f"[red]audit chain broken at event {result.first_invalid_id}[/red] "
-        f"({result.checked} events verified before it)"
+        f"({result.checked} events verified before it): {result.reason}"
     )
     sys.exit(1)
+
+
+@audit_app.command("keygen")
+def audit_keygen(
+    path: Annotated[
+        Path | None,
+        typer.Argument(help="Private key file (default: CTCP_AUDIT_SIGNING_KEY_FILE)"),
+    ] = None,
+    public: Annotated[
+        Path | None, typer.Option(help="Public key file (default: PATH + .pub)")
+    ] = None,
+) -> None:
+    """Make an Ed25519 key that signs audit checkpoints (0600; never overwrites a key)."""
+    settings = get_settings()
+    target = path or settings.audit_signing_key_file
+    if target is None:
+        console.print("[red]give a PATH or set CTCP_AUDIT_SIGNING_KEY_FILE[/red]")
+        raise typer.Exit(2)
+    public_path = public or target.with_name(target.name + ".pub")
+
+    async def run() -> str:
+        return checkpoints.key_id(checkpoints.generate_signing_key(target, public_path))
+
+    signer = _run_or_refuse(run())
+    console.print(
+        f"signing key {target} (key id {signer}); public key {public_path}\n"
+        f"set CTCP_AUDIT_SIGNING_KEY_FILE={target} where checkpoints are signed, and "
+        f"CTCP_AUDIT_PUBLIC_KEY_FILE={public_path} where they are verified"
+    )
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    loop: Annotated[
+        bool,
+        typer.Option(
+            "--loop",
+            help="Keep signing, every CTCP_AUDIT_CHECKPOINT_EVERY_EVENTS events or "
+            "_EVERY_MINUTES minutes",
+        ),
+    ] = False,
+) -> None:
+    """Sign the audit chain's head into CTCP_AUDIT_CHECKPOINT_DIR (once, for cron, or --loop)."""
+    settings = get_settings()
+    if settings.audit_signing_key_file is None:
+        console.print("[red]no signing key: set CTCP_AUDIT_SIGNING_KEY_FILE[/red]")
+        raise typer.Exit(2)
+    key_file = settings.audit_signing_key_file
+
+    async def run() -> checkpoints.Checkpoint | None:
+        signing_key = checkpoints.load_signing_key(key_file)
+        database = Database(settings.database_url)
+        try:
+            if loop:
+                signer = checkpoints.Checkpointer(
+                    database,
+                    signing_key=signing_key,
+                    directory=settings.audit_checkpoints,
+                    every_events=settings.audit_checkpoint_every_events,
+                    every_minutes=settings.audit_checkpoint_every_minutes,
+                )
+                signer.start()
+                try:
+                    await asyncio.Event().wait()
+                finally:
+                    await signer.stop()
+            async with database.read_sessionmaker() as session:
+                return await checkpoints.take_checkpoint(
+                    session, signing_key=signing_key, directory=settings.audit_checkpoints
+                )
+        finally:
+            await database.dispose()
+
+    try:
+        checkpoint = _run_or_refuse(run())
+    except KeyboardInterrupt:
+        console.print("stopped")
+        return
+    if checkpoint is None:
+        console.print("the audit chain is empty: nothing to sign")
+        return
+    console.print(
+        f"checkpoint at event {checkpoint.position} ({checkpoint.hash[:16]}…) "
+        f"in {settings.audit_checkpoints}"
+    )
+
+
+@audit_app.command("export-checkpoints")
+def audit_export_checkpoints() -> None:
+    """Print every signed checkpoint as JSON Lines, in chain order, for an auditor."""
+    settings = get_settings()
+    for checkpoint in checkpoints.exported_checkpoints(settings.audit_checkpoints):
+        print(json.dumps(checkpoint.as_json(), sort_keys=True))
 
 
 @notifications_app.command("send")

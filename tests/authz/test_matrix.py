@@ -651,6 +651,12 @@ ENDPOINTS = [
         fixed("GET", "/api/v1/audit-events/export?action=nothing.matches"),
     ),
     Endpoint(
+        "GET",
+        "/api/v1/audit-events/checkpoints",
+        AUDITOR_ONLY,
+        fixed("GET", "/api/v1/audit-events/checkpoints"),
+    ),
+    Endpoint(
         "POST",
         "/api/v1/reports",
         only({"anonymous": 401, "cted_analyst": 201}, 403),

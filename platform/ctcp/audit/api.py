@@ -10,13 +10,21 @@ from fastapi.responses import StreamingResponse
 from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from ctcp.audit import service
+from ctcp.audit import checkpoints, service
 from ctcp.audit.models import AuditEvent
-from ctcp.audit.schemas import AuditEventRead, VerifyRead
+from ctcp.audit.schemas import (
+    AuditEventRead,
+    CheckpointExport,
+    CheckpointRead,
+    PublicKeyRead,
+    VerifyRead,
+)
 from ctcp.authz.guard import Access, guard
+from ctcp.core.config import Settings
 from ctcp.core.db import DatabaseDep, SessionDep
 from ctcp.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, keyset, page_of
 from ctcp.core.schemas import problem_responses
+from ctcp.identity.dependencies import SettingsDep
 
 router = APIRouter(prefix="/api/v1/audit-events", tags=["audit"])
 CanRead = Annotated[Access, guard("audit", "read")]
@@ -174,10 +182,16 @@ async def export_events(
     summary="Verify the audit chain",
     responses=problem_responses(401, 403),
 )
-async def verify(session: SessionDep, database: DatabaseDep, access: CanVerify) -> VerifyRead:
-    """Recompute every hash and link: valid, how many checked, the first bad event."""
+async def verify(
+    session: SessionDep, database: DatabaseDep, access: CanVerify, settings: SettingsDep
+) -> VerifyRead:
+    """Recompute every hash and link, and hold the chain against the signed checkpoints:
+    valid, how many checked, the first bad event, and how far the checkpoints vouch."""
+    keys = checkpoints.verifying_keys(settings)
     async with database.read_sessionmaker() as own:
-        result = await service.verify_chain(own)
+        result = await checkpoints.verify_with_checkpoints(
+            own, directory=settings.audit_checkpoints, keys=keys
+        )
     service.record(
         session,
         access.audit,
@@ -187,9 +201,55 @@ async def verify(session: SessionDep, database: DatabaseDep, access: CanVerify) 
             "valid": result.valid,
             "checked": result.checked,
             "first_invalid_id": result.first_invalid_id,
+            "checkpoint_status": result.checkpoint_status,
+            "last_checkpoint_id": result.last_checkpoint_id,
         },
         read=True,
     )
     return VerifyRead(
-        valid=result.valid, checked=result.checked, first_invalid_id=result.first_invalid_id
+        valid=result.valid,
+        checked=result.checked,
+        first_invalid_id=result.first_invalid_id,
+        checkpoint_status=result.checkpoint_status,
+        checkpoints=result.checkpoints,
+        last_checkpoint_id=result.last_checkpoint_id,
+        last_checkpoint_at=result.last_checkpoint_at,
+        unprotected_events=result.unprotected_events,
+        reason=result.reason,
+    )
+
+
+@router.get(
+    "/checkpoints",
+    response_model=CheckpointExport,
+    summary="Export the signed checkpoints of the audit chain",
+    responses=problem_responses(401, 403),
+)
+async def export_checkpoints(
+    session: SessionDep, access: CanExport, settings: SettingsDep
+) -> CheckpointExport:
+    """Every signed checkpoint in chain order, with the public keys that verify them."""
+    exported = _checkpoint_export(settings)
+    service.record(
+        session,
+        access.audit,
+        "audit.checkpoints.export",
+        object_type="audit",
+        details={"checkpoints": len(exported.items)},
+        read=True,
+    )
+    return exported
+
+
+def _checkpoint_export(settings: Settings) -> CheckpointExport:
+    keys = checkpoints.verifying_keys(settings)
+    return CheckpointExport(
+        public_keys=[
+            PublicKeyRead(key_id=signer, public_key_pem=checkpoints.public_key_pem(key).decode())
+            for signer, key in keys.items()
+        ],
+        items=[
+            CheckpointRead.model_validate(checkpoint.as_json())
+            for checkpoint in checkpoints.exported_checkpoints(settings.audit_checkpoints)
+        ],
     )

@@ -15,6 +15,7 @@ from ctcp.authz.guard import Access
 from ctcp.core.db import DatabaseDep
 from ctcp.core.errors import ValidationError
 from ctcp.core.pagination import DEFAULT_LIMIT, CursorQuery
+from ctcp.identity.dependencies import SettingsDep
 from ctcp.web.portal import PREFIX, Portal, page_guard
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -106,7 +107,10 @@ async def export_download(portal: ExportAudit, database: DatabaseDep) -> Respons
 
 
 @router.get("/audit/verify", response_class=HTMLResponse)
-async def verify_page(portal: VerifyAudit, database: DatabaseDep) -> Response:
-    """Recompute every hash and link of the chain, through the API's verification."""
-    result = await audit_api.verify(portal.session, database, _access(portal))
+async def verify_page(
+    portal: VerifyAudit, database: DatabaseDep, settings: SettingsDep
+) -> Response:
+    """Recompute every hash and link of the chain and check it against the signed
+    checkpoints, through the API's verification."""
+    result = await audit_api.verify(portal.session, database, _access(portal), settings)
     return await portal.render("audit/verify.html", result=result)

@@ -3,7 +3,7 @@
 import json
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -58,3 +58,32 @@ class VerifyRead(BaseModel):
     valid: bool
     checked: int
     first_invalid_id: int | None
+    # What the signed checkpoints (kept outside the database) add to the chain's own check.
+    checkpoint_status: Literal["protected", "unprotected", "failed"]
+    checkpoints: int
+    last_checkpoint_id: int | None
+    last_checkpoint_at: datetime | None
+    unprotected_events: int
+    reason: str | None
+
+
+class CheckpointRead(BaseModel):
+    """A signed statement that event `position` had `hash`: the signature covers
+    "ctcp-audit-checkpoint/v1\nposition=P\nhash=H\nat=T\nkey_id=K\n" (UTF-8)."""
+
+    version: int
+    position: int
+    hash: str
+    at: str
+    key_id: str
+    signature: str
+
+
+class PublicKeyRead(BaseModel):
+    key_id: str
+    public_key_pem: str
+
+
+class CheckpointExport(BaseModel):
+    public_keys: list[PublicKeyRead]
+    items: list[CheckpointRead]

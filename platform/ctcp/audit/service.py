@@ -5,7 +5,7 @@ import contextlib
 import hashlib
 import json
 import uuid
-from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -304,6 +304,10 @@ class VerifyResult:
     valid: bool
     checked: int
     first_invalid_id: int | None
+    # The chain head's position when the walk began, and the hashes it was asked to note.
+    end: int = 0
+    end_hash: str = GENESIS_HASH
+    hashes: dict[int, str] = field(default_factory=dict)
 
 
 # What verification reads: the hashed fields and the stored hash, as plain rows. The
@@ -329,7 +333,7 @@ def _actor_text(value: Any) -> str | None:
 
 
 async def _chain_batches(
-    session: AsyncSession, *, until: int, batch: int = 10_000
+    session: AsyncSession, *, after: int, until: int, batch: int = 10_000
 ) -> AsyncGenerator[Sequence[Row[Any]], None]:
     """Rows of the chain up to `until` in keyset batches, each fetched while the previous
     one is being hashed (Core rows, no ORM objects: verification's cost is per row)."""
@@ -346,7 +350,7 @@ async def _chain_batches(
         )
         return (await connection.execute(statement)).all()
 
-    rows = await fetch(0)
+    rows = await fetch(after)
     while rows:
         following = asyncio.ensure_future(fetch(rows[-1][0])) if len(rows) == batch else None
         try:
@@ -370,21 +374,31 @@ async def chain_length(session: AsyncSession) -> int:
 
 
 async def verify_chain(
-    session: AsyncSession, *, progress: Callable[[int], None] | None = None
+    session: AsyncSession,
+    *,
+    progress: Callable[[int], None] | None = None,
+    after: tuple[int, str] = (0, GENESIS_HASH),
+    hashes_at: Collection[int] = (),
 ) -> VerifyResult:
     """Walk the chain: each event's hash must match its content and link to the previous.
 
     The head is read first and the walk stops at it, so events committed while the walk
-    runs are left for the next verification instead of looking like tampering.
+    runs are left for the next verification instead of looking like tampering. `after`
+    starts the walk past an event already vouched for (its id and hash); the hashes of
+    the events in `hashes_at` are noted on the way, for the signed checkpoints.
     """
     head = await session.get(AuditChainHead, 1)
     if head is None:
         return VerifyResult(valid=False, checked=0, first_invalid_id=1)
     end, end_hash = head.last_id, head.last_hash
-    previous_hash = GENESIS_HASH
-    expected_id = 1
+    start, previous_hash = after
+    if end < start:
+        return VerifyResult(valid=False, checked=0, first_invalid_id=end + 1, end=end)
+    watched = frozenset(hashes_at)
+    hashes: dict[int, str] = {}
+    expected_id = start + 1
     checked = 0
-    batches = _chain_batches(session, until=end)
+    batches = _chain_batches(session, after=start, until=end)
     try:
         async for rows in batches:
             for row in rows:
@@ -396,7 +410,15 @@ async def verify_chain(
                     or fields["prev_hash"] != previous_hash
                     or compute_hash(fields) != stored_hash
                 ):
-                    return VerifyResult(valid=False, checked=checked, first_invalid_id=fields["id"])
+                    return VerifyResult(
+                        valid=False,
+                        checked=checked,
+                        first_invalid_id=fields["id"],
+                        end=end,
+                        hashes=hashes,
+                    )
+                if watched and expected_id in watched:
+                    hashes[expected_id] = stored_hash
                 previous_hash = stored_hash
                 expected_id += 1
                 checked += 1
@@ -404,7 +426,16 @@ async def verify_chain(
                 progress(len(rows))
     finally:
         await batches.aclose()
-    if checked != end or previous_hash != end_hash:
+    if expected_id - 1 != end or previous_hash != end_hash:
         # Events missing from the end (or a head that moved by hand) break the chain too.
-        return VerifyResult(valid=False, checked=checked, first_invalid_id=checked + 1)
-    return VerifyResult(valid=True, checked=checked, first_invalid_id=None)
+        return VerifyResult(
+            valid=False, checked=checked, first_invalid_id=expected_id, end=end, hashes=hashes
+        )
+    return VerifyResult(
+        valid=True,
+        checked=checked,
+        first_invalid_id=None,
+        end=end,
+        end_hash=end_hash,
+        hashes=hashes,
+    )

@@ -5,7 +5,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic import (
+    Field,
+    IPvAnyNetwork,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -26,6 +33,9 @@ class Settings(BaseSettings):
     environment: Literal["development", "test", "production"] = "development"
     var_dir: Path = DEFAULT_VAR_DIR
     database_url: str = ""
+    # Migrations run as the schema's owner; the app (CTCP_DATABASE_URL) as a role that owns
+    # nothing and may not rewrite the audit log. Unset: the same URL as the app.
+    migration_database_url: str = ""
     secret_key: SecretStr | None = None
 
     session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
@@ -34,13 +44,24 @@ class Settings(BaseSettings):
     # None: Secure when the request arrived over HTTPS; True/False forces it.
     cookie_secure: bool | None = None
     trusted_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Reverse proxies (addresses or CIDR networks) whose X-Forwarded-For, X-Forwarded-Proto
+    # and X-Request-ID are believed; empty: no forwarded header is believed from anyone.
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(default_factory=list)
 
     mfa_required_roles: Annotated[frozenset[str], NoDecode] = frozenset(
         {"platform_admin", "consent_officer", "auditor"}
     )
     mfa_issuer: str = "CTCP"
+    # Separation of duties: a platform administrator holds no content role unless allowed.
+    admin_may_hold_content_roles: bool = False
 
+    # Failed sign-ins counted per (account, source address): the lock an attacker's own
+    # address earns, never the owner's. Across all addresses, an account allows more
+    # failures before a delay that only a correct password and second factor pass; a
+    # source address, more again across every account it tries (password spraying).
     login_max_failures: int = Field(default=5, ge=1)
+    login_account_max_failures: int = Field(default=20, ge=1)
+    login_address_max_failures: int = Field(default=30, ge=1)
     login_failure_window_minutes: int = Field(default=15, ge=1)
     login_lockout_base_seconds: int = Field(default=60, ge=1)
     login_lockout_max_seconds: int = Field(default=3600, ge=1)
@@ -77,6 +98,13 @@ class Settings(BaseSettings):
     notification_max_attempts: int = Field(default=8, ge=1)
     notification_poll_seconds: float = Field(default=10, gt=0)
 
+    # Signed checkpoints of the audit chain, kept outside the database (see README).
+    audit_signing_key_file: Path | None = None
+    audit_public_key_file: Path | None = None
+    audit_checkpoint_dir: Path | None = None
+    audit_checkpoint_every_events: int = Field(default=1000, ge=1)
+    audit_checkpoint_every_minutes: float = Field(default=10, gt=0)
+
     @field_validator("mfa_required_roles", mode="before")
     @classmethod
     def _split_roles(cls, value: object) -> object:
@@ -91,12 +119,26 @@ class Settings(BaseSettings):
             return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
     @field_validator("public_base_url")
     @classmethod
     def _strip_base_url(cls, value: str) -> str:
         return value.rstrip("/")
 
-    @field_validator("smtp_host", "smtp_username", mode="before")
+    @field_validator(
+        "smtp_host",
+        "smtp_username",
+        "audit_signing_key_file",
+        "audit_public_key_file",
+        "audit_checkpoint_dir",
+        mode="before",
+    )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -105,6 +147,8 @@ class Settings(BaseSettings):
     def _defaults_and_secrets(self) -> "Settings":
         if not self.database_url:
             self.database_url = f"sqlite:///{self.var_dir / 'ctcp.db'}"
+        if not self.migration_database_url:
+            self.migration_database_url = self.database_url
         if self.environment == "production":
             key = self.secret_key.get_secret_value() if self.secret_key else ""
             if key.lower() in KNOWN_WEAK_SECRETS or len(key) < MIN_SECRET_LENGTH:
@@ -113,6 +157,11 @@ class Settings(BaseSettings):
                     f"{MIN_SECRET_LENGTH} characters in production"
                 )
         return self
+
+    @property
+    def audit_checkpoints(self) -> Path:
+        """Where signed checkpoints of the audit chain are written: outside the database."""
+        return self.audit_checkpoint_dir or self.var_dir / "audit-checkpoints"
 
     def secret(self) -> bytes:
         """The key that signs and encrypts; in development, generated once under var/."""
