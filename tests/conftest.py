@@ -154,6 +154,7 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         # Every test calls from one address: limits are tested on apps of their own.
         rate_limit_per_client=1_000_000,
         rate_limit_per_address=1_000_000,
+        login_address_max_failures=1_000_000,
     )
 
 

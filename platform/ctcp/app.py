@@ -208,5 +208,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # The form's own fields and boundaries on top of the largest attachment allowed.
         max_multipart_bytes=settings.attachment_max_bytes + 1024 * 1024,
     )
-    app.add_middleware(RequestContextMiddleware, hsts=settings.environment == "production")
+    # The client's address and scheme as the trusted proxy saw them (the rightmost address
+    # of X-Forwarded-For that is not a trusted proxy); with no proxy trusted, the peer's own.
+    app.add_middleware(
+        ProxyHeadersMiddleware,
+        trusted_hosts=[str(network) for network in settings.trusted_proxies],
+    )
+    app.add_middleware(
+        RequestContextMiddleware,
+        hsts=settings.environment == "production",
+        trusted_proxies=settings.trusted_proxies,
+    )
     return app

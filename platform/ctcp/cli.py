@@ -372,7 +372,9 @@ def serve(
         host=host,
         port=port,
         workers=workers,
-        proxy_headers=True,
+        # The app reads forwarded headers itself, from CTCP_TRUSTED_PROXIES only: uvicorn's
+        # own reading (and FORWARDED_ALLOW_IPS, which could trust "*") stays off.
+        proxy_headers=False,
         server_header=False,
         log_level="info",
     )

@@ -215,9 +215,11 @@ async def _amend(world: World, role: str) -> Request:
 
 async def _consented(world: World, audience: str) -> str:
     """An adopted report of another State, fully consented to `audience`: its publication."""
-    report_id = await _new_report(world, adopt=True, state=world.other_state)
+    report_id = await _new_report(world, state=world.other_state)
     if audience == "compact":
         world.published_attachment = await _attach(world, report_id)
+    analyst = world.clients["cted_analyst"]
+    assert (await analyst.post(f"/api/v1/reports/{report_id}/adopt")).status_code == 200
     officer = world.clients["consent_officer"]
     recorded = await decide(
         officer,
@@ -1167,9 +1169,7 @@ async def test_denials_are_audited_with_actor_and_reason(world: World) -> None:
 
 
 async def test_anonymous_denials_are_audited(world: World) -> None:
-    response = await world.clients["anonymous"].get(
-        "/api/v1/users", headers={"X-Request-ID": "matrix-anon-1"}
-    )
+    response = await world.clients["anonymous"].get("/api/v1/users")
     assert response.status_code == 401
-    denials = await audit_events(world.database, request_id="matrix-anon-1")
+    denials = await audit_events(world.database, request_id=response.headers["X-Request-ID"])
     assert [event.outcome for event in denials] == ["denied"]

@@ -1,15 +1,34 @@
 """Pure-ASGI middleware: request ids, security headers, body limits, foreign origins."""
 
 import html
+import ipaddress
 import json
 import secrets
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 PROBLEM = "application/problem+json"
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def peer_is_trusted(scope: Scope, proxies: Sequence[Network]) -> bool:
+    """Whether the connection itself comes from one of the trusted reverse proxies."""
+    client = scope.get("client")
+    if not client or not proxies:
+        return False
+    try:
+        address = ipaddress.ip_address(client[0])
+    except ValueError:
+        return False
+    return any(address in network for network in proxies)
+
+
+def _sane_request_id(value: str) -> bool:
+    return 8 <= len(value) <= 64 and value.isascii() and value.replace("-", "").isalnum()
 
 
 def _wants_html(scope: Scope | None) -> bool:
@@ -55,24 +74,28 @@ async def _send_problem(
 
 
 class RequestContextMiddleware:
-    """Give every request an id (kept from a sane X-Request-ID) and a sensitive site's headers."""
+    """Give every request an id (a trusted proxy's, else our own) and a sensitive site's headers.
 
-    def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
+    Outside the proxy-headers middleware: it judges the connection's own peer, before
+    X-Forwarded-For replaces it with the client's address.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, hsts: bool = False, trusted_proxies: Sequence[Network] = ()
+    ) -> None:
         self.app = app
         self.hsts = hsts
+        self.trusted_proxies = tuple(trusted_proxies)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = Headers(scope=scope).get("x-request-id", "")
-        request_id = (
-            incoming
-            if 8 <= len(incoming) <= 64
-            and incoming.isascii()
-            and incoming.replace("-", "").isalnum()
-            else secrets.token_hex(16)
-        )
+        # A client's own X-Request-ID would let it file its events under another request's id.
+        incoming = ""
+        if peer_is_trusted(scope, self.trusted_proxies):
+            incoming = Headers(scope=scope).get("x-request-id", "")
+        request_id = incoming if _sane_request_id(incoming) else secrets.token_hex(16)
         scope.setdefault("state", {})["request_id"] = request_id
         if b"%00" in scope.get("query_string", b"") or "\x00" in scope.get("path", ""):
             # PostgreSQL cannot store or compare NUL in text; no legitimate value carries it.
@@ -86,10 +109,11 @@ class RequestContextMiddleware:
                 headers=((b"x-request-id", request_id.encode()), (b"cache-control", b"no-store")),
             )
             return
-        https = scope.get("scheme") == "https"
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
+                # Read now: the proxy-headers middleware inside sets the scheme the proxy saw.
+                https = scope.get("scheme") == "https"
                 headers = MutableHeaders(scope=message)
                 headers["X-Request-ID"] = request_id
                 headers.setdefault("X-Content-Type-Options", "nosniff")

@@ -72,11 +72,15 @@ class RecoveryCode(SQLModel, table=True):
 
 
 class LoginThrottle(SQLModel, table=True):
-    """Failed sign-ins per e-mail (known or not, so lockouts reveal no account)."""
+    """Failed sign-ins counted under one key: a source address, an e-mail at an address, an e-mail.
+
+    E-mails are counted whether an account has them or not, so a lock reveals no account.
+    """
 
     __tablename__ = "login_throttles"
 
-    email: str = Field(max_length=254, primary_key=True)
+    # "address:<ip>", "account_address:<email> <ip>" or "account:<email>" (see throttle.py).
+    key: str = Field(max_length=400, primary_key=True)
     failures: int = Field(default=0)
     window_started_at: datetime = Field(sa_type=UTCDateTime)
     locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -1,14 +1,11 @@
 """Identity rules: accounts, sign-in with throttling and TOTP, sessions, enrolment."""
 
-import math
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import case, delete, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -22,14 +19,13 @@ from ctcp.core.errors import (
     ConflictError,
     ForbiddenError,
     NotFoundError,
-    TooManyRequestsError,
     UnauthorizedError,
     ValidationError,
 )
-from ctcp.identity import mfa, tokens
-from ctcp.identity.models import LoginThrottle, RecoveryCode, User, UserRole, UserSession
+from ctcp.identity import mfa, throttle, tokens
+from ctcp.identity.models import RecoveryCode, User, UserRole, UserSession
 from ctcp.identity.passwords import PasswordHasher, password_problems
-from ctcp.identity.roles import Role, role_fits
+from ctcp.identity.roles import Role, role_fits, separation_of_duties
 from ctcp.organizations.models import Organization
 
 BAD_CREDENTIALS = "The e-mail address or the password is not correct."
@@ -99,7 +95,17 @@ async def load_account(
     return Account(user, organization, frozenset(role for _, _, role in rows if role))
 
 
-def _check_roles(roles: Iterable[str], organization: Organization) -> frozenset[str]:
+def _check_roles(
+    session: AsyncSession,
+    context: AuditContext,
+    action: str,
+    roles: Iterable[str],
+    organization: Organization,
+    *,
+    admin_may_hold_content_roles: bool,
+) -> frozenset[str]:
+    """The roles, if each fits the organization and together they keep duties apart
+    (422 otherwise; a forbidden combination is audited as a denial of `action`)."""
     chosen = frozenset(roles)
     for role in sorted(chosen):
         if role not in Role.__members__.values():
@@ -109,6 +115,19 @@ def _check_roles(roles: Iterable[str], organization: Organization) -> frozenset[
                 f"The role {role!r} does not fit an organization of kind {organization.kind!r}.",
                 loc=["body", "roles"],
             )
+    conflict = separation_of_duties(
+        chosen, admin_may_hold_content_roles=admin_may_hold_content_roles
+    )
+    if conflict is not None:
+        audit.record(
+            session,
+            context,
+            action,
+            outcome=Outcome.DENIED,
+            object_type="user",
+            details={"roles": sorted(chosen), "reason": conflict},
+        )
+        raise ValidationError(conflict, loc=["body", "roles"])
     return chosen
 
 
@@ -122,11 +141,19 @@ async def create_user(
     roles: Iterable[str] = (),
     hasher: PasswordHasher,
     context: AuditContext,
+    admin_may_hold_content_roles: bool = False,
 ) -> Account:
     """Create an account with a password that passes the rules and roles that fit."""
     email = normalise_email(email)
     check_password(password, email=email)
-    chosen = _check_roles(roles, organization)
+    chosen = _check_roles(
+        session,
+        context,
+        "user.create",
+        roles,
+        organization,
+        admin_may_hold_content_roles=admin_may_hold_content_roles,
+    )
     existing = await session.exec(select(User.id).where(col(User.email) == email))
     if existing.first() is not None:
         raise ConflictError("A user with this e-mail address already exists.")
@@ -171,12 +198,24 @@ async def _ensure_another_admin(session: AsyncSession, user_id: uuid.UUID) -> No
 
 
 async def set_roles(
-    session: AsyncSession, *, account: Account, roles: Iterable[str], context: AuditContext
+    session: AsyncSession,
+    *,
+    account: Account,
+    roles: Iterable[str],
+    context: AuditContext,
+    admin_may_hold_content_roles: bool = False,
 ) -> Account:
     """Replace a user's roles; nobody may change their own; the last admin stays one."""
     if context.user_id == account.user.id:
         raise ForbiddenError("You cannot change your own roles.")
-    chosen = _check_roles(roles, account.organization)
+    chosen = _check_roles(
+        session,
+        context,
+        "user.roles.set",
+        roles,
+        account.organization,
+        admin_may_hold_content_roles=admin_may_hold_content_roles,
+    )
     if (
         Role.PLATFORM_ADMIN.value in account.roles
         and Role.PLATFORM_ADMIN.value not in chosen
@@ -238,108 +277,6 @@ async def set_active(
     )
 
 
-# --- sign-in throttling -------------------------------------------------------------------
-
-
-def _lockout_seconds(lockouts: int, settings: Settings) -> int:
-    """Growing back-off: base, 2 x base, 4 x base ... up to the maximum."""
-    seconds = settings.login_lockout_base_seconds * 2 ** max(0, lockouts - 1)
-    return int(min(seconds, settings.login_lockout_max_seconds))
-
-
-def _locked_error(locked_until: datetime, now: datetime) -> TooManyRequestsError:
-    retry_after = max(1, math.ceil((locked_until - now).total_seconds()))
-    return TooManyRequestsError(
-        "Too many failed sign-ins. Try again later.", retry_after=retry_after
-    )
-
-
-async def _locked_until(session: AsyncSession, email: str, now: datetime) -> datetime | None:
-    throttle = await session.get(LoginThrottle, email)
-    if throttle and throttle.locked_until and throttle.locked_until > now:
-        return throttle.locked_until
-    return None
-
-
-def _upsert(dialect: str) -> Any:
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
-
-
-async def _reserve_attempt(
-    session: AsyncSession, email: str, settings: Settings, now: datetime
-) -> datetime | None:
-    """Count a sign-in attempt before its password is checked; the lock's end if refused.
-
-    Counting first means a burst of parallel guesses gets no more checks than the limit:
-    the others are refused without their password being looked at, so a refusal says
-    nothing about the password. A success clears the count.
-    """
-    window_start = now - timedelta(minutes=settings.login_failure_window_minutes)
-    table = LoginThrottle.__table__  # type: ignore[attr-defined]
-    insert = _upsert((await session.connection()).dialect.name)
-    locked = table.c.locked_until.is_not(None) & (table.c.locked_until > now)
-    stale = table.c.window_started_at < window_start
-    statement = (
-        insert(table)
-        .values(email=email, failures=1, window_started_at=now, lockouts=0)
-        .on_conflict_do_update(
-            index_elements=[table.c.email],
-            set_={
-                "failures": case(
-                    (locked, table.c.failures), (stale, 1), else_=table.c.failures + 1
-                ),
-                "window_started_at": case(
-                    (locked, table.c.window_started_at),
-                    (stale, now),
-                    else_=table.c.window_started_at,
-                ),
-            },
-        )
-        .returning(table.c.failures, table.c.lockouts, table.c.locked_until)
-    )
-    failures, lockouts, locked_until = (await session.exec(statement)).one()
-    if locked_until is not None and locked_until > now:
-        return locked_until  # type: ignore[no-any-return]
-    if failures > settings.login_max_failures:
-        return await _lock(session, email, lockouts, settings, now)
-    return None
-
-
-async def _lock(
-    session: AsyncSession, email: str, lockouts: int, settings: Settings, now: datetime
-) -> datetime:
-    until = now + timedelta(seconds=_lockout_seconds(lockouts + 1, settings))
-    await session.exec(
-        update(LoginThrottle)
-        .where(col(LoginThrottle.email) == email)
-        .values(failures=0, window_started_at=now, lockouts=lockouts + 1, locked_until=until)
-    )
-    return until
-
-
-async def _after_failure(
-    session: AsyncSession, email: str, settings: Settings, now: datetime
-) -> None:
-    """A reserved attempt failed: lock once the window's attempts reach the limit."""
-    throttle = (
-        await session.exec(
-            select(LoginThrottle).where(col(LoginThrottle.email) == email).with_for_update()
-        )
-    ).first()
-    if throttle is None or (throttle.locked_until is not None and throttle.locked_until > now):
-        return
-    if throttle.failures >= settings.login_max_failures:
-        await _lock(session, email, throttle.lockouts, settings, now)
-
-
-async def _record_failure(
-    session: AsyncSession, email: str, settings: Settings, now: datetime
-) -> None:
-    """Count a failed check outside sign-in (MFA confirmation, password change)."""
-    if await _reserve_attempt(session, email, settings, now) is None:
-        await _after_failure(session, email, settings, now)
-
-
 # --- sign-in --------------------------------------------------------------------------------
 
 
@@ -397,6 +334,129 @@ async def _consume_second_factor(
     return "recovery_code" if result.rowcount == 1 else None
 
 
+async def _admit(
+    database: Database,
+    source: throttle.Source,
+    *,
+    otp: str | None,
+    settings: Settings,
+    context: AuditContext,
+    now: datetime,
+) -> tuple[Account | None, throttle.Admission]:
+    """Count the attempt before any check; 429 while a lock (or, with no code, the delay) holds."""
+    async with database.transaction() as session:
+        admission = await throttle.admit(session, source, settings=settings, now=now)
+        account = await load_account(session, email=source.email)
+        user_id = account.user.id if account else None
+        throttle.record_started(session, context, source, admission.started, user_id=user_id)
+        # Under the account-wide delay only two factors pass: without a code, nothing to check.
+        stop = admission.refusal or (admission.delay if not otp else None)
+        if stop is not None:
+            await throttle.give_back(session, source, admission.counted)
+            _record_throttled(session, context, source, stop, user_id=user_id, now=now)
+    if stop is not None:
+        raise throttle.too_many(stop, now)
+    return account, admission
+
+
+def _record_throttled(
+    session: AsyncSession,
+    context: AuditContext,
+    source: throttle.Source,
+    lock: throttle.Lock,
+    *,
+    user_id: uuid.UUID | None,
+    now: datetime,
+    failed: str | None = None,
+) -> None:
+    """Audit a sign-in refused by a throttle: which, for how long, what failed if checked."""
+    details: dict[str, object] = {
+        "email": source.email,
+        "reason": "locked",
+        "throttle": lock.throttle.value,
+        "retry_after": lock.retry_after(now),
+    }
+    if failed is not None:
+        details["failed"] = failed
+    audit.record(
+        session,
+        context,
+        "session.create",
+        outcome=Outcome.DENIED,
+        object_type="user",
+        object_id=user_id,
+        details=details,
+    )
+
+
+async def _fail(
+    session: AsyncSession,
+    source: throttle.Source,
+    admission: throttle.Admission,
+    *,
+    reason: str,
+    user_id: uuid.UUID | None,
+    settings: Settings,
+    context: AuditContext,
+    now: datetime,
+) -> None:
+    """Count a failed check (locks it starts audited) and audit the refusal."""
+    started = await throttle.record_failure(session, source, admission, settings=settings, now=now)
+    throttle.record_started(session, context, source, started, user_id=user_id)
+    if admission.delay is not None:
+        _record_throttled(
+            session, context, source, admission.delay, user_id=user_id, now=now, failed=reason
+        )
+        return
+    audit.record(
+        session,
+        context,
+        "session.create",
+        outcome=Outcome.DENIED,
+        object_type="user",
+        object_id=user_id,
+        details={"email": source.email, "reason": reason},
+    )
+
+
+def _refusal(admission: throttle.Admission, now: datetime, error: Exception) -> Exception:
+    """The answer to a failed check: 429 under the account-wide delay, whatever failed."""
+    return throttle.too_many(admission.delay, now) if admission.delay is not None else error
+
+
+async def _open_session(
+    session: AsyncSession,
+    *,
+    user: User,
+    second_factor: str | None,
+    new_hash: str | None,
+    settings: Settings,
+    context: AuditContext,
+) -> str:
+    """The checks passed: store an upgraded hash, open the session, audit the sign-in."""
+    if new_hash is not None:
+        user.password_hash = new_hash
+        await session.exec(
+            update(User).where(col(User.id) == user.id).values(password_hash=new_hash)
+        )
+    token = await _create_session(
+        session,
+        user=user,
+        mfa_verified=second_factor is not None,
+        settings=settings,
+        context=context,
+    )
+    audit.record(
+        session,
+        context,
+        "session.create",
+        object_type="user",
+        object_id=user.id,
+        details={"second_factor": second_factor, "rehashed": bool(new_hash)},
+    )
+    return token
+
+
 async def sign_in(
     database: Database,
     *,
@@ -408,44 +468,32 @@ async def sign_in(
     settings: Settings,
     context: AuditContext,
 ) -> SignedIn:
-    """Check password (and TOTP when enrolled) under the per-account throttle; open a session.
+    """Check password (and TOTP when enrolled) under the sign-in throttles; open a session.
 
     Failures are committed in their own short transactions, so they count even though
     the request ends in an error; the password is verified outside any transaction.
     """
-    email = normalise_email(email)
+    source = throttle.Source.of(normalise_email(email), context)
     now = clock.now()
-    async with database.transaction() as session:
-        locked_until = await _reserve_attempt(session, email, settings, now)
-        account = await load_account(session, email=email)
-        if locked_until is not None:
-            audit.record(
-                session,
-                context,
-                "session.create",
-                outcome=Outcome.DENIED,
-                object_type="user",
-                object_id=account.user.id if account else None,
-                details={"email": email, "reason": "locked"},
-            )
-    if locked_until is not None:
-        raise _locked_error(locked_until, now)
+    account, admission = await _admit(
+        database, source, otp=otp, settings=settings, context=context, now=now
+    )
 
     valid, new_hash = await hasher.verify(password, account.user.password_hash if account else None)
     if not valid or account is None or not account.user.active or not account.organization.active:
         reason = "unknown_email" if account is None else "bad_password" if not valid else "inactive"
         async with database.transaction() as session:
-            await _after_failure(session, email, settings, now)
-            audit.record(
+            await _fail(
                 session,
-                context,
-                "session.create",
-                outcome=Outcome.DENIED,
-                object_type="user",
-                object_id=account.user.id if account else None,
-                details={"email": email, "reason": reason},
+                source,
+                admission,
+                reason=reason,
+                user_id=account.user.id if account else None,
+                settings=settings,
+                context=context,
+                now=now,
             )
-        raise UnauthorizedError(BAD_CREDENTIALS)
+        raise _refusal(admission, now, UnauthorizedError(BAD_CREDENTIALS))
 
     user = account.user
     actor = context.as_user(user.id, account.organization.code)
@@ -461,14 +509,24 @@ async def sign_in(
             if ended.rowcount:
                 await bump_grants(session)
         second_factor: str | None = None
-        if user.mfa_enabled_at is not None:
+        if user.mfa_enabled_at is not None and otp:
+            second_factor = await _consume_second_factor(
+                session, user=user, otp=otp, settings=settings, now=now
+            )
+        needs_second_factor = user.mfa_enabled_at is not None or admission.delay is not None
+        if needs_second_factor and second_factor is None:
             if otp:
-                second_factor = await _consume_second_factor(
-                    session, user=user, otp=otp, settings=settings, now=now
+                await _fail(
+                    session,
+                    source,
+                    admission,
+                    reason="otp_invalid",
+                    user_id=user.id,
+                    settings=settings,
+                    context=actor,
+                    now=now,
                 )
-            if second_factor is None:
-                if otp:
-                    await _after_failure(session, email, settings, now)
+            else:
                 audit.record(
                     session,
                     actor,
@@ -476,34 +534,24 @@ async def sign_in(
                     outcome=Outcome.DENIED,
                     object_type="user",
                     object_id=user.id,
-                    details={"reason": "otp_invalid" if otp else "otp_missing"},
+                    details={"reason": "otp_missing"},
                 )
-        if user.mfa_enabled_at is None or second_factor is not None:
+        else:
             # This attempt was counted before its check and passed it: never refused now,
             # so a refusal can never tell a guesser that the password was right.
-            await session.exec(delete(LoginThrottle).where(col(LoginThrottle.email) == email))
-            if new_hash is not None:
-                user.password_hash = new_hash
-                await session.exec(
-                    update(User).where(col(User.id) == user.id).values(password_hash=new_hash)
-                )
-            token = await _create_session(
+            await throttle.record_success(session, source, admission)
+            token = await _open_session(
                 session,
                 user=user,
-                mfa_verified=second_factor is not None,
+                second_factor=second_factor,
+                new_hash=new_hash,
                 settings=settings,
                 context=actor,
             )
-            audit.record(
-                session,
-                actor,
-                "session.create",
-                object_type="user",
-                object_id=user.id,
-                details={"second_factor": second_factor, "rehashed": bool(new_hash)},
-            )
     if token is None:
-        raise UnauthorizedError(OTP_REQUIRED, extra={"mfa_required": True})
+        raise _refusal(
+            admission, now, UnauthorizedError(OTP_REQUIRED, extra={"mfa_required": True})
+        )
     return SignedIn(account, token, mfa_verified=second_factor is not None)
 
 
@@ -569,16 +617,21 @@ async def change_password(
     Wrong current passwords count towards the sign-in throttle, so a stolen session
     cannot be used to guess the password.
     """
-    email = principal.user.email
+    source = throttle.Source.of(principal.user.email, context)
     now = clock.now()
-    locked_until = await _locked_until(session, email, now)
-    if locked_until is not None:
-        raise _locked_error(locked_until, now)
+    lock = await throttle.lock_in_force(
+        session, source, now=now, second_factor=principal.mfa_verified
+    )
+    if lock is not None:
+        _record_throttled(session, context, source, lock, user_id=principal.user.id, now=now)
+        raise throttle.too_many(lock, now)
     valid, _ = await hasher.verify(current_password, principal.user.password_hash)
     if not valid:
+        user_id = principal.user.id
 
         async def count_failure(own: AsyncSession) -> None:
-            await _record_failure(own, email, settings, now)
+            started = await throttle.count_failure(own, source, settings=settings, now=now)
+            throttle.record_started(own, context, source, started, user_id=user_id)
 
         on_after_rollback(session, count_failure)
         audit.record(
@@ -654,10 +707,12 @@ async def confirm_mfa_enrolment(
     now = clock.now()
     step = mfa.matching_step(secret, otp, at=now, after_step=user.totp_last_step)
     if step is None:
-        email = user.email  # read now: the rollback expires ORM objects
+        source = throttle.Source.of(user.email, context)  # now: the rollback expires ORM objects
+        user_id = user.id
 
         async def count_failure(own: AsyncSession) -> None:
-            await _record_failure(own, email, settings, now)
+            started = await throttle.count_failure(own, source, settings=settings, now=now)
+            throttle.record_started(own, context, source, started, user_id=user_id)
 
         # Failed codes count towards the sign-in throttle, even though this request fails.
         on_after_rollback(session, count_failure)
