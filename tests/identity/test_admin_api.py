@@ -1,9 +1,12 @@
 """User and organization administration, with separation of duties."""
 
+from typing import Any
+
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from ctcp.app import create_app
 from ctcp.core.db import Database
 from tests.factories import PASSWORD, audit_events, make_org, make_user, new_client, sign_in
 
@@ -270,3 +273,68 @@ async def test_organizations_filter_by_kind_and_text(admin: httpx.AsyncClient) -
     )
     assert [o["code"] for o in found.json()["items"]] == ["ZZTESTORG"]
     assert (await admin.get("/api/v1/organizations", params={"kind": "planet"})).status_code == 422
+
+
+@pytest.mark.parametrize(
+    "roles",
+    [
+        ["auditor", "cted_analyst"],
+        ["auditor", "platform_admin"],
+        ["auditor", "entity_focal_point"],
+        ["platform_admin", "cted_analyst"],
+        ["platform_admin", "consent_officer"],
+        ["platform_admin", "entity_focal_point"],
+    ],
+)
+async def test_roles_that_separation_of_duties_keeps_apart_are_422_and_audited(
+    admin: httpx.AsyncClient, database: Database, roles: list[str]
+) -> None:
+    secretariat = await make_org(database, kind="secretariat")
+    user = await make_user(database, org=secretariat, roles=("entity_focal_point",))
+    refused = await admin.put(f"/api/v1/users/{user.id}/roles", json={"roles": roles})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["loc"] == ["body", "roles"]
+    assert (await admin.get(f"/api/v1/users/{user.id}")).json()["roles"] == ["entity_focal_point"]
+    email = f"sod-{secretariat.code.lower()}@ctcp.example"
+    created = await admin.post(
+        "/api/v1/users",
+        json={
+            "email": email,
+            "name": "Two hats",
+            "organization_id": str(secretariat.id),
+            "password": STRONG,
+            "roles": roles,
+        },
+    )
+    assert created.status_code == 422, created.text
+    listed = await admin.get("/api/v1/users", params={"organization_id": str(secretariat.id)})
+    assert [u["id"] for u in listed.json()["items"]] == [str(user.id)]
+    denials = [
+        e
+        for e in await audit_events(database, outcome="denied")
+        if e.action in ("user.roles.set", "user.create") and str(sorted(roles)[0]) in e.details
+    ]
+    assert {e.action for e in denials} >= {"user.roles.set", "user.create"}
+
+
+async def test_separation_of_duties_allows_what_it_does_not_forbid(
+    admin: httpx.AsyncClient, database: Database, app: FastAPI, settings: Any
+) -> None:
+    secretariat = await make_org(database, kind="secretariat")
+    user = await make_user(database, org=secretariat, roles=("entity_focal_point",))
+    both = ["consent_officer", "cted_analyst"]
+    allowed = await admin.put(f"/api/v1/users/{user.id}/roles", json={"roles": both})
+    assert allowed.status_code == 200 and allowed.json()["roles"] == both
+    assert (
+        await admin.put(f"/api/v1/users/{user.id}/roles", json={"roles": ["auditor"]})
+    ).status_code == 200
+    # An operator may let administrators hold content roles; auditors still hold none.
+    lenient = create_app(settings.model_copy(update={"admin_may_hold_content_roles": True}))
+    async with lenient.router.lifespan_context(lenient):
+        other_admin = new_client(lenient)
+        await sign_in(other_admin, (await make_user(database, roles=("platform_admin",))).email)
+        path = f"/api/v1/users/{user.id}/roles"
+        mixed = await other_admin.put(path, json={"roles": ["platform_admin", "cted_analyst"]})
+        assert mixed.status_code == 200, mixed.text
+        auditing = await other_admin.put(path, json={"roles": ["auditor", "cted_analyst"]})
+        assert auditing.status_code == 422

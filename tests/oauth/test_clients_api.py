@@ -157,3 +157,22 @@ async def test_unknown_client_ids_are_404(admin: httpx.AsyncClient) -> None:
     assert (await admin.delete(f"/api/v1/api-clients/{missing}")).status_code == 404
     assert (await admin.post(f"/api/v1/api-clients/{missing}/secret")).status_code == 404
     assert (await admin.get("/api/v1/api-clients/not-a-uuid")).status_code == 422
+
+
+async def test_reading_the_api_clients_is_audited(
+    admin: httpx.AsyncClient, database: Database
+) -> None:
+    entity = await make_org(database, kind="compact_entity")
+    created = (await _create(admin, entity.id)).json()
+    listed = await admin.get("/api/v1/api-clients", params={"organization_id": str(entity.id)})
+    assert listed.status_code == 200
+    shown = await admin.get(f"/api/v1/api-clients/{created['id']}")
+    assert shown.status_code == 200
+    lists = [
+        e
+        for e in await audit_events(database, action="api_client.list")
+        if created["id"] in e.details
+    ]
+    assert len(lists) == 1 and str(lists[0].actor_user_id) == admin.headers["X-Test-Admin"]
+    reads = await audit_events(database, action="api_client.read", object_id=created["id"])
+    assert len(reads) == 1 and reads[0].outcome == "allowed"

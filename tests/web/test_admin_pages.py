@@ -210,14 +210,14 @@ async def test_create_user_with_an_mfa_role_then_they_must_enrol_at_sign_in(
             "name": "New Auditor",
             "organization_id": str(secretariat.id),
             "password": STRONG,
-            "roles": ["auditor", "entity_focal_point"],
+            "roles": ["auditor"],
         },
     )
     assert created.status_code == 303, created.text
     async with database.sessionmaker() as session:
         user = (await session.exec(select(User).where(col(User.email) == email))).one()
     assert created.headers["location"] == f"/portal/admin/users/{user.id}"
-    assert await roles_of(database, user.id) == {"auditor", "entity_focal_point"}
+    assert await roles_of(database, user.id) == {"auditor"}
     [event] = await audit_events(database, action="user.create", object_id=str(user.id))
     assert event.actor_user_id == admin.user.id
     page = await admin.get(created.headers["location"])
@@ -327,11 +327,11 @@ async def test_set_roles_from_the_user_page(app: FastAPI, database: Database) ->
     assert f'action="/portal/admin/users/{target.id}/roles"' in page.text
     assert 'value="state_focal_point"' not in page.text  # roles that fit a secretariat only
     response = await admin.post(
-        f"/portal/admin/users/{target.id}/roles", {"roles": ["consent_officer", "auditor"]}
+        f"/portal/admin/users/{target.id}/roles", {"roles": ["consent_officer", "cted_analyst"]}
     )
     assert response.status_code == 303
     assert response.headers["location"] == f"/portal/admin/users/{target.id}"
-    assert await roles_of(database, target.id) == {"consent_officer", "auditor"}
+    assert await roles_of(database, target.id) == {"consent_officer", "cted_analyst"}
     [event] = await audit_events(database, action="user.roles.set", object_id=str(target.id))
     assert event.actor_user_id == admin.user.id
     # A role that does not fit the organization: refused, nothing changed.
@@ -339,7 +339,7 @@ async def test_set_roles_from_the_user_page(app: FastAPI, database: Database) ->
         f"/portal/admin/users/{target.id}/roles", {"roles": ["state_focal_point"]}
     )
     assert misfit.status_code == 422
-    assert await roles_of(database, target.id) == {"consent_officer", "auditor"}
+    assert await roles_of(database, target.id) == {"consent_officer", "cted_analyst"}
     # Nobody changes their own roles.
     own = await admin.get(f"/portal/admin/users/{admin.user.id}")
     assert "Nobody can change their own roles." in own.text

@@ -192,7 +192,7 @@ async def set_roles(user_id: uuid.UUID, portal: ManageRoles) -> Response:
     body, errors = portal.validate(RolesUpdate, {"roles": portal.fields("roles")})
     if body is None:
         raise ValidationError(next(iter(errors.values())), loc=["roles"])
-    await users_api.set_roles(user_id, body, portal.session, granted_access(portal))
+    await users_api.set_roles(user_id, body, portal.request, portal.session, granted_access(portal))
     return portal.redirect(f"{USERS}/{user_id}", notice=portal.gettext("The roles were saved."))
 
 

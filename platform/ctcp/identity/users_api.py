@@ -122,6 +122,7 @@ async def create_user(
         roles=body.roles,
         hasher=hasher,
         context=access.audit,
+        admin_may_hold_content_roles=request.app.state.settings.admin_may_hold_content_roles,
     )
     return UserRead.of(account)
 
@@ -178,10 +179,19 @@ async def update_user(
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def set_roles(
-    user_id: uuid.UUID, body: RolesUpdate, session: SessionDep, access: CanManageRoles
+    user_id: uuid.UUID,
+    body: RolesUpdate,
+    request: Request,
+    session: SessionDep,
+    access: CanManageRoles,
 ) -> UserRead:
-    """Replace the roles; each must fit the organization's kind; never one's own."""
+    """Replace the roles; each must fit the organization's kind; never one's own; an
+    auditor holds no other role, an administrator no content role (422)."""
     account = await service.set_roles(
-        session, account=await _account(session, user_id), roles=body.roles, context=access.audit
+        session,
+        account=await _account(session, user_id),
+        roles=body.roles,
+        context=access.audit,
+        admin_may_hold_content_roles=request.app.state.settings.admin_may_hold_content_roles,
     )
     return UserRead.of(account)

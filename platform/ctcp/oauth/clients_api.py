@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, Response, status
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ctcp.audit import service as audit
 from ctcp.authz.guard import Access, guard
 from ctcp.core.db import SessionDep
 from ctcp.core.errors import NotFoundError
@@ -50,12 +51,21 @@ async def list_api_clients(
         statement = statement.where(col(ApiClient.active) == active)
     statement = keyset(statement, order=[col(ApiClient.client_id)], limit=limit, cursor=cursor)
     rows = (await session.exec(statement)).all()
-    return page_of(
+    page = page_of(
         rows,
         limit=limit,
         key=lambda row: [row[0].client_id],
         item=lambda row: ApiClientRead.of(row[0], row[1]),
     )
+    audit.record(
+        session,
+        access.audit,
+        "api_client.list",
+        object_type="api_client",
+        details={"ids": [str(item.id) for item in page.items]},
+        read=True,
+    )
+    return page
 
 
 @router.post(
@@ -92,7 +102,16 @@ async def create_api_client(
 async def get_api_client(
     api_client_id: uuid.UUID, session: SessionDep, access: CanManage
 ) -> ApiClientRead:
-    return ApiClientRead.of(*await _client(session, api_client_id))
+    found = await _client(session, api_client_id)
+    audit.record(
+        session,
+        access.audit,
+        "api_client.read",
+        object_type="api_client",
+        object_id=api_client_id,
+        read=True,
+    )
+    return ApiClientRead.of(*found)
 
 
 @router.delete(
