@@ -363,29 +363,48 @@ class Driver:
             )
 
         http = self.http()
+        for report in group["reports"]:
+            # Set-up, not measured: the latest decision, which broadening must name.
+            _, payload = await http.request(
+                "GET", f"/api/v1/reports/{report['id']}/consent", headers(officer), b""
+            )
+            history = json.loads(payload)["history"]
+            report["sequence"] = history[-1]["sequence"] if history else 0
         while self.running():
             for report in group["reports"]:
                 base = f"/api/v1/reports/{report['id']}/consent"
                 if not self.running():
                     break
-                full = {"scope": "full", "audience": "compact", "reference": "NV/2026/1"}
-                await self.call(
+                # Broadening names the latest decision seen: the one this client made last.
+                full = {
+                    "scope": "full",
+                    "audience": "compact",
+                    "reference": "NV/2026/1",
+                    "after_sequence": report["sequence"],
+                }
+                status, payload = await self.call(
                     http, "consent.record", "POST", base, 201, headers(officer),
                     json.dumps(full).encode(),
                 )  # fmt: skip
+                if status == 201:
+                    report["sequence"] = json.loads(payload)["sequence"]
                 if not self.running():
                     break
                 narrower = {"scope": "partial", "sections": [report["section"]]}
-                await self.call(
+                status, payload = await self.call(
                     http, "consent.narrow", "POST", base, 201, headers(state),
                     json.dumps(narrower).encode(),
                 )  # fmt: skip
+                if status == 201:
+                    report["sequence"] = json.loads(payload)["sequence"]
                 if not self.running():
                     break
-                await self.call(
+                status, payload = await self.call(
                     http, "consent.withdraw", "POST", f"{base}/withdraw", 201, headers(state),
                     b'{"reason": "Benchmark withdrawal"}',
                 )  # fmt: skip
+                if status == 201:
+                    report["sequence"] = json.loads(payload)["sequence"]
         await http.close()
 
     async def run(self, phase: dict[str, Any]) -> dict[str, Any]:
