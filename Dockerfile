@@ -10,7 +10,8 @@ COPY platform ./platform
 COPY alembic ./alembic
 COPY policies ./policies
 RUN uv sync --frozen --no-dev && useradd --system --home /opt/ctcp ctcp \
-    && mkdir -p /opt/ctcp/var && chown ctcp /opt/ctcp/var
+    && mkdir -p /opt/ctcp/var/audit-key /opt/ctcp/var/audit-public /opt/ctcp/var/audit-checkpoints \
+    && chown -R ctcp /opt/ctcp/var && chmod 700 /opt/ctcp/var/audit-key
 USER ctcp
 EXPOSE 8000
 HEALTHCHECK CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz')"
