@@ -153,10 +153,13 @@ async def test_a_file_that_appears_after_consent_is_not_carried(
     app: FastAPI, database: Database
 ) -> None:
     """Even a file that reaches an adopted report behind the routes' back (a restore, a
-    hand edit) reaches no audience: the publication carries what its consent fixed."""
+    hand edit, or an upload before files were fixed at consent) reaches no audience: the
+    publication carries what its consent fixed, a State's narrowing adds no file, and only
+    a consent officer's decision that names what it saw publishes it."""
     state = await make_org(database)
     analyst = await _client(app, database, "cted_analyst")
     officer = await _client(app, database, "consent_officer")
+    focal = await _client(app, database, "state_focal_point", org=state)
     entity = await _client(app, database, "entity_focal_point", kind="compact_entity")
     created = await analyst.post(
         "/api/v1/reports", json={"state": state.code} | _content("Visit", "X")
@@ -167,7 +170,7 @@ async def test_a_file_that_appears_after_consent_is_not_carried(
     consent = await decide(
         officer,
         f"/api/v1/reports/{report['id']}/consent",
-        {"scope": "full", "audience": "compact", "reference": "NV/2026/4"},
+        {"scope": "full", "audience": "member_states", "reference": "NV/2026/4"},
     )
     assert consent.status_code == 201, consent.text
     sha256 = hashlib.sha256(PNG).hexdigest()
@@ -194,12 +197,21 @@ async def test_a_file_that_appears_after_consent_is_not_carried(
     assert detail["attachments"] == []
     for attachment_id in smuggled:
         assert (await entity.get(f"/api/v1/attachments/{attachment_id}")).status_code == 404
-    # A new decision covers them.
-    again = await decide(
-        officer,
-        f"/api/v1/reports/{report['id']}/consent",
-        {"scope": "full", "audience": "compact", "reference": "NV/2026/5", "after_sequence": 1},
-    )
+    # The State narrows the audience: its new publication carries no file it did not.
+    path = f"/api/v1/reports/{report['id']}/consent"
+    narrowed = await focal.post(path, json={"scope": "full", "audience": "compact"})
+    assert narrowed.status_code == 201, narrowed.text
+    listed = (await entity.get("/api/v1/publications", params={"state": state.code})).json()
+    assert listed["items"][0]["id"] != publication["id"]
+    assert listed["items"][0]["attachments"] == []
+    for attachment_id in smuggled:
+        assert (await entity.get(f"/api/v1/attachments/{attachment_id}")).status_code == 404
+    # The same decision from an officer would publish them: that broadens, so it names
+    # the decision it saw (the preview, built by the same check, lists them).
+    same = {"scope": "full", "audience": "compact", "reference": "NV/2026/5"}
+    blind = await officer.post(path, json=same)
+    assert blind.status_code == 422, blind.text
+    again = await officer.post(path, json=same | {"after_sequence": 2})
     assert again.status_code == 201, again.text
     renewed = (await entity.get("/api/v1/publications", params={"state": state.code})).json()
     assert {a["id"] for a in renewed["items"][0]["attachments"]} == {str(i) for i in smuggled}

@@ -221,6 +221,8 @@ class CheckedDecision:
     events: list[ConsentEvent]
     current: ConsentEvent | None
     now: datetime
+    published: list[ReportSection]  # the sections its publication holds, in order
+    attachments: list[Attachment]  # the files its publication carries
 
 
 def publication_sections(
@@ -318,14 +320,37 @@ async def check_decision(
     events = await history(session, report.id)
     check_not_stale(events, decision.after_sequence)
     current = current_of(events, now)
-    if _broadens(decision, chosen, current, all_ids):
+    published = publication_sections(sections, decision.scope.value, sorted(chosen))
+    covered = await carried_attachments(
+        session, report, published, full=decision.scope is ConsentScope.FULL
+    )
+    carried_before = await _carried_by_live_publication(session, report.id, now)
+    new_files = any(attachment.id not in carried_before for attachment in covered)
+    # A file the live publication does not carry (one that reached the report before
+    # files were fixed at consent) is published only by a decision that broadens; any
+    # other decision, a State's narrowing above all, carries no file it did not carry.
+    if _broadens(decision, chosen, current, all_ids) or (may_broaden and new_files):
         check_broadening(
             may_broaden=may_broaden,
             after_sequence=decision.after_sequence,
             reference=decision.reference,
             reference_rule="Broadening consent needs the reference of the State's communication.",
         )
-    return CheckedDecision(report, sections, chosen, events, current, now)
+    else:
+        covered = [attachment for attachment in covered if attachment.id in carried_before]
+    return CheckedDecision(report, sections, chosen, events, current, now, published, covered)
+
+
+async def _carried_by_live_publication(
+    session: AsyncSession, report_id: uuid.UUID, now: datetime
+) -> set[uuid.UUID]:
+    """The files the report's live publication carries now (none without one)."""
+    rows = await session.exec(
+        select(PublicationAttachment.attachment_id)
+        .join(Publication, col(Publication.id) == col(PublicationAttachment.publication_id))
+        .where(col(Publication.report_id) == report_id, live(now))
+    )
+    return set(rows.all())
 
 
 @dataclass(frozen=True)
@@ -353,13 +378,8 @@ async def preview(
     checked = await check_decision(
         session, access, report_id, decision, may_broaden=may_broaden, lock=False
     )
-    chosen = publication_sections(checked.sections, decision.scope.value, sorted(checked.chosen))
-    carried = [
-        attachment_summary(attachment)
-        for attachment in await carried_attachments(
-            session, checked.report, chosen, full=decision.scope is ConsentScope.FULL
-        )
-    ]
+    chosen = checked.published
+    carried = [attachment_summary(attachment) for attachment in checked.attachments]
     audit.record(
         session,
         access.audit,
@@ -409,7 +429,9 @@ async def record(
         recorded_by=access.subject.user_id,
         on_behalf_of=report.state_id,
     )
-    await _apply(session, access, report, event, checked.current, checked.sections)
+    await _apply(
+        session, access, report, event, checked.current, checked.published, checked.attachments
+    )
     return event
 
 
@@ -441,7 +463,7 @@ async def withdraw(
         recorded_by=access.subject.user_id,
         on_behalf_of=report.state_id,
     )
-    await _apply(session, access, report, event, current_of(events, now), [])
+    await _apply(session, access, report, event, current_of(events, now), [], [])
     return event
 
 
@@ -451,8 +473,11 @@ async def _apply(
     report: VisitReport,
     event: ConsentEvent,
     before: ConsentEvent | None,
-    report_sections: Sequence[ReportSection],
+    sections: Sequence[ReportSection],
+    carried: Sequence[Attachment],
 ) -> None:
+    """Record the event, revoke the report's publications, and publish exactly `sections`
+    and `carried` (as `check_decision` decided them) for the event's audience."""
     session.add(event)
     await session.flush()
     revoked = await session.exec(
@@ -461,8 +486,6 @@ async def _apply(
         .values(revoked_at=event.recorded_at)
     )
     published: uuid.UUID | None = None
-    carried: list[Attachment] = []
-    sections = publication_sections(report_sections, event.scope, event.section_ids)
     if sections:
         publication = Publication(
             report_id=report.id,
@@ -475,9 +498,6 @@ async def _apply(
         )
         session.add(publication)
         await session.flush()
-        carried = await carried_attachments(
-            session, report, sections, full=event.scope == ConsentScope.FULL.value
-        )
         session.add_all(
             [
                 PublicationSection(
