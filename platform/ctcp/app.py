@@ -63,6 +63,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Before anything starts: in production a role that could rewrite the audit log
+        # is refused (unless CTCP_ALLOW_UNSAFE_DATABASE_ROLE), elsewhere logged.
+        await database_roles.check_app_role(
+            settings.database_url,
+            refuse=settings.environment == "production" and not settings.allow_unsafe_database_role,
+        )
         database = Database(settings.database_url, pool_size=settings.db_pool_size)
         app.state.database = database
         async with database.sessionmaker() as session:
@@ -89,7 +95,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         checkpointer = checkpoints.checkpointer_for(database, settings)
         if checkpointer is not None:
             checkpointer.start()
-        await database_roles.warn_if_app_role_unsafe(settings.database_url)
         # Mail goes out only where SMTP is configured: development sends nothing.
         sender = NotificationSender(database, settings) if settings.smtp_host else None
         app.state.notification_sender = sender

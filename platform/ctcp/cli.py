@@ -25,9 +25,9 @@ from ctcp.audit import service as audit
 from ctcp.audit.service import AuditContext
 from ctcp.authz import policy
 from ctcp.core import database_roles, migrations
-from ctcp.core.config import get_settings
+from ctcp.core.config import Settings, get_settings
 from ctcp.core.db import Database
-from ctcp.core.errors import DomainError
+from ctcp.core.errors import DomainError, ValidationError
 from ctcp.demo import large as large_data
 from ctcp.demo import service as demo_data
 from ctcp.demo.content import DEMO_PASSWORD
@@ -381,13 +381,25 @@ def serve(
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
+def audit_verify(
+    expect_checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            help="A checkpoint exported earlier (its JSON, or export-checkpoints' output: the "
+            "last line counts); it must still be stored and still match the chain",
+        ),
+    ] = None,
+    expect_position: Annotated[
+        int | None, typer.Option(help="Instead of a file: the expected checkpoint's event")
+    ] = None,
+    expect_hash: Annotated[str | None, typer.Option(help="... and that event's hash")] = None,
+) -> None:
     """Walk the audit chain and hold it against the signed checkpoints: exit 0 when
     intact, 1 naming the first event after the last good checkpoint."""
     settings = get_settings()
 
     async def run() -> checkpoints.ChainVerdict:
-        keys = checkpoints.verifying_keys(settings)
+        expected = _expected_checkpoint(settings, expect_checkpoint, expect_position, expect_hash)
         database = Database(settings.database_url)
         try:
             async with database.read_sessionmaker() as session:
@@ -396,10 +408,10 @@ def audit_verify() -> None:
                     TextColumn("audit events"), BarColumn(), MofNCompleteColumn(), console=console
                 ) as bar:
                     task = bar.add_task("verify", total=total)
-                    result = await checkpoints.verify_with_checkpoints(
+                    result = await checkpoints.verify_audit_chain(
                         session,
-                        directory=settings.audit_checkpoints,
-                        keys=keys,
+                        settings,
+                        expected=expected,
                         progress=lambda n: bar.advance(task, n),
                     )
                     bar.update(task, completed=result.checked)
@@ -419,11 +431,40 @@ def audit_verify() -> None:
         else:
             console.print(f"[yellow]warning: {result.reason}[/yellow]")
         return
-    console.print(
-        f"[red]audit chain broken at event {result.first_invalid_id}[/red] "
-        f"({result.checked} events verified before it): {result.reason}"
-    )
+    if result.stale:
+        console.print(
+            f"[red]audit chain not vouched for from event {result.first_invalid_id}[/red] "
+            f"({result.checked} events vouched for before it): {result.reason}"
+        )
+    else:
+        console.print(
+            f"[red]audit chain broken at event {result.first_invalid_id}[/red] "
+            f"({result.checked} events verified before it): {result.reason}"
+        )
     sys.exit(1)
+
+
+def _expected_checkpoint(
+    settings: Settings, path: Path | None, position: int | None, event_hash: str | None
+) -> checkpoints.ExpectedCheckpoint | None:
+    """The checkpoint an auditor kept, from a file (signature checked) or a position+hash."""
+    if path is not None:
+        try:
+            lines = [line for line in path.read_text().splitlines() if line.strip()]
+            checkpoint = checkpoints.parse_checkpoint(lines[-1] if lines else "")
+        except (OSError, ValueError) as error:
+            raise ValidationError(f"{path}: not a checkpoint ({error})") from error
+        problem = checkpoints.signature_problem(checkpoint, checkpoints.verifying_keys(settings))
+        if problem is not None:
+            raise ValidationError(f"{path}: the checkpoint you expect is {problem}")
+        return checkpoints.ExpectedCheckpoint(
+            checkpoint.position, checkpoint.hash, checkpoint.sequence
+        )
+    if (position is None) != (event_hash is None):
+        raise ValidationError("give both --expect-position and --expect-hash, or neither")
+    if position is None or event_hash is None:
+        return None
+    return checkpoints.ExpectedCheckpoint(position, event_hash.lower())
 
 
 @audit_app.command("keygen")
@@ -484,6 +525,7 @@ def audit_checkpoint(
                     directory=settings.audit_checkpoints,
                     every_events=settings.audit_checkpoint_every_events,
                     every_minutes=settings.audit_checkpoint_every_minutes,
+                    keys=checkpoints.verifying_keys(settings),
                 )
                 signer.start()
                 try:
@@ -491,8 +533,13 @@ def audit_checkpoint(
                 finally:
                     await signer.stop()
             async with database.read_sessionmaker() as session:
+                # One shot: only the events since the last checkpoint are checked (a
+                # rewrite of those goes unseen; the --loop signer remembers its last head).
                 return await checkpoints.take_checkpoint(
-                    session, signing_key=signing_key, directory=settings.audit_checkpoints
+                    session,
+                    signing_key=signing_key,
+                    directory=settings.audit_checkpoints,
+                    keys=checkpoints.verifying_keys(settings),
                 )
         finally:
             await database.dispose()
@@ -506,8 +553,8 @@ def audit_checkpoint(
         console.print("the audit chain is empty: nothing to sign")
         return
     console.print(
-        f"checkpoint at event {checkpoint.position} ({checkpoint.hash[:16]}…) "
-        f"in {settings.audit_checkpoints}"
+        f"checkpoint {checkpoint.sequence} at event {checkpoint.position} "
+        f"({checkpoint.hash[:16]}…) in {settings.audit_checkpoints}"
     )
 
 

@@ -2,7 +2,10 @@
 
 import asyncio
 import json
+import logging
+import shutil
 import stat
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,7 @@ from ctcp.audit import checkpoints
 from ctcp.audit import service as audit
 from ctcp.audit.models import AuditChainHead, AuditEvent
 from ctcp.audit.service import AuditContext
+from ctcp.core.clock import clock
 from ctcp.core.config import Settings
 from ctcp.core.db import Database
 from tests.factories import audit_events, make_user, new_client, run_ctcp, sign_in
@@ -156,9 +160,11 @@ def test_forged_checkpoint_fails_verification(env: dict[str, str]) -> None:
     assert run_ctcp(env, "audit", "checkpoint")[0] == 0
     later = _record(url, 2)
     directory = Path(env["CTCP_VAR_DIR"]) / "audit-checkpoints"
-    forged = json.loads(checkpoints.checkpoint_path(directory, good).read_text())
-    forged |= {"position": later, "hash": "f" * 64}  # the good signature, another statement
-    checkpoints.checkpoint_path(directory, later).write_text(json.dumps(forged))
+    forged = json.loads(checkpoints.checkpoint_path(directory, 1).read_text())
+    # The good signature, another statement (the next number, linked to the first).
+    forged |= {"sequence": 2, "position": later, "hash": "f" * 64}
+    forged["previous"] = checkpoints.read_checkpoint(directory, 1).digest()
+    checkpoints.checkpoint_path(directory, 2).write_text(json.dumps(forged))
     code, output = run_ctcp(env, "audit", "verify")
     assert code == 1
     assert f"broken at event {good + 1}" in _words(output)
@@ -197,7 +203,10 @@ def test_checkpoints_are_never_overwritten_with_another_hash(tmp_path: Path) -> 
     assert again == stored  # a second worker signing the same head agrees
     with pytest.raises(checkpoints.CheckpointRefusedError):
         checkpoints.write_checkpoint(tmp_path, checkpoints.sign(key, 7, "b" * 64, now))
-    assert checkpoints.read_checkpoint(tmp_path, 7).hash == "a" * 64
+    # A worker that signed a later head as the same number lost the race: it signs again.
+    assert checkpoints.write_checkpoint(tmp_path, checkpoints.sign(key, 9, "c" * 64, now)) is None
+    assert checkpoints.read_checkpoint(tmp_path, 1).hash == "a" * 64
+    assert checkpoints.stored_sequences(tmp_path) == [1]
 
 
 async def test_auditor_exports_checkpoints_and_verify_reports_them(
@@ -226,13 +235,24 @@ async def test_auditor_exports_checkpoints_and_verify_reports_them(
         assert checkpoint is not None
         exported = (await client.get("/api/v1/audit-events/checkpoints")).json()
         verified = (await client.get("/api/v1/audit-events/verify")).json()
+        # The auditor holds the checkpoint exported earlier against what is stored now.
+        expect = f"expect_position={checkpoint.position}&expect_hash="
+        kept = await client.get(f"/api/v1/audit-events/verify?{expect}{checkpoint.hash}")
+        other = await client.get(f"/api/v1/audit-events/verify?{expect}{'e' * 64}")
+        half = await client.get("/api/v1/audit-events/verify?expect_position=1")
     assert [item["position"] for item in exported["items"]] == [checkpoint.position]
+    # All the auditor needs to check it again, link and signature included.
+    assert checkpoints.Checkpoint.of_json(exported["items"][0]) == checkpoint
     assert exported["public_keys"][0]["key_id"] == checkpoint.key_id
     assert verified["valid"] is True and verified["checkpoint_status"] == "protected"
     assert verified["last_checkpoint_id"] == checkpoint.position
+    assert kept.json()["valid"] is True
+    assert other.json()["valid"] is False and "rewritten" in other.json()["reason"]
+    assert half.status_code == 422
     assert await audit_events(database, action="audit.checkpoints.export")
     # At shutdown the app's own signer vouched for what the requests added since.
-    assert max(checkpoints.stored_positions(tmp_path / "checkpoints")) > checkpoint.position
+    stored = checkpoints.exported_checkpoints(tmp_path / "checkpoints")
+    assert max(item.position for item in stored) > checkpoint.position
     await database.dispose()
 
 
@@ -247,3 +267,146 @@ async def test_only_auditors_export_checkpoints(app: FastAPI, database: Database
         assert response.status_code == (200 if role == "auditor" else 403), role
     # The shared test app has no key: nothing to export, and it says so by being empty.
     assert response.json() == {"public_keys": [], "items": []}
+
+
+def _checkpoint_dir(env: dict[str, str]) -> Path:
+    return Path(env["CTCP_VAR_DIR"]) / "audit-checkpoints"
+
+
+def test_emptied_checkpoint_directory_fails_verification(env: dict[str, str]) -> None:
+    env = env | {"CTCP_AUDIT_CHECKPOINT_EVERY_EVENTS": "2"}
+    assert run_ctcp(env, "audit", "keygen")[0] == 0
+    _record(env["CTCP_DATABASE_URL"], 5)
+    assert run_ctcp(env, "audit", "checkpoint")[0] == 0
+    assert run_ctcp(env, "audit", "verify")[0] == 0
+    shutil.rmtree(_checkpoint_dir(env))
+    code, output = run_ctcp(env, "audit", "verify")
+    assert code == 1, output
+    assert "not vouched for from event 1" in _words(output)
+    assert "follow no checkpoint" in _words(output)
+
+
+def test_stale_newest_checkpoint_fails_verification(env: dict[str, str]) -> None:
+    assert run_ctcp(env, "audit", "keygen")[0] == 0
+    url = env["CTCP_DATABASE_URL"]
+    signed = _record(url, 2)
+    assert run_ctcp(env, "audit", "checkpoint")[0] == 0
+    # A quiet chain: an old checkpoint and a fresh event are what the signer leaves too.
+    clock.advance(timedelta(minutes=45))
+    _record(url, 1)
+    assert run_ctcp(env, "audit", "verify")[0] == 0
+    # Twice the interval later, nothing has signed that event: the protection stopped.
+    clock.advance(timedelta(minutes=21))
+    code, output = run_ctcp(env, "audit", "verify")
+    assert code == 1, output
+    assert f"not vouched for from event {signed + 1}" in _words(output)
+    assert "CTCP_AUDIT_CHECKPOINT_EVERY_MINUTES" in _words(output)
+
+
+def test_checkpoint_removed_from_the_middle_fails_verification(env: dict[str, str]) -> None:
+    assert run_ctcp(env, "audit", "keygen")[0] == 0
+    url = env["CTCP_DATABASE_URL"]
+    first = _record(url, 2)
+    for _ in range(3):
+        assert run_ctcp(env, "audit", "checkpoint")[0] == 0
+        _record(url, 2)
+    checkpoints.checkpoint_path(_checkpoint_dir(env), 2).unlink()
+    code, output = run_ctcp(env, "audit", "verify")
+    assert code == 1, output
+    assert f"broken at event {first + 1}" in _words(output)
+    assert "checkpoint 2 is missing" in _words(output)
+
+
+def test_removed_newest_checkpoint_is_caught_with_the_auditors_copy(
+    env: dict[str, str], backend: str, tmp_path: Path
+) -> None:
+    assert run_ctcp(env, "audit", "keygen")[0] == 0
+    url = env["CTCP_DATABASE_URL"]
+    first = _record(url, 2)
+    assert run_ctcp(env, "audit", "checkpoint")[0] == 0
+    newest = _record(url, 3)
+    assert run_ctcp(env, "audit", "checkpoint")[0] == 0
+    code, exported = run_ctcp(env, "audit", "export-checkpoints")
+    assert code == 0
+    kept = tmp_path / "kept.jsonl"  # what the auditor took away
+    kept.write_text(exported)
+    last = checkpoints.parse_checkpoint(exported.splitlines()[-1])
+    assert (last.sequence, last.position) == (2, newest)
+    checkpoints.checkpoint_path(_checkpoint_dir(env), 2).unlink()
+    # The files alone cannot tell: checkpoint 1 still vouches for what it signed.
+    assert run_ctcp(env, "audit", "verify")[0] == 0
+    code, output = run_ctcp(env, "audit", "verify", "--expect-checkpoint", str(kept))
+    assert code == 1 and "no longer stored" in _words(output), output
+    # Then the events after checkpoint 1 are rewritten, as the removal meant to hide.
+    _as_owner_bypassing_triggers(url, backend, f"rewrite:{first + 1}")
+    by_hash = ("--expect-position", str(last.position), "--expect-hash", last.hash)
+    for expectation in (("--expect-checkpoint", str(kept)), by_hash):
+        code, output = run_ctcp(env, "audit", "verify", *expectation)
+        assert code == 1, output
+        assert f"broken at event {first + 1}" in _words(output)
+        assert "hash of the checkpoint you expected" in _words(output)
+
+
+@pytest.mark.parametrize("stray", ["event-past-the-head", "head-moved-back"])
+async def test_rows_outside_the_chain_fail_verification(
+    fresh_database_url: str, stray: str
+) -> None:
+    database = Database(fresh_database_url)
+    try:
+        async with database.transaction() as session:
+            audit.record(session, AuditContext(), "test.before.stray")
+        async with database.transaction() as session:
+            head = await session.get(AuditChainHead, 1)
+            assert head is not None
+            last_id, last_hash = head.last_id, head.last_hash
+            if stray == "event-past-the-head":
+                # The app's role may INSERT any id: a row the walk up to the head never reads.
+                row = (await session.get(AuditEvent, last_id)).model_dump()  # type: ignore[union-attr]
+                row |= {"id": last_id + 5, "action": "test.smuggled", "prev_hash": last_hash}
+                row["hash"] = audit.compute_hash(row)
+                session.add(AuditEvent(**row))
+                expected = last_id + 5
+            else:
+                # ... and UPDATE the head: moved back one event, the last one is hidden.
+                previous = (await session.get(AuditEvent, last_id - 1)).hash  # type: ignore[union-attr]
+                await session.exec(
+                    update(AuditChainHead)
+                    .where(col(AuditChainHead.id) == 1)
+                    .values(last_id=last_id - 1, last_hash=previous)
+                )
+                expected = last_id
+        async with database.read_sessionmaker() as session:
+            result = await audit.verify_chain(session)
+    finally:
+        await database.dispose()
+    assert result.valid is False
+    assert result.first_invalid_id == expected
+    assert "outside the chain" in (result.problem or "")
+
+
+async def test_loop_signer_refuses_a_chain_rewritten_since_its_last_poll(
+    fresh_database_url: str, backend: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    directory = tmp_path / "checkpoints"
+    database = Database(fresh_database_url)
+    signer = checkpoints.Checkpointer(
+        database,
+        signing_key=checkpoints.Ed25519PrivateKey.generate(),
+        directory=directory,
+        every_events=1000,
+        every_minutes=10,
+    )
+    try:
+        first = await signer.run_once()  # nothing signed yet: due at once
+        assert first is not None
+        await asyncio.to_thread(_record, fresh_database_url, 3)
+        assert await signer.run_once() is None  # not due: the head is only remembered
+        rewrite = f"rewrite:{first.position + 2}"
+        await asyncio.to_thread(_as_owner_bypassing_triggers, fresh_database_url, backend, rewrite)
+        with caplog.at_level(logging.ERROR, logger="ctcp.audit.checkpoints"):
+            assert await signer.run_once(final=True) is None
+            assert await signer.run_once(final=True) is None  # and it keeps refusing
+        assert "rewritten since" in caplog.text
+        assert [item.sequence for item in checkpoints.exported_checkpoints(directory)] == [1]
+    finally:
+        await database.dispose()

@@ -1,6 +1,7 @@
 """PostgreSQL: the app's role owns nothing and cannot rewrite the audit log; the app works."""
 
 import asyncio
+import logging
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,10 +14,10 @@ from sqlalchemy.engine import make_url
 from ctcp.app import create_app
 from ctcp.audit import service as audit
 from ctcp.core.config import Settings
-from ctcp.core.database_roles import current_role_problems
+from ctcp.core.database_roles import DatabaseRolesError, current_role_problems
 from ctcp.core.db import Database
 from tests.conftest import _pg_admin_url, _pg_execute
-from tests.factories import audit_events, make_user, new_client, run_ctcp, sign_in
+from tests.factories import audit_events, make_org, make_user, new_client, run_ctcp, sign_in
 
 pytestmark = pytest.mark.postgresql_only
 
@@ -33,6 +34,13 @@ REFUSED = [
     "INSERT INTO audit_chain_head (id, last_id, last_hash) VALUES (2, 0, 'x')",
     "DELETE FROM audit_chain_head",
     "UPDATE consent_events SET id = id",
+    "DELETE FROM needs_sharing_events",
+    "UPDATE publications SET audience = 'public'",
+    "DELETE FROM publications",
+    "UPDATE publication_sections SET body = 'rewritten'",
+    "DELETE FROM publication_attachments",
+    "UPDATE attachment_chunks SET data = ''",
+    "DELETE FROM attachment_blobs",
     "CREATE TABLE shadow (id int)",
     "DROP TABLE audit_events",
 ]
@@ -129,6 +137,147 @@ async def test_app_works_as_the_app_role(roles: Roles, tmp_path: Path, settings:
             verified = (await client.get("/api/v1/audit-events/verify")).json()
         assert verified["valid"] is True
         assert await audit_events(database, action="session.create", object_id=str(user.id))
+        async with database.read_sessionmaker() as session:
+            assert (await audit.verify_chain(session)).valid
+    finally:
+        await database.dispose()
+
+
+def test_membership_through_another_role_and_createrole_are_refused(
+    roles: Roles, tmp_path: Path
+) -> None:
+    env = roles.env(tmp_path)
+    for command in (("db", "create-roles"), ("db", "upgrade")):
+        code, output = run_ctcp(env, *command)
+        assert code == 0, output
+    owner, app = make_url(roles.owner_url).username, make_url(roles.app_url).username
+    middle = f"{app}_via"
+    try:
+        # The app role reaches the owner only through a role in between.
+        for statement in (
+            f'CREATE ROLE "{middle}" NOLOGIN',
+            f'GRANT "{owner}" TO "{middle}"',
+            f'GRANT "{middle}" TO "{app}"',
+        ):
+            asyncio.run(_pg_execute(roles.admin_url, statement))
+        problems = " ".join(asyncio.run(current_role_problems(roles.app_url)))
+        assert f"member of {owner} (owns objects of this database)" in problems
+        code, output = run_ctcp(env, "db", "upgrade")
+        assert code == 2 and owner in output, output
+        asyncio.run(_pg_execute(roles.admin_url, f'REVOKE "{middle}" FROM "{app}"'))
+        assert asyncio.run(current_role_problems(roles.app_url)) == []
+        # CREATEROLE could grant itself the owner's membership.
+        asyncio.run(_pg_execute(roles.admin_url, f'ALTER ROLE "{app}" CREATEROLE'))
+        assert "CREATEROLE" in " ".join(asyncio.run(current_role_problems(roles.app_url)))
+    finally:
+        asyncio.run(_pg_execute(roles.admin_url, f'DROP ROLE IF EXISTS "{middle}"'))
+
+
+async def test_production_refuses_an_app_role_that_can_rewrite_the_log(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The test database's role is a superuser, as docker-compose's app used to be.
+    production = settings.model_copy(update={"environment": "production"})
+    app = create_app(production)
+    with pytest.raises(DatabaseRolesError, match="refusing to start in production"):
+        async with app.router.lifespan_context(app):
+            pass
+    allowed = production.model_copy(update={"allow_unsafe_database_role": True})
+    app = create_app(allowed)
+    with caplog.at_level(logging.WARNING, logger="ctcp.db"):
+        async with app.router.lifespan_context(app):
+            pass
+    assert "is a superuser" in caplog.text
+
+
+async def test_every_kind_of_write_works_as_the_app_role(
+    roles: Roles, tmp_path: Path, settings: Settings
+) -> None:
+    """Least privilege must not break the product: report, files, consent, publication,
+    download, withdrawal, needs sharing, a circulated request and an offer, all as a role
+    that may only append to the logs, the histories, publications' content and files."""
+    env = roles.env(tmp_path)
+    for command in (("db", "create-roles"), ("db", "upgrade"), ("policy", "load")):
+        code, output = await asyncio.to_thread(run_ctcp, env, *command)
+        assert code == 0, output
+    app = create_app(settings.model_copy(update={"database_url": roles.app_url}))
+    database = Database(roles.app_url)
+    try:
+        state = await make_org(database)
+        people = {
+            "analyst": await make_user(database, roles=("cted_analyst",)),
+            "officer": await make_user(database, roles=("consent_officer",)),
+            "state": await make_user(database, org=state, roles=("state_focal_point",)),
+            "entity": await make_user(
+                database, kind="compact_entity", roles=("entity_focal_point",)
+            ),
+        }
+        async with app.router.lifespan_context(app):
+            c = {who: new_client(app) for who in people}
+            for who, user in people.items():
+                await sign_in(c[who], user.email)
+            report = (
+                await c["analyst"].post(
+                    "/api/v1/reports",
+                    json={
+                        "state": state.code,
+                        "title": "Visit",
+                        "kind": "focused",
+                        "visit_start": "2026-04-01",
+                        "visit_end": "2026-04-02",
+                        "sections": [{"area": "legislation", "title": "L", "body": "Law"}],
+                    },
+                )
+            ).json()
+            pdf = b"%PDF-1.7\n" + secrets.token_bytes(64)
+            uploaded = await c["analyst"].post(
+                f"/api/v1/reports/{report['id']}/attachments", files={"file": ("a.pdf", pdf)}
+            )
+            assert uploaded.status_code == 201, uploaded.text
+            assert (await c["analyst"].post(f"/api/v1/reports/{report['id']}/adopt")).is_success
+            path = f"/api/v1/reports/{report['id']}/consent"
+            full = {"scope": "full", "audience": "compact", "reference": "NV/1"}
+            consented = await c["officer"].post(path, json=full | {"after_sequence": 0})
+            assert consented.status_code == 201, consented.text
+            download = await c["entity"].get(f"/api/v1/attachments/{uploaded.json()['id']}")
+            assert download.status_code == 200 and download.content == pdf
+            withdrawn = await c["state"].post(f"{path}/withdraw", json={"reason": "Cabinet"})
+            assert withdrawn.status_code == 201, withdrawn.text
+            assert (await c["entity"].get("/api/v1/publications")).json()["items"] == []
+            sharing = f"/api/v1/states/{state.code}/needs-consent"
+            shared = await c["officer"].post(
+                sharing, json={"share_needs": True, "reference": "NV/2", "after_sequence": 0}
+            )
+            assert shared.status_code == 201, shared.text
+            need = await c["analyst"].post(
+                "/api/v1/needs",
+                json={
+                    "state": state.code,
+                    "area": "border_management",
+                    "description": "Passenger data.",
+                    "priority": "high",
+                    "source": "state_request",
+                },
+            )
+            assert need.status_code == 201, need.text
+            filed = await c["state"].post(
+                "/api/v1/assistance-requests",
+                json={"title": "T", "description": "D", "need_ids": [need.json()["id"]]},
+            )
+            assert filed.status_code == 201, filed.text
+            request = filed.json()["id"]
+            for to in ("under_review", "circulated"):
+                moved = await c["analyst"].post(
+                    f"/api/v1/assistance-requests/{request}/transition", json={"to": to}
+                )
+                assert moved.status_code == 200, moved.text
+            offered = await c["entity"].post(
+                f"/api/v1/assistance-requests/{request}/offers",
+                json={"programme": "P", "description": "D", "timeline": "2027"},
+            )
+            assert offered.status_code == 201, offered.text
+            accepted = await c["state"].post(f"/api/v1/offers/{offered.json()['id']}/accept")
+            assert accepted.status_code == 200, accepted.text
         async with database.read_sessionmaker() as session:
             assert (await audit.verify_chain(session)).valid
     finally:

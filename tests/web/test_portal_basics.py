@@ -221,7 +221,10 @@ async def test_security_headers_on_pages(app: FastAPI) -> None:
 
 
 async def test_hsts_in_production_over_https(settings: Settings) -> None:
-    production = settings.model_copy(update={"environment": "production"})
+    # The test database's role is a superuser, which production refuses unless allowed.
+    production = settings.model_copy(
+        update={"environment": "production", "allow_unsafe_database_role": True}
+    )
     app = create_app(production)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

@@ -22,6 +22,7 @@ from ctcp.audit.schemas import (
 from ctcp.authz.guard import Access, guard
 from ctcp.core.config import Settings
 from ctcp.core.db import DatabaseDep, SessionDep
+from ctcp.core.errors import ValidationError
 from ctcp.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, keyset, page_of
 from ctcp.core.schemas import problem_responses
 from ctcp.identity.dependencies import SettingsDep
@@ -180,18 +181,32 @@ async def export_events(
     "/verify",
     response_model=VerifyRead,
     summary="Verify the audit chain",
-    responses=problem_responses(401, 403),
+    responses=problem_responses(401, 403, 422),
 )
 async def verify(
-    session: SessionDep, database: DatabaseDep, access: CanVerify, settings: SettingsDep
+    session: SessionDep,
+    database: DatabaseDep,
+    access: CanVerify,
+    settings: SettingsDep,
+    expect_position: Annotated[
+        int | None,
+        Query(ge=1, description="event of the newest checkpoint the auditor exported earlier"),
+    ] = None,
+    expect_hash: Annotated[
+        str | None, Query(pattern="^[0-9a-f]{64}$", description="that checkpoint's hash")
+    ] = None,
 ) -> VerifyRead:
     """Recompute every hash and link, and hold the chain against the signed checkpoints:
     valid, how many checked, the first bad event, and how far the checkpoints vouch."""
-    keys = checkpoints.verifying_keys(settings)
+    if (expect_position is None) != (expect_hash is None):
+        raise ValidationError("give both expect_position and expect_hash, or neither")
+    expected = (
+        checkpoints.ExpectedCheckpoint(position=expect_position, hash=expect_hash)
+        if expect_position is not None and expect_hash is not None
+        else None
+    )
     async with database.read_sessionmaker() as own:
-        result = await checkpoints.verify_with_checkpoints(
-            own, directory=settings.audit_checkpoints, keys=keys
-        )
+        result = await checkpoints.verify_audit_chain(own, settings, expected=expected)
     service.record(
         session,
         access.audit,
@@ -203,6 +218,7 @@ async def verify(
             "first_invalid_id": result.first_invalid_id,
             "checkpoint_status": result.checkpoint_status,
             "last_checkpoint_id": result.last_checkpoint_id,
+            "expected_checkpoint": expect_position,
         },
         read=True,
     )

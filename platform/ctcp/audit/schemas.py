@@ -69,11 +69,14 @@ class VerifyRead(BaseModel):
 
 class CheckpointRead(BaseModel):
     """A signed statement that event `position` had `hash`: the signature covers
-    "ctcp-audit-checkpoint/v1\nposition=P\nhash=H\nat=T\nkey_id=K\n" (UTF-8)."""
+    "ctcp-audit-checkpoint/v2\nsequence=S\nposition=P\nhash=H\nprevious=D\nat=T\nkey_id=K\n"
+    (UTF-8), D being the SHA-256 (hex) of checkpoint S-1's statement, 64 zeros for S=1."""
 
     version: int
+    sequence: int
     position: int
     hash: str
+    previous: str
     at: str
     key_id: str
     signature: str

@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Row, String, insert, type_coerce, update
+from sqlalchemy import Row, String, func, insert, type_coerce, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
@@ -308,6 +308,7 @@ class VerifyResult:
     end: int = 0
     end_hash: str = GENESIS_HASH
     hashes: dict[int, str] = field(default_factory=dict)
+    problem: str | None = None
 
 
 # What verification reads: the hashed fields and the stored hash, as plain rows. The
@@ -373,6 +374,52 @@ async def chain_length(session: AsyncSession) -> int:
     return head.last_id if head else 0
 
 
+async def chain_head(session: AsyncSession) -> tuple[int, str]:
+    """The chain head as stored: the last event's id and hash."""
+    statement = select(AuditChainHead.last_id, AuditChainHead.last_hash).where(
+        AuditChainHead.id == 1
+    )
+    row = (await session.exec(statement)).first()
+    return (row[0], row[1]) if row else (0, GENESIS_HASH)
+
+
+async def event_hash(session: AsyncSession, event_id: int) -> str | None:
+    """The stored hash of one event (None when there is no such event)."""
+    statement = select(AuditEvent.hash).where(col(AuditEvent.id) == event_id)
+    return (await session.exec(statement)).first()
+
+
+async def event_time(session: AsyncSession, event_id: int) -> datetime | None:
+    """When one event was recorded (None when there is no such event)."""
+    statement = select(AuditEvent.at).where(col(AuditEvent.id) == event_id)
+    return (await session.exec(statement)).first()
+
+
+async def _rows_outside_the_chain(session: AsyncSession) -> tuple[int, int] | None:
+    """The first event that lies outside 1..head, and the head, or None when none does.
+
+    The app's role may INSERT any event id and UPDATE the head: a row past the head (or
+    a head moved back over rows) would show in lists and exports but not in the walk.
+    Head, lowest and highest id are read in one statement, so in one snapshot: an event
+    committed meanwhile moves the head with it and is not mistaken for such a row.
+    """
+    head_id = sa_select(col(AuditChainHead.last_id)).where(col(AuditChainHead.id) == 1)
+    bounds = sa_select(
+        head_id.scalar_subquery(),
+        sa_select(func.min(col(AuditEvent.id))).scalar_subquery(),
+        sa_select(func.max(col(AuditEvent.id))).scalar_subquery(),
+    )
+    connection = await session.connection()
+    head, lowest, highest = (await connection.execute(bounds)).one()
+    head = int(head or 0)
+    if lowest is not None and lowest < 1:
+        return int(lowest), head
+    if highest is None or highest <= head:
+        return None
+    first = sa_select(func.min(col(AuditEvent.id))).where(col(AuditEvent.id) > head)
+    return int((await connection.execute(first)).scalar_one()), head
+
+
 async def verify_chain(
     session: AsyncSession,
     *,
@@ -383,17 +430,26 @@ async def verify_chain(
     """Walk the chain: each event's hash must match its content and link to the previous.
 
     The head is read first and the walk stops at it, so events committed while the walk
-    runs are left for the next verification instead of looking like tampering. `after`
+    runs are left for the next verification instead of looking like tampering; rows
+    outside the chain (an id past the head, or below 1) fail it. `after`
     starts the walk past an event already vouched for (its id and hash); the hashes of
     the events in `hashes_at` are noted on the way, for the signed checkpoints.
     """
     head = await session.get(AuditChainHead, 1)
     if head is None:
-        return VerifyResult(valid=False, checked=0, first_invalid_id=1)
+        return VerifyResult(
+            valid=False, checked=0, first_invalid_id=1, problem="the chain head is missing"
+        )
     end, end_hash = head.last_id, head.last_hash
     start, previous_hash = after
     if end < start:
-        return VerifyResult(valid=False, checked=0, first_invalid_id=end + 1, end=end)
+        return VerifyResult(
+            valid=False,
+            checked=0,
+            first_invalid_id=end + 1,
+            end=end,
+            problem=f"the chain head went back to event {end}, before event {start}",
+        )
     watched = frozenset(hashes_at)
     hashes: dict[int, str] = {}
     expected_id = start + 1
@@ -416,6 +472,7 @@ async def verify_chain(
                         first_invalid_id=fields["id"],
                         end=end,
                         hashes=hashes,
+                        problem=f"event {fields['id']} does not match its hash or its link",
                     )
                 if watched and expected_id in watched:
                     hashes[expected_id] = stored_hash
@@ -429,7 +486,26 @@ async def verify_chain(
     if expected_id - 1 != end or previous_hash != end_hash:
         # Events missing from the end (or a head that moved by hand) break the chain too.
         return VerifyResult(
-            valid=False, checked=checked, first_invalid_id=expected_id, end=end, hashes=hashes
+            valid=False,
+            checked=checked,
+            first_invalid_id=expected_id,
+            end=end,
+            hashes=hashes,
+            problem=f"the chain head names event {end}, but the chain ends otherwise",
+        )
+    outside = await _rows_outside_the_chain(session)
+    if outside is not None:
+        stray, current = outside
+        return VerifyResult(
+            valid=False,
+            checked=checked,
+            first_invalid_id=stray,
+            end=end,
+            hashes=hashes,
+            problem=(
+                f"event {stray} lies outside the chain, whose head is event {current}: "
+                "rows were added past the head, or the head was moved back"
+            ),
         )
     return VerifyResult(
         valid=True,

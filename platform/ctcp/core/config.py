@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     # Migrations run as the schema's owner; the app (CTCP_DATABASE_URL) as a role that owns
     # nothing and may not rewrite the audit log. Unset: the same URL as the app.
     migration_database_url: str = ""
+    # In production the app refuses to start when its PostgreSQL role could rewrite the
+    # audit log (owner, member of an owner, superuser, BYPASSRLS, CREATEROLE); true: warn.
+    allow_unsafe_database_role: bool = False
     secret_key: SecretStr | None = None
 
     session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)

@@ -19,12 +19,23 @@ from ctcp.core.errors import DomainError
 # The attributes both roles get; the app role also owns nothing (checked after granting).
 ROLE_ATTRIBUTES = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
 # Tables the app only appends to and reads; their triggers refuse changes, and the app
-# role is not granted UPDATE, DELETE or TRUNCATE on them either.
-APPEND_ONLY_TABLES = ("audit_events", "consent_events")
+# role is not granted UPDATE, DELETE or TRUNCATE on them either: the logs, the consent
+# histories, what a publication holds and the stored files.
+APPEND_ONLY_TABLES = (
+    "audit_events",
+    "consent_events",
+    "needs_sharing_events",
+    "publication_sections",
+    "publication_attachments",
+    "attachment_blobs",
+    "attachment_chunks",
+)
 # What the app may do on tables that need less than SELECT, INSERT, UPDATE, DELETE.
 NARROWER_GRANTS = {
     "audit_chain_head": "SELECT, UPDATE",
     "alembic_version": "SELECT",
+    # A publication is only ever revoked (its trigger also refuses un-revoking).
+    "publications": "SELECT, INSERT, UPDATE (revoked_at)",
     **{table: "SELECT, INSERT" for table in APPEND_ONLY_TABLES},
 }
 logger = logging.getLogger("ctcp.db")
@@ -175,41 +186,75 @@ async def _hand_over_objects(connection: AsyncConnection, owner: str) -> None:
         )
 
 
+# The roles `:r` is a member of, at any depth, that are superusers, bypass RLS, create
+# roles or own something in the current database (the database itself, a schema but the
+# system's, a relation or a function in one).
+_POWERFUL_GROUPS = """
+WITH owners AS (
+    SELECT datdba AS owner FROM pg_database WHERE datname = current_database()
+    UNION SELECT nspowner FROM pg_namespace
+        WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema'
+    UNION SELECT c.relowner FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'
+    UNION SELECT p.proowner FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'
+)
+SELECT g.rolname, g.rolsuper, g.rolbypassrls, g.rolcreaterole,
+    g.oid IN (SELECT owner FROM owners)
+FROM pg_roles g
+WHERE g.rolname <> :r AND pg_has_role(:r, g.oid, 'MEMBER')
+    AND (g.rolsuper OR g.rolbypassrls OR g.rolcreaterole
+        OR g.oid IN (SELECT owner FROM owners))
+ORDER BY 1
+"""
+
+
 async def app_role_problems(connection: AsyncConnection, role: str) -> list[str]:
-    """What lets `role` rewrite the audit log: superuser, bypassing RLS, owning objects."""
-    problems = []
+    """What lets `role` rewrite the audit log: superuser, bypassing RLS, CREATEROLE, owning
+    objects, or being a member (directly or through other roles) of a role that does."""
     attributes = (
         await connection.execute(
-            text("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = :r"), {"r": role}
+            text("SELECT rolsuper, rolbypassrls, rolcreaterole FROM pg_roles WHERE rolname = :r"),
+            {"r": role},
         )
     ).first()
     if attributes is None:
         return [f"role {role} does not exist: run `ctcp db create-roles`"]
-    if attributes[0]:
-        problems.append(f"role {role} is a superuser")
-    if attributes[1]:
-        problems.append(f"role {role} bypasses row-level security")
+    problems = [
+        f"role {role} {what}"
+        for what, present in zip(
+            ("is a superuser", "bypasses row-level security", "may create roles (CREATEROLE)"),
+            attributes,
+            strict=True,
+        )
+        if present
+    ]
     owned = await connection.execute(
         text(
             "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = 'public' AND pg_get_userbyid(c.relowner) = :r ORDER BY 1 LIMIT 5"
+            "WHERE n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema' "
+            "AND pg_get_userbyid(c.relowner) = :r ORDER BY 1 LIMIT 5"
         ),
         {"r": role},
     )
     names = [name for (name,) in owned.all()]
     if names:
         problems.append(f"role {role} owns {', '.join(names)}")
-    # A member of an owner (or of a superuser) inherits what makes it dangerous.
-    member_of = await connection.execute(
-        text(
-            "SELECT g.rolname FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member "
-            "JOIN pg_roles g ON g.oid = m.roleid WHERE r.rolname = :r AND (g.rolsuper "
-            "OR EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n "
-            "ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relowner = g.oid))"
-        ),
-        {"r": role},
-    )
-    problems.extend(f"role {role} is a member of {name}" for (name,) in member_of.all())
+    # Membership is followed through every level (pg_has_role's MEMBER: whether or not
+    # privileges are inherited, a member may SET ROLE to the other and act as it).
+    member_of = await connection.execute(text(_POWERFUL_GROUPS), {"r": role})
+    for name, superuser, bypasses, creates, owns in member_of.all():
+        powers = [
+            what
+            for what, present in (
+                ("a superuser", superuser),
+                ("bypasses row-level security", bypasses),
+                ("may create roles", creates),
+                ("owns objects of this database", owns),
+            )
+            if present
+        ]
+        problems.append(f"role {role} is a member of {name} ({', '.join(powers)})")
     return problems
 
 
@@ -257,8 +302,12 @@ async def current_role_problems(url: str) -> list[str]:
         await engine.dispose()
 
 
-async def warn_if_app_role_unsafe(url: str) -> None:
-    """Log why the app's own role could rewrite the audit log, at start-up (PostgreSQL)."""
+async def check_app_role(url: str, *, refuse: bool) -> None:
+    """At start-up (PostgreSQL): refuse, or warn, when the app's role could rewrite the log.
+
+    An unsafe role is refused where `refuse` says so (production, unless
+    CTCP_ALLOW_UNSAFE_DATABASE_ROLE); otherwise it is logged as a warning.
+    """
     if not is_postgresql(url):
         return
     try:
@@ -266,9 +315,15 @@ async def warn_if_app_role_unsafe(url: str) -> None:
     except Exception:  # the start-up goes on; the database's own errors come soon enough
         logger.exception("could not check the app's database role")
         return
-    if problems:
-        logger.warning(
-            "the app's database role can rewrite the audit log (%s): run migrations as "
-            "another role, see `ctcp db create-roles`",
-            "; ".join(problems),
+    if not problems:
+        return
+    message = (
+        f"the app's database role can rewrite the audit log ({'; '.join(problems)}): run "
+        "migrations as another role, see `ctcp db create-roles`"
+    )
+    if refuse:
+        raise DatabaseRolesError(
+            f"{message}; refusing to start in production (CTCP_ALLOW_UNSAFE_DATABASE_ROLE=true "
+            "overrides this)"
         )
+    logger.warning(message)
