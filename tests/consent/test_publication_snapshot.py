@@ -15,7 +15,7 @@ import httpx
 from fastapi import FastAPI
 
 from ctcp.core.db import Database
-from ctcp.reports.models import Attachment, AttachmentBlob
+from ctcp.reports.models import Attachment, AttachmentBlob, AttachmentChunk
 from tests.factories import audit_events, decide, make_org, make_user, new_client, sign_in
 
 PDF = b"%PDF-1.7\n" + bytes(range(256)) * 4
@@ -178,6 +178,9 @@ async def test_a_file_that_appears_after_consent_is_not_carried(
     async with database.transaction() as session:
         if await session.get(AttachmentBlob, sha256) is None:
             session.add(AttachmentBlob(sha256=sha256, size=len(PNG), media_type="image/png"))
+            await session.flush()
+            # Its bytes too: a download checks them against the sha256.
+            session.add(AttachmentChunk(sha256=sha256, sequence=0, data=PNG))
             await session.flush()
         for section in (None, uuid.UUID(legislation)):
             attachment = Attachment(

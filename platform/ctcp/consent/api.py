@@ -316,7 +316,8 @@ async def download_attachment(
     database: DatabaseDep,
     access: CanReadPublications,
 ) -> StreamingResponse:
-    """The exact bytes, for readers of the full report or of a publication that covers it."""
+    """The exact bytes (checked against their sha256 as they stream), for readers of the
+    full report or of a publication that covers it."""
     attachment = await attachments.by_id(session, attachment_id)
     report_access = granted(request, access, "report", "read")
     if not await service.attachment_readable(
@@ -333,7 +334,7 @@ async def download_attachment(
     )
     quoted = quote(attachment.filename, safe="")
     return StreamingResponse(
-        attachments.chunks(database, attachment.sha256),
+        attachments.verified_chunks(database, attachment, access.audit),
         media_type=attachment.media_type,
         headers={
             "Content-Disposition": f"attachment; filename*=UTF-8''{quoted}",

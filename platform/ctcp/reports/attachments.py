@@ -1,6 +1,7 @@
 """Attachments: streamed upload, type from content, stored once, downloads that follow consent."""
 
 import hashlib
+import logging
 import re
 import unicodedata
 import uuid
@@ -25,6 +26,7 @@ from ctcp.reports.models import (
 )
 
 CHUNK_BYTES = 1024 * 1024
+logger = logging.getLogger("ctcp.attachments")
 # Each accepted type and the file-name extensions it is stored under (the first by default).
 EXTENSIONS = {
     "application/pdf": ("pdf",),
@@ -147,6 +149,10 @@ async def store(
     return attachment
 
 
+class AttachmentIntegrityError(Exception):
+    """The stored bytes are not the file's (tampered or damaged): never served."""
+
+
 async def by_id(session: AsyncSession, attachment_id: uuid.UUID) -> Attachment:
     attachment = await session.get(Attachment, attachment_id)
     if attachment is None:
@@ -171,3 +177,53 @@ async def chunks(database: Database, sha256: str) -> AsyncIterator[bytes]:
             return
         yield chunk
         sequence += 1
+
+
+async def verified_chunks(
+    database: Database, attachment: Attachment, context: audit.AuditContext
+) -> AsyncIterator[bytes]:
+    """The attachment's bytes, checked against its sha256 and size while they stream.
+
+    Each chunk is held back until the next is read, and the last until the whole file
+    has been checked: on a mismatch the transfer breaks off short of its Content-Length
+    (logged and audited as an error), so no client ever takes a wrong file for the right one.
+    """
+    digest, size, held = hashlib.sha256(), 0, b""
+    async for chunk in chunks(database, attachment.sha256):
+        digest.update(chunk)
+        size += len(chunk)
+        if size > attachment.size:
+            break
+        if held:
+            yield held
+        held = chunk
+    if size != attachment.size or digest.hexdigest() != attachment.sha256:
+        await _refuse_corrupt(database, attachment, context, size)
+    if held:
+        yield held
+
+
+async def _refuse_corrupt(
+    database: Database, attachment: Attachment, context: audit.AuditContext, size: int
+) -> None:
+    logger.error(
+        "attachment %s: stored content does not match sha256 %s and size %d (read %d bytes)",
+        attachment.id,
+        attachment.sha256,
+        attachment.size,
+        size,
+    )
+    try:
+        async with database.transaction() as session:
+            audit.record(
+                session,
+                context,
+                "attachment.read",
+                outcome=audit.Outcome.ERROR,
+                object_type="attachment",
+                object_id=attachment.id,
+                details={"reason": "content does not match", "sha256": attachment.sha256},
+            )
+    except Exception:  # the transfer is refused all the same
+        logger.exception("could not record the corrupt attachment in the audit log")
+    raise AttachmentIntegrityError(f"attachment {attachment.id}: stored content does not match")
