@@ -150,3 +150,15 @@ async def test_a_refused_attempt_counts_towards_no_other_throttle(
     for _ in range(30):
         assert (await _attempt(app, attacker, user.email, WRONG)).status_code == 429
     assert (await _attempt(app, _address(), user.email, PASSWORD)).status_code == 200
+
+
+async def test_successful_sign_ins_do_not_build_up_the_account_wide_delay(
+    app: FastAPI, database: Database
+) -> None:
+    user = await make_user(database)
+    async with _instance(app, login_account_max_failures=3) as instance:
+        for _ in range(3):
+            assert (await _attempt(instance, _address(), user.email, PASSWORD)).status_code == 200
+        # Each success was taken back off the account-wide count: only failures fill it.
+        assert (await _attempt(instance, _address(), user.email, WRONG)).status_code == 401
+        assert (await _attempt(instance, _address(), user.email, PASSWORD)).status_code == 200

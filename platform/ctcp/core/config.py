@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     login_failure_window_minutes: int = Field(default=15, ge=1)
     login_lockout_base_seconds: int = Field(default=60, ge=1)
     login_lockout_max_seconds: int = Field(default=3600, ge=1)
+    # Device cookies (OWASP): a signed cookie set at each sign-in, binding the account to
+    # this browser. Its attempts are counted per device (CTCP_LOGIN_MAX_FAILURES) instead
+    # of under the address and account keys, so no one else's failures lock it out.
+    device_cookie_name: str = "ctcp_device"
+    device_cookie_days: int = Field(default=180, ge=1, le=400)
 
     # argon2id cost; never below OWASP's minimum (19 MiB, t=2, p=1).
     argon2_memory_kib: int = Field(default=19456, ge=19456)

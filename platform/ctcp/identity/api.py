@@ -13,6 +13,7 @@ from ctcp.identity.dependencies import (
     RequestContextDep,
     SettingsDep,
     actor_context,
+    set_device_cookie,
     set_session_cookie,
 )
 from ctcp.identity.schemas import (
@@ -57,11 +58,13 @@ async def sign_in(
         password=body.password,
         otp=body.otp,
         previous_token=request.cookies.get(settings.session_cookie_name),
+        device_cookie=request.cookies.get(settings.device_cookie_name),
         hasher=hasher,
         settings=settings,
         context=context,
     )
     set_session_cookie(response, request, signed_in.token, settings)
+    set_device_cookie(response, request, signed_in.device_cookie, settings)
     return SignInResponse(
         user=MeRead.of(signed_in.account),
         csrf_token=tokens.csrf_token_for(signed_in.token, settings.secret()),

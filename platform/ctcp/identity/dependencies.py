@@ -174,21 +174,38 @@ def actor_context(context: AuditContext, principal: Principal) -> AuditContext:
     return context.as_user(principal.user.id, principal.organization.code)
 
 
+def _secure(request: Request, settings: Settings) -> bool:
+    """Secure over HTTPS, or as configured."""
+    if settings.cookie_secure is not None:
+        return settings.cookie_secure
+    return request.url.scheme == "https"
+
+
 def set_session_cookie(
     response: Response, request: Request, token: str, settings: Settings
 ) -> None:
     """The session cookie: HttpOnly, SameSite=Lax, Secure over HTTPS (or as configured)."""
-    secure = (
-        settings.cookie_secure
-        if settings.cookie_secure is not None
-        else request.url.scheme == "https"
-    )
     response.set_cookie(
         settings.session_cookie_name,
         token,
         httponly=True,
         samesite="lax",
-        secure=secure,
+        secure=_secure(request, settings),
         path="/",
         max_age=settings.session_absolute_hours * 3600,
+    )
+
+
+def set_device_cookie(
+    response: Response, request: Request, cookie: str, settings: Settings
+) -> None:
+    """The device cookie of a sign-in: kept across sign-outs, sent only to this site."""
+    response.set_cookie(
+        settings.device_cookie_name,
+        cookie,
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request, settings),
+        path="/",
+        max_age=settings.device_cookie_days * 24 * 3600,
     )

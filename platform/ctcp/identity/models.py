@@ -79,7 +79,8 @@ class LoginThrottle(SQLModel, table=True):
 
     __tablename__ = "login_throttles"
 
-    # "address:<ip>", "account_address:<email> <ip>" or "account:<email>" (see throttle.py).
+    # "address:<ip>", "account_address:<email> <ip>", "account:<email>" or "device:<nonce>"
+    # (see throttle.py).
     key: str = Field(max_length=400, primary_key=True)
     failures: int = Field(default=0)
     window_started_at: datetime = Field(sa_type=UTCDateTime)

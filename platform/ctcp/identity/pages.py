@@ -15,6 +15,7 @@ from ctcp.identity.dependencies import (
     RequestContextDep,
     SettingsDep,
     actor_context,
+    set_device_cookie,
     set_session_cookie,
 )
 from ctcp.web.portal import PREFIX, AnonymousForm, SignedInBeforeMfa, local_path
@@ -66,6 +67,7 @@ async def sign_in(
                 password=portal.field("password")[:1024],
                 otp=code,
                 previous_token=portal.request.cookies.get(settings.session_cookie_name),
+                device_cookie=portal.request.cookies.get(settings.device_cookie_name),
                 hasher=hasher,
                 settings=settings,
                 context=context,
@@ -111,6 +113,7 @@ async def sign_in(
         )
         redirect = RedirectResponse(f"{PREFIX}/mfa" if must_enrol else next_path, status_code=303)
         set_session_cookie(redirect, portal.request, signed_in.token, settings)
+        set_device_cookie(redirect, portal.request, signed_in.device_cookie, settings)
         return redirect
     return await portal.render(
         "identity/sign_in.html",

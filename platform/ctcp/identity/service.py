@@ -63,6 +63,7 @@ class SignedIn:
     account: Account
     token: str
     mfa_verified: bool
+    device_cookie: str  # a new device cookie for this browser and account
 
 
 def normalise_email(email: str) -> str:
@@ -378,6 +379,8 @@ def _record_throttled(
     }
     if failed is not None:
         details["failed"] = failed
+    if source.device:
+        details["device"] = True
     audit.record(
         session,
         context,
@@ -408,6 +411,9 @@ async def _fail(
             session, context, source, admission.delay, user_id=user_id, now=now, failed=reason
         )
         return
+    details: dict[str, object] = {"email": source.email, "reason": reason}
+    if source.device:
+        details["device"] = True
     audit.record(
         session,
         context,
@@ -415,7 +421,7 @@ async def _fail(
         outcome=Outcome.DENIED,
         object_type="user",
         object_id=user_id,
-        details={"email": source.email, "reason": reason},
+        details=details,
     )
 
 
@@ -430,10 +436,15 @@ async def _open_session(
     user: User,
     second_factor: str | None,
     new_hash: str | None,
+    admission: throttle.Admission,
+    device: bool,
     settings: Settings,
     context: AuditContext,
 ) -> str:
-    """The checks passed: store an upgraded hash, open the session, audit the sign-in."""
+    """The checks passed: store an upgraded hash, open the session, audit the sign-in.
+
+    A sign-in through a device cookie says so, with the locks its cookie let it pass.
+    """
     if new_hash is not None:
         user.password_hash = new_hash
         await session.exec(
@@ -452,7 +463,12 @@ async def _open_session(
         "session.create",
         object_type="user",
         object_id=user.id,
-        details={"second_factor": second_factor, "rehashed": bool(new_hash)},
+        details={"second_factor": second_factor, "rehashed": bool(new_hash)}
+        | (
+            {"device": True, "bypassed": sorted(lock.throttle.value for lock in admission.bypassed)}
+            if device
+            else {}
+        ),
     )
     return token
 
@@ -464,6 +480,7 @@ async def sign_in(
     password: str,
     otp: str | None,
     previous_token: str | None,
+    device_cookie: str | None = None,
     hasher: PasswordHasher,
     settings: Settings,
     context: AuditContext,
@@ -472,9 +489,15 @@ async def sign_in(
 
     Failures are committed in their own short transactions, so they count even though
     the request ends in an error; the password is verified outside any transaction.
+    A device cookie signed for another account, with another key or too long ago, is
+    ignored: the attempt is throttled as one from an unknown browser.
     """
-    source = throttle.Source.of(normalise_email(email), context)
+    email = normalise_email(email)
     now = clock.now()
+    key = settings.secret()
+    max_age = timedelta(days=settings.device_cookie_days)
+    device = tokens.device_nonce(device_cookie, email, key, now=now, max_age=max_age)
+    source = throttle.Source.of(email, context, device)
     account, admission = await _admit(
         database, source, otp=otp, settings=settings, context=context, now=now
     )
@@ -545,6 +568,8 @@ async def sign_in(
                 user=user,
                 second_factor=second_factor,
                 new_hash=new_hash,
+                admission=admission,
+                device=device is not None,
                 settings=settings,
                 context=actor,
             )
@@ -552,7 +577,12 @@ async def sign_in(
         raise _refusal(
             admission, now, UnauthorizedError(OTP_REQUIRED, extra={"mfa_required": True})
         )
-    return SignedIn(account, token, mfa_verified=second_factor is not None)
+    return SignedIn(
+        account,
+        token,
+        mfa_verified=second_factor is not None,
+        device_cookie=tokens.device_cookie_for(email, key, now=now),
+    )
 
 
 async def resolve_session(

@@ -10,6 +10,15 @@ and instance):
 - the account across all addresses: more failures are allowed, then a delay during which
   only a correct password with a valid second factor (TOTP or recovery code) passes.
 
+An attempt that carries a valid device cookie for the account it names (OWASP's "Slow
+Down Online Guessing Attacks with Device Cookies") is counted under a fourth key instead,
+the device, with the account-at-address limits: it is neither refused nor counted by the
+three keys above, which only attempts from unknown browsers can fill. So nobody without
+the owner's cookie can lock the owner out of the browsers they use, and a stolen cookie
+still gets no more guesses than one address would. The address key still counts every
+attempt without a valid cookie, whatever account it names; an attempt with one names
+the only account its cookie was signed for, so it cannot spray.
+
 Every attempt is counted before its password is checked, so a burst of parallel guesses
 gets no more checks than the limits allow. An attempt refused without a check is taken
 back off the counts; one that passes is too, and ends its account-at-address count.
@@ -42,10 +51,13 @@ class Throttle(StrEnum):
     ADDRESS = "address"
     ACCOUNT_ADDRESS = "account_address"
     ACCOUNT = "account"
+    DEVICE = "device"
 
 
 # Every transaction counts its keys in this order, so two of them never wait on each other.
-ORDER = (Throttle.ADDRESS, Throttle.ACCOUNT_ADDRESS, Throttle.ACCOUNT)
+ORDER = (Throttle.DEVICE, Throttle.ADDRESS, Throttle.ACCOUNT_ADDRESS, Throttle.ACCOUNT)
+# The keys an attempt from an unknown browser is counted under.
+WITHOUT_DEVICE = (Throttle.ADDRESS, Throttle.ACCOUNT_ADDRESS, Throttle.ACCOUNT)
 
 
 def counted_address(address: str) -> str:
@@ -61,16 +73,19 @@ def counted_address(address: str) -> str:
 
 @dataclass(frozen=True)
 class Source:
-    """Who tries to sign in, and from where."""
+    """Who tries to sign in, from where, and from which known device (its cookie's nonce)."""
 
     email: str
     address: str
+    device: str | None = None
 
     @classmethod
-    def of(cls, email: str, context: AuditContext) -> "Source":
-        return cls(email, counted_address(context.ip or "unknown"))
+    def of(cls, email: str, context: AuditContext, device: str | None = None) -> "Source":
+        return cls(email, counted_address(context.ip or "unknown"), device)
 
     def key(self, throttle: Throttle) -> str:
+        if throttle is Throttle.DEVICE:
+            return f"device:{self.device}"
         if throttle is Throttle.ADDRESS:
             return f"address:{self.address}"
         if throttle is Throttle.ACCOUNT_ADDRESS:
@@ -97,6 +112,7 @@ class Admission:
     refusal: Lock | None = None  # the address or the account at it: refused unchecked
     delay: Lock | None = None  # the account-wide delay: password and second factor only
     started: tuple[Lock, ...] = ()
+    bypassed: tuple[Lock, ...] = ()  # locks a device cookie's attempt is not subject to
 
 
 def _limit(throttle: Throttle, settings: Settings) -> int:
@@ -183,7 +199,8 @@ async def admit(
     """Count an attempt before its check; say what refuses it, or delays it to two factors."""
     counted: list[Throttle] = []
     locks: list[Lock] = []
-    for throttle in (Throttle.ADDRESS, Throttle.ACCOUNT_ADDRESS):
+    first = (Throttle.DEVICE,) if source.device else (Throttle.ADDRESS, Throttle.ACCOUNT_ADDRESS)
+    for throttle in first:
         lock = await _admit_one(session, source, throttle, settings, now)
         if lock is None:
             counted.append(throttle)
@@ -194,6 +211,9 @@ async def admit(
         # Refused unchecked: counted nowhere else, not even towards the account-wide delay.
         await give_back(session, source, counted)
         return Admission(refusal=max(locks, key=lambda lock: lock.until), started=started)
+    if source.device:
+        bypassed = await _locks_in_force(session, source, WITHOUT_DEVICE, now)
+        return Admission(counted=tuple(counted), started=started, bypassed=tuple(bypassed))
     delay = await _admit_one(session, source, Throttle.ACCOUNT, settings, now)
     if delay is None:
         counted.append(Throttle.ACCOUNT)
@@ -204,8 +224,9 @@ async def admit(
 
 async def give_back(session: AsyncSession, source: Source, throttles: Iterable[Throttle]) -> None:
     """Take an attempt that was never checked, or that passed, off these counts."""
+    chosen = frozenset(throttles)  # `in` on a generator would use it up at the first miss
     for throttle in ORDER:
-        if throttle in throttles:
+        if throttle in chosen:
             await session.exec(
                 update(LoginThrottle)
                 .where(col(LoginThrottle.key) == source.key(throttle))
@@ -244,15 +265,14 @@ async def record_failure(
 
 
 async def record_success(session: AsyncSession, source: Source, admission: Admission) -> None:
-    """A checked attempt passed: the account's count at this address ends, the rest give it back.
+    """A checked attempt passed: its count at this address (or device) ends, the rest give back.
 
-    The account-wide count is not cleared: an owner signing in with two factors does not
-    reopen password guessing from everywhere else.
+    The account-wide count is not cleared: an owner signing in with two factors, or from a
+    known device, does not reopen password guessing from everywhere else.
     """
     await give_back(session, source, (t for t in admission.counted if t is Throttle.ADDRESS))
-    await session.exec(
-        delete(LoginThrottle).where(col(LoginThrottle.key) == source.key(Throttle.ACCOUNT_ADDRESS))
-    )
+    place = Throttle.DEVICE if source.device else Throttle.ACCOUNT_ADDRESS
+    await session.exec(delete(LoginThrottle).where(col(LoginThrottle.key) == source.key(place)))
     await give_back(session, source, (t for t in admission.counted if t is Throttle.ACCOUNT))
 
 
@@ -265,19 +285,26 @@ async def count_failure(
     return admission.started + started
 
 
-async def lock_in_force(
-    session: AsyncSession, source: Source, *, now: datetime, second_factor: bool
-) -> Lock | None:
-    """The lock that stops a password check now; the account-wide delay spares two factors."""
-    keys = {source.key(throttle): throttle for throttle in ORDER}
+async def _locks_in_force(
+    session: AsyncSession, source: Source, throttles: Iterable[Throttle], now: datetime
+) -> list[Lock]:
+    """The locks that hold now under these keys, read without counting anything."""
+    keys = {source.key(throttle): throttle for throttle in throttles}
     rows = (
         await session.exec(select(LoginThrottle).where(col(LoginThrottle.key).in_(list(keys))))
     ).all()
-    locks = [
+    return [
         Lock(keys[row.key], row.locked_until, row.lockouts)
         for row in rows
         if row.locked_until is not None and row.locked_until > now
     ]
+
+
+async def lock_in_force(
+    session: AsyncSession, source: Source, *, now: datetime, second_factor: bool
+) -> Lock | None:
+    """The lock that stops a password check now; the account-wide delay spares two factors."""
+    locks = await _locks_in_force(session, source, WITHOUT_DEVICE, now)
     stopping = [lock for lock in locks if not (second_factor and lock.throttle is Throttle.ACCOUNT)]
     return max(stopping, key=lambda lock: lock.until) if stopping else None
 
