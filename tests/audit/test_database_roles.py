@@ -122,12 +122,17 @@ def test_app_role_cannot_rewrite_the_audit_log(roles: Roles, tmp_path: Path) -> 
     assert asyncio.run(_refusals(roles.app_url)) == outcomes
 
 
-async def test_app_works_as_the_app_role(roles: Roles, tmp_path: Path, settings: Settings) -> None:
+async def _deployed(roles: Roles, tmp_path: Path) -> None:
+    """Roles made, schema migrated as the owner (grants given), policy loaded as the app."""
     env = roles.env(tmp_path)
-    # The CLI runs its own event loop: in a thread, as this test already runs in one.
+    # The CLI runs its own event loop: in a thread, as the calling test already runs in one.
     for command in (("db", "create-roles"), ("db", "upgrade"), ("policy", "load")):
         code, output = await asyncio.to_thread(run_ctcp, env, *command)
         assert code == 0, output
+
+
+async def test_app_works_as_the_app_role(roles: Roles, tmp_path: Path, settings: Settings) -> None:
+    await _deployed(roles, tmp_path)
     app = create_app(settings.model_copy(update={"database_url": roles.app_url}))
     database = Database(roles.app_url)
     try:
@@ -196,10 +201,7 @@ async def test_every_kind_of_write_works_as_the_app_role(
     """Least privilege must not break the product: report, files, consent, publication,
     download, withdrawal, needs sharing, a circulated request and an offer, all as a role
     that may only append to the logs, the histories, publications' content and files."""
-    env = roles.env(tmp_path)
-    for command in (("db", "create-roles"), ("db", "upgrade"), ("policy", "load")):
-        code, output = await asyncio.to_thread(run_ctcp, env, *command)
-        assert code == 0, output
+    await _deployed(roles, tmp_path)
     app = create_app(settings.model_copy(update={"database_url": roles.app_url}))
     database = Database(roles.app_url)
     try:

@@ -379,6 +379,17 @@ def _record_throttled(
     }
     if failed is not None:
         details["failed"] = failed
+    _record_refused_sign_in(session, context, source, user_id, details)
+
+
+def _record_refused_sign_in(
+    session: AsyncSession,
+    context: AuditContext,
+    source: throttle.Source,
+    user_id: uuid.UUID | None,
+    details: dict[str, object],
+) -> None:
+    """The denied `session.create` event of a sign-in, saying whether a device cookie came."""
     if source.device:
         details["device"] = True
     audit.record(
@@ -411,17 +422,8 @@ async def _fail(
             session, context, source, admission.delay, user_id=user_id, now=now, failed=reason
         )
         return
-    details: dict[str, object] = {"email": source.email, "reason": reason}
-    if source.device:
-        details["device"] = True
-    audit.record(
-        session,
-        context,
-        "session.create",
-        outcome=Outcome.DENIED,
-        object_type="user",
-        object_id=user_id,
-        details=details,
+    _record_refused_sign_in(
+        session, context, source, user_id, {"email": source.email, "reason": reason}
     )
 
 
