@@ -16,6 +16,7 @@ from sqlmodel import col, select
 from ctcp.app import create_app
 from ctcp.audit import checkpoints
 from ctcp.audit import service as audit
+from ctcp.audit.checkpoints import SIGNER_GRACE
 from ctcp.audit.models import AuditChainHead, AuditEvent
 from ctcp.audit.service import AuditContext
 from ctcp.core.clock import clock
@@ -280,6 +281,8 @@ def test_emptied_checkpoint_directory_fails_verification(env: dict[str, str]) ->
     assert run_ctcp(env, "audit", "checkpoint")[0] == 0
     assert run_ctcp(env, "audit", "verify")[0] == 0
     shutil.rmtree(_checkpoint_dir(env))
+    # Past the grace a running signer has to catch up with a burst of writes.
+    clock.advance(SIGNER_GRACE + timedelta(seconds=1))
     code, output = run_ctcp(env, "audit", "verify")
     assert code == 1, output
     assert "not vouched for from event 1" in _words(output)
@@ -408,5 +411,30 @@ async def test_loop_signer_refuses_a_chain_rewritten_since_its_last_poll(
             assert await signer.run_once(final=True) is None  # and it keeps refusing
         assert "rewritten since" in caplog.text
         assert [item.sequence for item in checkpoints.exported_checkpoints(directory)] == [1]
+    finally:
+        await database.dispose()
+
+
+async def test_a_signer_whose_snapshot_another_signer_overtook_signs_on(
+    fresh_database_url: str, tmp_path: Path
+) -> None:
+    """Several signers (workers, a loop): one that read the chain before another signed
+    a later head takes a fresh snapshot instead of crying tampering (SQLite keeps a read
+    transaction's first snapshot)."""
+    directory = tmp_path / "checkpoints"
+    key = checkpoints.Ed25519PrivateKey.generate()
+    database = Database(fresh_database_url)
+    try:
+        await asyncio.to_thread(_record, fresh_database_url, 2)
+        async with database.read_sessionmaker() as late:
+            await audit.chain_length(late)  # its snapshot: two events
+            head = await asyncio.to_thread(_record, fresh_database_url, 1)
+            async with database.read_sessionmaker() as quick:
+                ahead = await checkpoints.take_checkpoint(
+                    quick, signing_key=key, directory=directory
+                )
+            assert ahead is not None and ahead.position == head
+            behind = await checkpoints.take_checkpoint(late, signing_key=key, directory=directory)
+        assert behind is not None and behind.position == head
     finally:
         await database.dispose()

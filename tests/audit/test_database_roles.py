@@ -178,6 +178,28 @@ def test_membership_through_another_role_and_createrole_are_refused(
         asyncio.run(_pg_execute(roles.admin_url, f'DROP ROLE IF EXISTS "{middle}"'))
 
 
+def test_an_app_role_owning_a_schema_or_a_function_is_refused(roles: Roles, tmp_path: Path) -> None:
+    """Owning a trigger function is enough to void a trigger; owning a schema, to drop
+    what is in it: not only tables count."""
+    env = roles.env(tmp_path)
+    for command in (("db", "create-roles"), ("db", "upgrade")):
+        code, output = run_ctcp(env, *command)
+        assert code == 0, output
+    app = make_url(roles.app_url).username
+    inside = make_url(roles.admin_url).set(database=make_url(roles.app_url).database)
+    url = inside.render_as_string(hide_password=False)
+    for statement, owned in (
+        (f'CREATE SCHEMA side AUTHORIZATION "{app}"', "schema side"),
+        ("CREATE FUNCTION public.side_effect() RETURNS int LANGUAGE sql AS 'SELECT 1'", None),
+        (f'ALTER FUNCTION public.side_effect() OWNER TO "{app}"', "function side_effect"),
+    ):
+        asyncio.run(_pg_execute(url, statement))
+        if owned is not None:
+            assert owned in " ".join(asyncio.run(current_role_problems(roles.app_url)))
+    code, output = run_ctcp(env, "db", "upgrade")
+    assert code == 2 and "owns" in output, output
+
+
 async def test_production_refuses_an_app_role_that_can_rewrite_the_log(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:

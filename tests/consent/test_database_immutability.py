@@ -110,6 +110,9 @@ REFUSED = [
     # Revoking while changing anything else is no revocation.
     "UPDATE publications SET revoked_at = published_at, audience = 'public' "
     "WHERE title = '{title}'",
+    # ... a nullable column included: NULL compared with a value is no match for `=`.
+    "UPDATE publications SET revoked_at = published_at, expires_at = published_at "
+    "WHERE title = '{title}'",
     "DELETE FROM publications WHERE title = '{title}'",
     "UPDATE publication_sections SET body = 'forged' WHERE body = '{body}'",
     "DELETE FROM publication_sections WHERE body = '{body}'",
@@ -192,6 +195,15 @@ async def test_postgresql_refuses_truncate(
     with pytest.raises(DBAPIError, match="append-only"):
         await _execute(database, f"TRUNCATE {table} CASCADE")
     assert (await _publication(database, consented.title)).id is not None
+    # A cascade fires the other tables' triggers too: the table's own must exist.
+    async with database.read_sessionmaker() as session:
+        own = await session.exec(
+            text(  # type: ignore[call-overload]
+                "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                "WHERE c.relname = :table AND (t.tgtype & 32) <> 0 AND NOT t.tgisinternal"
+            ).bindparams(table=table)
+        )
+        assert own.one()[0] == 1, f"{table} has no TRUNCATE trigger of its own"
 
 
 async def test_needs_sharing_history_still_grows(consented: Consented, database: Database) -> None:

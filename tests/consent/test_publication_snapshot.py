@@ -220,3 +220,42 @@ async def test_a_file_that_appears_after_consent_is_not_carried(
     assert {a["id"] for a in renewed["items"][0]["attachments"]} == {str(i) for i in smuggled}
     for attachment_id in smuggled:
         assert (await entity.get(f"/api/v1/attachments/{attachment_id}")).status_code == 200
+
+
+async def test_a_file_whose_content_changed_after_consent_is_a_new_file(
+    app: FastAPI, database: Database
+) -> None:
+    """A file row pointed at other content behind the routes' back is no longer the file
+    consented to: downloads through the publication stop, and a State's narrowing does
+    not carry the changed file into its new publication."""
+    state = await make_org(database)
+    analyst = await _client(app, database, "cted_analyst")
+    officer = await _client(app, database, "consent_officer")
+    focal = await _client(app, database, "state_focal_point", org=state)
+    entity = await _client(app, database, "entity_focal_point", kind="compact_entity")
+    report = (
+        await analyst.post("/api/v1/reports", json={"state": state.code} | _content("V", "Y"))
+    ).json()
+    pdf = PDF + uuid.uuid4().bytes
+    uploaded = (await _upload(analyst, report["id"], pdf, "annex.pdf", None)).json()
+    assert (await analyst.post(f"/api/v1/reports/{report['id']}/adopt")).status_code == 200
+    path = f"/api/v1/reports/{report['id']}/consent"
+    full = {"scope": "full", "audience": "member_states", "reference": "NV/2026/6"}
+    assert (await decide(officer, path, full)).status_code == 201
+    assert (await entity.get(f"/api/v1/attachments/{uploaded['id']}")).status_code == 200
+    other = PNG + uuid.uuid4().bytes
+    sha256 = hashlib.sha256(other).hexdigest()
+    async with database.transaction() as session:
+        session.add(AttachmentBlob(sha256=sha256, size=len(other), media_type="image/png"))
+        await session.flush()
+        session.add(AttachmentChunk(sha256=sha256, sequence=0, data=other))
+        attachment = await session.get(Attachment, uuid.UUID(uploaded["id"]))
+        assert attachment is not None
+        attachment.sha256, attachment.size = sha256, len(other)
+        session.add(attachment)
+    assert (await entity.get(f"/api/v1/attachments/{uploaded['id']}")).status_code == 404
+    narrowed = await focal.post(path, json={"scope": "full", "audience": "compact"})
+    assert narrowed.status_code == 201, narrowed.text
+    listed = (await entity.get("/api/v1/publications", params={"state": state.code})).json()
+    assert listed["items"][0]["attachments"] == []
+    assert (await entity.get(f"/api/v1/attachments/{uploaded['id']}")).status_code == 404

@@ -44,6 +44,8 @@ STATEMENT_HEADER = f"ctcp-audit-checkpoint/v{STATEMENT_VERSION}"
 FIRST_PREVIOUS = "0" * 64
 FILE_NAME = re.compile(r"^checkpoint-(\d{20})\.json$")
 CheckpointStatus = Literal["protected", "unprotected", "failed"]
+# How long a running signer may take to sign what was written (it polls every 5 s).
+SIGNER_GRACE = timedelta(minutes=1)
 
 
 class CheckpointKeyError(DomainError):
@@ -367,6 +369,9 @@ async def take_checkpoint(
     public_key = signing_key.public_key()
     known = {**(keys or {}), key_id(public_key): public_key}
     for _attempt in range(5):
+        # A fresh snapshot each attempt: SQLite keeps a read transaction's first snapshot,
+        # older than the checkpoint another signer may just have written.
+        await session.rollback()
         previous = latest_checkpoint(directory, known)
         after = (previous.position, previous.hash) if previous else (0, service.GENESIS_HASH)
         watched = [seen[0]] if seen is not None and seen[0] > after[0] else []
@@ -562,14 +567,18 @@ async def _staleness(
     if behind <= 0:
         return None
     since = f"checkpoint {last_good.sequence} (event {vouched})" if last_good else "no checkpoint"
-    if behind > 2 * freshness.every_events:
+    now = clock.now()
+    first_after = await service.event_time(session, vouched + 1)
+    # A burst of writes can outrun the signer between two polls: the count alone fails
+    # only once the first unsigned event is older than the grace a signer needs.
+    settled = first_after is not None and now - first_after > SIGNER_GRACE
+    if behind > 2 * freshness.every_events and settled:
         return (
             f"{behind} events follow {since}, more than twice "
             f"CTCP_AUDIT_CHECKPOINT_EVERY_EVENTS ({freshness.every_events}): the newest "
             "checkpoints were removed, or the signer stopped"
         )
-    now, limit = clock.now(), timedelta(minutes=2 * freshness.every_minutes)
-    first_after = await service.event_time(session, vouched + 1)
+    limit = timedelta(minutes=2 * freshness.every_minutes)
     if (last_good is None or now - last_good.at > limit) and (
         first_after is not None and now - first_after > limit
     ):

@@ -325,7 +325,7 @@ async def check_decision(
         session, report, published, full=decision.scope is ConsentScope.FULL
     )
     carried_before = await _carried_by_live_publication(session, report.id, now)
-    new_files = any(attachment.id not in carried_before for attachment in covered)
+    new_files = any((a.id, a.sha256) not in carried_before for a in covered)
     # A file the live publication does not carry (one that reached the report before
     # files were fixed at consent) is published only by a decision that broadens; any
     # other decision, a State's narrowing above all, carries no file it did not carry.
@@ -337,16 +337,17 @@ async def check_decision(
             reference_rule="Broadening consent needs the reference of the State's communication.",
         )
     else:
-        covered = [attachment for attachment in covered if attachment.id in carried_before]
+        covered = [a for a in covered if (a.id, a.sha256) in carried_before]
     return CheckedDecision(report, sections, chosen, events, current, now, published, covered)
 
 
 async def _carried_by_live_publication(
     session: AsyncSession, report_id: uuid.UUID, now: datetime
-) -> set[uuid.UUID]:
-    """The files the report's live publication carries now (none without one)."""
+) -> set[tuple[uuid.UUID, str]]:
+    """The files (id and content) the report's live publication carries now (none without
+    one): a file whose content changed since is a new file."""
     rows = await session.exec(
-        select(PublicationAttachment.attachment_id)
+        select(PublicationAttachment.attachment_id, PublicationAttachment.sha256)
         .join(Publication, col(Publication.id) == col(PublicationAttachment.publication_id))
         .where(col(Publication.report_id) == report_id, live(now))
     )

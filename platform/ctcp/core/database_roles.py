@@ -186,6 +186,26 @@ async def _hand_over_objects(connection: AsyncConnection, owner: str) -> None:
         )
 
 
+# What `:r` itself owns in the current database: the database, a schema but the system's,
+# a relation or a function in one (owning a trigger function is enough to void a trigger).
+_OWNED = """
+SELECT kind || ' ' || name FROM (
+    SELECT 'database' AS kind, datname AS name, datdba AS owner
+        FROM pg_database WHERE datname = current_database()
+    UNION ALL SELECT 'schema', nspname, nspowner FROM pg_namespace
+        WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema'
+    UNION ALL SELECT 'relation', c.relname, c.relowner
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'
+    UNION ALL SELECT 'function', p.proname, p.proowner
+        FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'
+) AS objects
+WHERE pg_get_userbyid(owner) = :r
+ORDER BY 1
+LIMIT 5
+"""
+
 # The roles `:r` is a member of, at any depth, that are superusers, bypass RLS, create
 # roles or own something in the current database (the database itself, a schema but the
 # system's, a relation or a function in one).
@@ -229,14 +249,7 @@ async def app_role_problems(connection: AsyncConnection, role: str) -> list[str]
         )
         if present
     ]
-    owned = await connection.execute(
-        text(
-            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema' "
-            "AND pg_get_userbyid(c.relowner) = :r ORDER BY 1 LIMIT 5"
-        ),
-        {"r": role},
-    )
+    owned = await connection.execute(text(_OWNED), {"r": role})
     names = [name for (name,) in owned.all()]
     if names:
         problems.append(f"role {role} owns {', '.join(names)}")
@@ -312,7 +325,9 @@ async def check_app_role(url: str, *, refuse: bool) -> None:
         return
     try:
         problems = await current_role_problems(url)
-    except Exception:  # the start-up goes on; the database's own errors come soon enough
+    except Exception as error:
+        if refuse:  # unchecked is not safe: production does not start on a guess
+            raise DatabaseRolesError(f"could not check the app's database role: {error}") from error
         logger.exception("could not check the app's database role")
         return
     if not problems:
