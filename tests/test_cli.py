@@ -1,17 +1,21 @@
 """The `ctcp` command, run as a user would run it."""
 
+import asyncio
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
+from ctcp.app import create_app
 from ctcp.cli import app as cli
-from ctcp.core.config import get_settings
+from ctcp.core.config import Settings, get_settings
 from ctcp.core.db import Database
+from ctcp.demo.content import DEMO_PASSWORD
 from tests.factories import tamper_with_audit
 
 
@@ -100,3 +104,34 @@ async def test_audit_verify_exits_1_naming_the_tampered_event(ctcp_env: str, bac
     )
     assert result.returncode == 1
     assert "event 2" in result.stderr
+
+
+def test_setup_makes_a_database_that_serves_the_demo_accounts(
+    ctcp_env: str, settings: Settings
+) -> None:
+    """One command from an empty (here: migrated) database to a serving one; its policy,
+    already stored, is kept; run again, it changes nothing."""
+    code, output = _ctcp(
+        "setup", "--admin-email", "chief@ctcp.example", "--demo", password=DEMO_PASSWORD
+    )
+    assert code == 0, output
+    assert "kept" in output and "administrator chief@ctcp.example: created" in output
+    code, output = _ctcp("setup", "--admin-email", "chief@ctcp.example", password=DEMO_PASSWORD)
+    assert code == 0 and "created 0" in output and "exists" in output, output
+
+    async def sign_in_as(emails: tuple[str, ...]) -> list[int]:
+        app = create_app(settings.model_copy(update={"database_url": ctcp_env}))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                return [
+                    (
+                        await client.post(
+                            "/api/v1/session", json={"email": email, "password": DEMO_PASSWORD}
+                        )
+                    ).status_code
+                    for email in emails
+                ]
+
+    accounts = ("focal.kenya@demo.ctcp.example", "focal.unodc@demo.ctcp.example")
+    assert asyncio.run(sign_in_as(accounts)) == [200, 200]

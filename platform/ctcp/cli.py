@@ -339,6 +339,51 @@ def policy_load() -> None:
     console.print(f"policy: {len(lines)} lines, {result.added} added, {result.removed} removed")
 
 
+@app.command("setup")
+def setup(
+    admin_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="CTCP_ADMIN_DATABASE_URL",
+            help="PostgreSQL: a cluster administrator's URL, to create the owner and app "
+            "roles first (`ctcp db create-roles`)",
+        ),
+    ] = None,
+    admin_email: Annotated[
+        str | None,
+        typer.Option(help="Create this platform administrator (password: CTCP_ADMIN_PASSWORD)"),
+    ] = None,
+    admin_org: Annotated[str, typer.Option(help="The administrator's organization")] = "CTED",
+    with_demo: Annotated[bool, typer.Option("--demo", help="Load the demo data set")] = False,
+) -> None:
+    """A database ready to serve, in order: the owner and app roles (PostgreSQL, given an
+    admin URL), migrations as the owner with the app role's grants, the reference data,
+    the reviewed policy where none is stored yet, an administrator, the demo data."""
+    if admin_url:
+        db_create_roles(admin_url)
+    db_upgrade()
+    load_reference_data()
+
+    async def stored_lines() -> int:
+        database = Database(get_settings().database_url)
+        try:
+            async with database.read_sessionmaker() as session:
+                return len(await policy.stored_policy(session))
+        finally:
+            await database.dispose()
+
+    stored = asyncio.run(stored_lines())
+    if stored:
+        # An administrator's changes are never replaced silently: `ctcp policy load` does.
+        console.print(f"policy: {stored} lines stored, kept (`ctcp policy load` replaces them)")
+    else:
+        policy_load()
+    if admin_email:
+        create_admin(email=admin_email, org=admin_org, name="Platform administrator")
+    if with_demo:
+        demo(password=DEMO_PASSWORD, force=False, scale=None)
+
+
 @policy_app.command("show")
 def policy_show() -> None:
     """Print the effective permission matrix, as the running platform applies it."""

@@ -306,3 +306,18 @@ async def test_every_kind_of_write_works_as_the_app_role(
             assert (await audit.verify_chain(session)).valid
     finally:
         await database.dispose()
+
+
+def test_setup_creates_both_roles_and_a_database_that_serves(roles: Roles, tmp_path: Path) -> None:
+    """`ctcp setup` with an admin URL is the whole deployment: roles, migrations as the
+    owner, the app role's grants, reference data and policy (as the app role)."""
+    env = roles.env(tmp_path)
+    code, output = run_ctcp(env, "setup")
+    assert code == 0, output
+    assert "privileges granted" in output and "created 239" in output, output
+    assert asyncio.run(current_role_problems(roles.app_url)) == []
+    assert asyncio.run(_refusals(roles.app_url)) == dict.fromkeys(
+        REFUSED, "InsufficientPrivilegeError"
+    )
+    code, output = run_ctcp(env, "setup")
+    assert code == 0 and "kept" in output, output
