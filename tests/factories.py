@@ -1,6 +1,8 @@
 """Small factories: organizations, users and signed-in clients with unique names."""
 
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
@@ -15,6 +17,7 @@ from sqlalchemy import func
 from sqlmodel import select
 from typer.testing import CliRunner
 
+from ctcp.app import create_app
 from ctcp.audit.models import AuditEvent
 from ctcp.cli import app as cli
 from ctcp.core.clock import clock
@@ -321,3 +324,17 @@ async def table_counts(url: str, tables: dict[str, Any]) -> dict[str, int]:
             }
     finally:
         await database.dispose()
+
+
+@asynccontextmanager
+async def another_instance(app: FastAPI, **changes: Any) -> AsyncIterator[FastAPI]:
+    """Another app on the same database (its own engine and pool): a second instance,
+    with these settings changed."""
+    instance = create_app(app.state.settings.model_copy(update=changes))
+    async with instance.router.lifespan_context(instance):
+        yield instance
+
+
+def random_address() -> str:
+    """A client address of its own, so per-address counts start from nothing."""
+    return f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}.{secrets.randbelow(250) + 1}"

@@ -10,11 +10,17 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from ctcp.app import create_app
 from ctcp.core.clock import clock
 from ctcp.core.db import Database
 from ctcp.identity import tokens
-from tests.factories import PASSWORD, TEST_KEY, audit_events, make_user
+from tests.factories import (
+    PASSWORD,
+    TEST_KEY,
+    another_instance,
+    audit_events,
+    make_user,
+    random_address,
+)
 from tests.web.conftest import csrf_in
 
 WRONG = "definitely-not-it-99"
@@ -33,17 +39,6 @@ async def _browser(
         transport=transport, base_url=f"{scheme}://ctcp.test", cookies=cookies
     ) as http:
         yield http
-
-
-@asynccontextmanager
-async def _instance(app: FastAPI, **changes: Any) -> AsyncIterator[FastAPI]:
-    instance = create_app(app.state.settings.model_copy(update=changes))
-    async with instance.router.lifespan_context(instance):
-        yield instance
-
-
-def _address() -> str:
-    return f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}.{secrets.randbelow(250) + 1}"
 
 
 async def _attempt(
@@ -66,7 +61,7 @@ async def _portal_attempt(
 
 async def _device_cookie(app: FastAPI, email: str) -> str:
     """The device cookie a successful sign-in leaves in the browser."""
-    response = await _attempt(app, _address(), email, PASSWORD)
+    response = await _attempt(app, random_address(), email, PASSWORD)
     assert response.status_code == 200, response.text
     return response.cookies[DEVICE]
 
@@ -74,7 +69,7 @@ async def _device_cookie(app: FastAPI, email: str) -> str:
 async def _start_account_delay(app: FastAPI, email: str) -> None:
     """Twenty wrong passwords from five addresses: the account-wide delay, no address lock."""
     for _ in range(5):
-        address = _address()
+        address = random_address()
         for _ in range(4):
             assert (await _attempt(app, address, email, WRONG)).status_code == 401
 
@@ -92,7 +87,7 @@ async def test_every_sign_in_sets_a_hardened_long_lived_device_cookie(
 ) -> None:
     user = await make_user(database, roles=("state_focal_point",))
     for scheme in ("http", "https"):
-        async with _browser(app, _address(), scheme=scheme) as http:
+        async with _browser(app, random_address(), scheme=scheme) as http:
             response = await http.post(
                 "/api/v1/session", json={"email": user.email, "password": PASSWORD}
             )
@@ -113,16 +108,16 @@ async def test_the_owners_device_cookie_passes_the_account_wide_delay(
     user = await make_user(database, roles=("state_focal_point",))  # no second factor
     cookie = await _device_cookie(app, user.email)
     await _start_account_delay(app, user.email)
-    new_address = _address()
+    new_address = random_address()
     assert (await _attempt(app, new_address, user.email, PASSWORD)).status_code == 429
     admitted = await _attempt(app, new_address, user.email, PASSWORD, device=cookie)
     assert admitted.status_code == 200, admitted.text
     # Each sign-in gives the browser a new cookie, which works as well.
     renewed = admitted.cookies[DEVICE]
     assert renewed != cookie
-    assert (await _attempt(app, _address(), user.email, PASSWORD, renewed)).status_code == 200
+    assert (await _attempt(app, random_address(), user.email, PASSWORD, renewed)).status_code == 200
     # The delay still holds for everyone without the cookie.
-    assert (await _attempt(app, _address(), user.email, PASSWORD)).status_code == 429
+    assert (await _attempt(app, random_address(), user.email, PASSWORD)).status_code == 429
     events = await audit_events(database, object_id=str(user.id))
     allowed = _details(events, "session.create", "allowed")
     assert [event.get("device") for event in allowed] == [None, True, True]
@@ -152,10 +147,12 @@ async def test_forged_foreign_stale_and_otherwise_signed_device_cookies_are_igno
         "garbage": "not a device cookie",
     }
     for name, value in ignored.items():
-        response = await _attempt(app, _address(), user.email, PASSWORD, device=value)
+        response = await _attempt(app, random_address(), user.email, PASSWORD, device=value)
         assert response.status_code == 429, name
         assert int(response.headers["Retry-After"]) > 0
-    assert (await _attempt(app, _address(), user.email, PASSWORD, device=cookie)).status_code == 200
+    assert (
+        await _attempt(app, random_address(), user.email, PASSWORD, device=cookie)
+    ).status_code == 200
     events = await audit_events(database, object_id=str(user.id))
     refused = _details(events, "session.create", "denied")[-len(ignored) :]
     assert {(event["throttle"], "device" in event) for event in refused} == {("account", False)}
@@ -165,7 +162,7 @@ async def test_failures_with_a_device_cookie_lock_that_device_only_and_are_audit
     app: FastAPI, database: Database
 ) -> None:
     user = await make_user(database, roles=("state_focal_point",))
-    home = _address()
+    home = random_address()
     cookie = await _device_cookie(app, user.email)
     statuses = [
         (await _attempt(app, home, user.email, WRONG, device=cookie)).status_code for _ in range(6)
@@ -188,8 +185,8 @@ async def test_an_attacker_at_the_owners_address_cannot_lock_out_the_owners_devi
     app: FastAPI, database: Database
 ) -> None:
     user = await make_user(database, roles=("state_focal_point",))
-    shared = _address()  # an office behind one NAT address, say
-    async with _instance(app, login_address_max_failures=8) as instance:
+    shared = random_address()  # an office behind one NAT address, say
+    async with another_instance(app, login_address_max_failures=8) as instance:
         cookie = await _device_cookie(instance, user.email)
         for _ in range(5):
             assert (await _attempt(instance, shared, user.email, WRONG)).status_code == 401
@@ -210,7 +207,7 @@ async def test_the_portal_sign_in_sets_and_honours_the_device_cookie(
     app: FastAPI, database: Database
 ) -> None:
     user = await make_user(database, roles=("state_focal_point",))
-    signed = await _portal_attempt(app, _address(), user.email)
+    signed = await _portal_attempt(app, random_address(), user.email)
     assert signed.status_code == 303, signed.text
     (set_cookie,) = [
         value for value in signed.headers.get_list("set-cookie") if value.startswith(f"{DEVICE}=")
@@ -218,8 +215,8 @@ async def test_the_portal_sign_in_sets_and_honours_the_device_cookie(
     assert "HttpOnly" in set_cookie and "Path=/" in set_cookie
     cookie = signed.cookies[DEVICE]
     await _start_account_delay(app, user.email)
-    assert (await _portal_attempt(app, _address(), user.email)).status_code == 429
-    admitted = await _portal_attempt(app, _address(), user.email, device=cookie)
+    assert (await _portal_attempt(app, random_address(), user.email)).status_code == 429
+    admitted = await _portal_attempt(app, random_address(), user.email, device=cookie)
     assert admitted.status_code == 303 and admitted.headers["location"] == "/portal"
     events = await audit_events(database, object_id=str(user.id), action="session.create")
     assert _details(events, "session.create", "allowed")[-1]["device"] is True

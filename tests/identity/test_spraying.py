@@ -2,30 +2,21 @@
 
 import json
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
-from ctcp.app import create_app
 from ctcp.core.db import Database
-from tests.factories import PASSWORD, audit_events, make_user, next_otp
+from tests.factories import (
+    PASSWORD,
+    another_instance,
+    audit_events,
+    make_user,
+    next_otp,
+    random_address,
+)
 
 WRONG = "definitely-not-it-99"
-
-
-@asynccontextmanager
-async def _instance(app: FastAPI, **changes: Any) -> AsyncIterator[FastAPI]:
-    """Another app on the same database (its own engine and pool): a second instance."""
-    instance = create_app(app.state.settings.model_copy(update=changes))
-    async with instance.router.lifespan_context(instance):
-        yield instance
-
-
-def _address() -> str:
-    return f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}.{secrets.randbelow(250) + 1}"
 
 
 async def _attempt(
@@ -46,8 +37,8 @@ async def test_many_accounts_from_one_address_are_throttled_and_audited(
     app: FastAPI, database: Database
 ) -> None:
     user = await make_user(database)
-    attacker, elsewhere = _address(), _address()
-    async with _instance(app, login_address_max_failures=10) as instance:
+    attacker, elsewhere = random_address(), random_address()
+    async with another_instance(app, login_address_max_failures=10) as instance:
         # Unknown e-mails count like wrong passwords, and answer the same.
         emails = [user.email if n % 3 == 0 else _new_email() for n in range(10)]
         failed = [await _attempt(instance, attacker, email, WRONG) for email in emails]
@@ -77,7 +68,7 @@ async def test_the_owner_is_not_locked_out_by_an_attackers_failures(
     app: FastAPI, database: Database
 ) -> None:
     user = await make_user(database)
-    attacker, owner = _address(), _address()
+    attacker, owner = random_address(), random_address()
     statuses = [(await _attempt(app, attacker, user.email, WRONG)).status_code for _ in range(6)]
     assert statuses == [401] * 5 + [429]
     assert (await _attempt(app, attacker, user.email, PASSWORD)).status_code == 429
@@ -96,10 +87,10 @@ async def test_the_account_wide_delay_lets_only_two_factors_through(
     for email in (user.email, plain.email, unknown):
         # Four failures from each of five addresses: no address reaches its own lock of five.
         for _ in range(5):
-            address = _address()
+            address = random_address()
             for _ in range(4):
                 assert (await _attempt(app, address, email, WRONG)).status_code == 401
-    owner = _address()
+    owner = random_address()
     # Without a second factor nothing passes; an unknown e-mail looks exactly the same.
     without = await _attempt(app, owner, plain.email, PASSWORD)
     assert without.status_code == 429 and int(without.headers["Retry-After"]) > 0
@@ -112,7 +103,7 @@ async def test_the_account_wide_delay_lets_only_two_factors_through(
     assert (await _attempt(app, owner, user.email, WRONG, code)).status_code == 429
     assert (await _attempt(app, owner, user.email, PASSWORD, code)).status_code == 200
     # The delay still holds for a password alone.
-    assert (await _attempt(app, _address(), user.email, PASSWORD)).status_code == 429
+    assert (await _attempt(app, random_address(), user.email, PASSWORD)).status_code == 429
     events = await audit_events(database, object_id=str(user.id))
     locks = [json.loads(e.details) for e in events if e.action == "session.lock"]
     assert [lock["throttle"] for lock in locks] == ["account"]
@@ -127,9 +118,9 @@ async def test_the_account_wide_delay_lets_only_two_factors_through(
 
 
 async def test_address_counts_are_shared_by_two_instances(app: FastAPI, database: Database) -> None:
-    address = _address()
+    address = random_address()
     limits = {"login_address_max_failures": 4}
-    async with _instance(app, **limits) as first, _instance(app, **limits) as second:
+    async with another_instance(app, **limits) as first, another_instance(app, **limits) as second:
         statuses = [
             (await _attempt(instance, address, _new_email(), WRONG)).status_code
             for instance in (first, second, first, second)
@@ -143,22 +134,24 @@ async def test_a_refused_attempt_counts_towards_no_other_throttle(
     app: FastAPI, database: Database
 ) -> None:
     user = await make_user(database)
-    attacker = _address()
+    attacker = random_address()
     for _ in range(5):
         await _attempt(app, attacker, user.email, WRONG)
     # Refused unchecked at the locked pair: these must not build up the account-wide delay.
     for _ in range(30):
         assert (await _attempt(app, attacker, user.email, WRONG)).status_code == 429
-    assert (await _attempt(app, _address(), user.email, PASSWORD)).status_code == 200
+    assert (await _attempt(app, random_address(), user.email, PASSWORD)).status_code == 200
 
 
 async def test_successful_sign_ins_do_not_build_up_the_account_wide_delay(
     app: FastAPI, database: Database
 ) -> None:
     user = await make_user(database)
-    async with _instance(app, login_account_max_failures=3) as instance:
+    async with another_instance(app, login_account_max_failures=3) as instance:
         for _ in range(3):
-            assert (await _attempt(instance, _address(), user.email, PASSWORD)).status_code == 200
+            assert (
+                await _attempt(instance, random_address(), user.email, PASSWORD)
+            ).status_code == 200
         # Each success was taken back off the account-wide count: only failures fill it.
-        assert (await _attempt(instance, _address(), user.email, WRONG)).status_code == 401
-        assert (await _attempt(instance, _address(), user.email, PASSWORD)).status_code == 200
+        assert (await _attempt(instance, random_address(), user.email, WRONG)).status_code == 401
+        assert (await _attempt(instance, random_address(), user.email, PASSWORD)).status_code == 200
