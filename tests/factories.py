@@ -338,3 +338,15 @@ async def another_instance(app: FastAPI, **changes: Any) -> AsyncIterator[FastAP
 def random_address() -> str:
     """A client address of its own, so per-address counts start from nothing."""
     return f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}.{secrets.randbelow(250) + 1}"
+
+
+def one_section_report(state_code: str) -> dict[str, Any]:
+    """The body of a small report draft for this State: one section, no recommendation."""
+    return {
+        "state": state_code,
+        "title": "Visit",
+        "kind": "focused",
+        "visit_start": "2026-04-01",
+        "visit_end": "2026-04-02",
+        "sections": [{"area": "legislation", "title": "L", "body": "Law"}],
+    }

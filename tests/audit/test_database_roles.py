@@ -17,7 +17,15 @@ from ctcp.core.config import Settings
 from ctcp.core.database_roles import DatabaseRolesError, current_role_problems
 from ctcp.core.db import Database
 from tests.conftest import _pg_admin_url, _pg_execute
-from tests.factories import audit_events, make_org, make_user, new_client, run_ctcp, sign_in
+from tests.factories import (
+    audit_events,
+    make_org,
+    make_user,
+    new_client,
+    one_section_report,
+    run_ctcp,
+    sign_in,
+)
 
 pytestmark = pytest.mark.postgresql_only
 
@@ -243,14 +251,7 @@ async def test_every_kind_of_write_works_as_the_app_role(
             report = (
                 await c["analyst"].post(
                     "/api/v1/reports",
-                    json={
-                        "state": state.code,
-                        "title": "Visit",
-                        "kind": "focused",
-                        "visit_start": "2026-04-01",
-                        "visit_end": "2026-04-02",
-                        "sections": [{"area": "legislation", "title": "L", "body": "Law"}],
-                    },
+                    json=one_section_report(state.code),
                 )
             ).json()
             pdf = b"%PDF-1.7\n" + secrets.token_bytes(64)

@@ -14,7 +14,14 @@ from ctcp.audit.service import AuditContext
 from ctcp.core.db import Database
 from ctcp.reports import attachments
 from ctcp.reports.models import Attachment, AttachmentBlob, AttachmentChunk
-from tests.factories import audit_events, make_org, make_user, new_client, sign_in
+from tests.factories import (
+    audit_events,
+    make_org,
+    make_user,
+    new_client,
+    one_section_report,
+    sign_in,
+)
 
 PDF = b"%PDF-1.7\n"
 
@@ -29,14 +36,7 @@ async def _draft(analyst: httpx.AsyncClient, database: Database) -> uuid.UUID:
     state = await make_org(database)
     created = await analyst.post(
         "/api/v1/reports",
-        json={
-            "state": state.code,
-            "title": "Visit",
-            "kind": "focused",
-            "visit_start": "2026-04-01",
-            "visit_end": "2026-04-02",
-            "sections": [{"area": "legislation", "title": "L", "body": "Law"}],
-        },
+        json=one_section_report(state.code),
     )
     assert created.status_code == 201, created.text
     return uuid.UUID(created.json()["id"])

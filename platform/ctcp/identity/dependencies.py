@@ -1,6 +1,6 @@
 """Request-level identity: the signed-in principal, CSRF, and the MFA-enrolment gate."""
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, Request, Response
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -185,13 +185,13 @@ def set_session_cookie(
     response: Response, request: Request, token: str, settings: Settings
 ) -> None:
     """The session cookie: HttpOnly, SameSite=Lax, Secure over HTTPS (or as configured)."""
-    response.set_cookie(
-        settings.session_cookie_name,
-        token,
-        httponly=True,
+    _set_cookie(
+        response,
+        request,
+        settings,
+        name=settings.session_cookie_name,
+        value=token,
         samesite="lax",
-        secure=_secure(request, settings),
-        path="/",
         max_age=settings.session_absolute_hours * 3600,
     )
 
@@ -200,12 +200,34 @@ def set_device_cookie(
     response: Response, request: Request, cookie: str, settings: Settings
 ) -> None:
     """The device cookie of a sign-in: kept across sign-outs, sent only to this site."""
-    response.set_cookie(
-        settings.device_cookie_name,
-        cookie,
-        httponly=True,
+    _set_cookie(
+        response,
+        request,
+        settings,
+        name=settings.device_cookie_name,
+        value=cookie,
         samesite="strict",
+        max_age=settings.device_cookie_days * 24 * 3600,
+    )
+
+
+def _set_cookie(
+    response: Response,
+    request: Request,
+    settings: Settings,
+    *,
+    name: str,
+    value: str,
+    samesite: Literal["lax", "strict"],
+    max_age: int,
+) -> None:
+    """An HttpOnly cookie for the whole site, Secure under the session cookie's rule."""
+    response.set_cookie(
+        name,
+        value,
+        httponly=True,
+        samesite=samesite,
         secure=_secure(request, settings),
         path="/",
-        max_age=settings.device_cookie_days * 24 * 3600,
+        max_age=max_age,
     )
