@@ -33,7 +33,7 @@ from ctcp.audit import service as audit
 from ctcp.authz.guard import Access, granted, guard
 from ctcp.authz.listing import audited_page
 from ctcp.core.db import SessionDep
-from ctcp.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
+from ctcp.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, PageRequest
 from ctcp.core.schemas import problem_responses
 from ctcp.organizations.models import Organization
 from ctcp.reports.models import Priority, ThematicArea
@@ -85,8 +85,7 @@ async def list_needs(
         access,
         statement,
         order=[Need.created_at, Need.id],
-        limit=limit,
-        cursor=cursor,
+        page=PageRequest(limit, cursor),
     )
     return Page[NeedRead](
         items=await needs.read_models(session, page.items), next_cursor=page.next_cursor
@@ -189,8 +188,7 @@ async def list_requests(
         access,
         statement,
         order=[AssistanceRequest.created_at, AssistanceRequest.id],
-        limit=limit,
-        cursor=cursor,
+        page=PageRequest(limit, cursor),
     )
     return Page[RequestRead](
         items=await requests.read_models(session, page.items), next_cursor=page.next_cursor
@@ -287,8 +285,7 @@ async def list_offers(
         access,
         statement,
         order=[Offer.created_at, Offer.id],
-        limit=limit,
-        cursor=cursor,
+        page=PageRequest(limit, cursor),
     )
     return Page[OfferRead](
         items=await offers.read_models(session, page.items), next_cursor=page.next_cursor

@@ -21,7 +21,7 @@ from ctcp.audit import service as audit
 from ctcp.authz.guard import Access, guard
 from ctcp.authz.listing import audited_page
 from ctcp.core.db import SessionDep
-from ctcp.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
+from ctcp.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, PageRequest
 from ctcp.core.schemas import problem_responses
 from ctcp.organizations.models import Organization
 
@@ -75,8 +75,7 @@ async def list_consultations(
         access,
         statement,
         order=[CapacityConsultation.start_date, CapacityConsultation.id],
-        limit=limit,
-        cursor=cursor,
+        page=PageRequest(limit, cursor),
     )
     return Page[ConsultationRead](
         items=await consultations.read_models(session, access, page.items),

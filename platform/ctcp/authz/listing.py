@@ -9,7 +9,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from ctcp.audit import service as audit
 from ctcp.authz.guard import Access
-from ctcp.core.pagination import Page, keyset, page_of
+from ctcp.core.pagination import Page, PageRequest, keyset, page_of
 
 T = TypeVar("T")
 
@@ -20,8 +20,7 @@ async def audited_page(
     statement: SelectOfScalar[T],
     *,
     order: Sequence[Any],
-    limit: int,
-    cursor: str | None,
+    page: PageRequest,
 ) -> Page[T]:
     """One page of `statement` (already scoped), ordered by `order` descending (model
     attributes, unique together), audited as `<resource>.list` with the ids shown."""
@@ -29,18 +28,18 @@ async def audited_page(
     names = [attribute.key for attribute in order]
     rows = (
         await session.exec(
-            keyset(statement, order=columns, descending=True, limit=limit, cursor=cursor)
+            keyset(statement, order=columns, descending=True, limit=page.limit, cursor=page.cursor)
         )
     ).all()
-    page = page_of(
-        rows, limit=limit, key=lambda row: [getattr(row, n) for n in names], item=lambda r: r
+    shown = page_of(
+        rows, limit=page.limit, key=lambda row: [getattr(row, n) for n in names], item=lambda r: r
     )
     audit.record(
         session,
         access.audit,
         f"{access.resource}.list",
         object_type=access.resource,
-        details={"ids": [str(getattr(item, "id", "")) for item in page.items]},
+        details={"ids": [str(getattr(item, "id", "")) for item in shown.items]},
         read=True,
     )
-    return page
+    return shown

@@ -4,6 +4,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, Generic, TypeVar, cast
 
@@ -27,6 +28,14 @@ CursorQuery = Annotated[
 class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """Which page a reader asks a service for: its size and the previous page's cursor."""
+
+    limit: int = DEFAULT_LIMIT
+    cursor: str | None = None
 
 
 def _encode(values: Sequence[Any]) -> str:
