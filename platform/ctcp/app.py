@@ -20,6 +20,7 @@ from ctcp.audit import pages as audit_pages
 from ctcp.audit import service as audit
 from ctcp.audit.api import router as audit_router
 from ctcp.audit.service import WRITER_KEY, AuditContext, AuditWriter, Outcome
+from ctcp.authn.subject import current
 from ctcp.authz.openapi import install_openapi
 from ctcp.authz.policy import PolicyWatcher, load_engine
 from ctcp.consent import pages as consent_pages
@@ -190,7 +191,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
 
     async def audit_unexpected_error(request: Request, error: BaseException) -> None:
-        context = getattr(request.state, "actor", None) or audit_context_of(request)
+        subject = current(request)
+        context = subject.audit if subject is not None else audit_context_of(request)
         async with app.state.database.transaction() as session:
             audit.record(
                 session,

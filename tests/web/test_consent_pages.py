@@ -12,7 +12,8 @@ from fastapi import FastAPI
 from sqlmodel import col, func, select
 
 from ctcp.audit.service import AuditContext
-from ctcp.authz.guard import Access, Subject
+from ctcp.authn.subject import Subject
+from ctcp.authz.guard import Access
 from ctcp.authz.scopes import DataScope
 from ctcp.consent import service
 from ctcp.consent.models import ConsentEvent, Publication

@@ -1,6 +1,5 @@
 """Guards: every route declares one; it returns who acts, for whom, and with which scope."""
 
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,27 +8,16 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ctcp.audit import service as audit
 from ctcp.audit.service import AuditContext, Outcome
+from ctcp.authn.service import subject_of
+from ctcp.authn.subject import Subject
 from ctcp.authz.policy import PolicyWatcher
 from ctcp.authz.scopes import DataScope
 from ctcp.core.db import SessionDep, on_failure
 from ctcp.core.errors import DomainError, ForbiddenError
 from ctcp.core.routes import mark_guard
-from ctcp.identity.dependencies import audit_context_of, authenticate
-from ctcp.oauth.bearer import REALM, authenticate_bearer, bearer_token
-from ctcp.oauth.scopes import CLIENT_ROLE, OAuthScope, scope_role
+from ctcp.oauth.bearer import REALM
+from ctcp.oauth.scopes import OAuthScope, scope_role
 from ctcp.organizations.models import Organization
-
-
-@dataclass(frozen=True)
-class Subject:
-    """Who acts: a signed-in person, or an API client narrowed by its token's scopes."""
-
-    user_id: uuid.UUID | None
-    client_id: str | None
-    organization: Organization
-    roles: frozenset[str]
-    audit: AuditContext
-    oauth_scopes: frozenset[str] | None = None  # None for a person
 
 
 @dataclass(frozen=True)
@@ -63,44 +51,10 @@ def _denial_details(request: Request, reason: str, status: int) -> dict[str, Any
     return {"reason": reason, "status": status, "method": request.method, "path": request.url.path}
 
 
-async def subject_of(
-    request: Request,
-    session: AsyncSession,
-    *,
-    sessions_only: bool = False,
-    form_csrf_token: str | None = None,
-) -> Subject:
-    """The caller: an API client by its bearer token, else the person by the session.
-
-    Portal pages accept sessions only, with the CSRF token of their form.
-    """
-    context = audit_context_of(request)
-    token = None if sessions_only else bearer_token(request)
-    if token is not None:
-        client = await authenticate_bearer(request, session, token)
-        actor = context.as_client(client.client_id, client.organization.code)
-        request.state.actor = actor
-        return Subject(
-            user_id=None,
-            client_id=client.client_id,
-            organization=client.organization,
-            roles=frozenset({CLIENT_ROLE}),
-            audit=actor,
-            oauth_scopes=client.scopes,
-        )
-    principal = await authenticate(request, session, form_csrf_token=form_csrf_token)
-    actor = context.as_user(principal.user.id, principal.organization.code)
-    return Subject(
-        user_id=principal.user.id,
-        client_id=None,
-        organization=principal.organization,
-        roles=principal.roles,
-        audit=actor,
-    )
-
-
-def _scopes(request: Request, subject: Subject, resource: str, action: str) -> frozenset[DataScope]:
-    """One Casbin decision: the roles' data scopes, narrowed to an API client's OAuth scopes."""
+def decide(request: Request, subject: Subject, resource: str, action: str) -> frozenset[DataScope]:
+    """The one authorization decision: the data scopes Casbin grants `subject` for
+    (resource, action) — its roles' scopes, narrowed to an API client's OAuth scopes.
+    Empty means no. Guards, further grants and the portal's links all ask here."""
     engine = policy_of(request).engine
     organization = subject.organization.code
     scopes = engine.scopes(subject.roles, organization, resource, action)
@@ -139,16 +93,23 @@ async def authorize(
     sessions_only: bool = False,
     form_csrf_token: str | None = None,
 ) -> Access:
-    """403 unless a role of the caller may do `action` on `resource`; the grant otherwise.
+    """Authenticate the caller, then `admit` them to (resource, action)."""
+    subject = await subject_of(
+        request, session, sessions_only=sessions_only, form_csrf_token=form_csrf_token
+    )
+    return admit(request, session, subject, resource, action)
+
+
+def admit(
+    request: Request, session: AsyncSession, subject: Subject, resource: str, action: str
+) -> Access:
+    """403 unless a role of `subject` may do `action` on `resource`; the grant otherwise.
 
     Refusals raised later in the route (404 outside the scope, 403 from a rule) are
     audited too, when the request's transaction rolls back, and survive it.
     """
-    subject = await subject_of(
-        request, session, sessions_only=sessions_only, form_csrf_token=form_csrf_token
-    )
     actor = subject.audit
-    scopes = _scopes(request, subject, resource, action)
+    scopes = decide(request, subject, resource, action)
     object_id = next(iter(request.path_params.values()), None)
     if not scopes:
         audit.record(
@@ -193,7 +154,7 @@ def guard(resource: str, action: str) -> Any:
 
 def granted(request: Request, access: Access, resource: str, action: str) -> Access | None:
     """The caller's grant for a further (resource, action), or None: one Casbin decision."""
-    scopes = _scopes(request, access.subject, resource, action)
+    scopes = decide(request, access.subject, resource, action)
     return Access(access.subject, resource, action, scopes) if scopes else None
 
 

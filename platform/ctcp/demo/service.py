@@ -39,7 +39,8 @@ from ctcp.assistance.schemas import (
     TransitionIn,
 )
 from ctcp.audit.service import AuditContext
-from ctcp.authz.guard import Access, Subject
+from ctcp.authn.subject import Subject
+from ctcp.authz.guard import Access
 from ctcp.authz.policy import PolicyEngine, load_engine
 from ctcp.authz.scopes import DataScope
 from ctcp.consent import needs_sharing

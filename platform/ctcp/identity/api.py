@@ -2,14 +2,13 @@
 
 from fastapi import APIRouter, Request, Response, status
 
+from ctcp.authn.service import PrincipalBeforeMfaDep, PrincipalDep
 from ctcp.core.db import DatabaseDep, SessionDep
 from ctcp.core.routes import PUBLIC
 from ctcp.core.schemas import problem_responses
 from ctcp.identity import service, tokens
 from ctcp.identity.dependencies import (
     HasherDep,
-    PrincipalBeforeMfaDep,
-    PrincipalDep,
     RequestContextDep,
     SettingsDep,
     actor_context,

@@ -1,4 +1,7 @@
-"""Request-level identity: the signed-in principal, CSRF, and the MFA-enrolment gate."""
+"""Request-level identity: the session cookie's principal, CSRF, and the MFA-enrolment gate.
+
+`ctcp.authn` turns the principal into the request's one `Subject`.
+"""
 
 from typing import Annotated, Literal
 
@@ -9,10 +12,8 @@ from ctcp.audit import service as audit
 from ctcp.audit.service import AuditContext, Outcome
 from ctcp.core.clock import clock
 from ctcp.core.config import Settings
-from ctcp.core.db import SessionDep
 from ctcp.core.errors import ForbiddenError, UnauthorizedError
 from ctcp.core.http import UNSAFE_METHODS
-from ctcp.core.routes import mark_guard
 from ctcp.identity import tokens
 from ctcp.identity.passwords import PasswordHasher
 from ctcp.identity.principal_cache import CachedPrincipal, PrincipalCache
@@ -96,17 +97,11 @@ def audit_context_of(request: Request) -> AuditContext:
     return context
 
 
-async def authenticate(
-    request: Request,
-    session: AsyncSession,
-    *,
-    require_enrolment: bool = True,
-    form_csrf_token: str | None = None,
-) -> Principal:
-    """The person behind the session cookie, checked for CSRF and the MFA-enrolment gate.
+async def session_principal(request: Request, session: AsyncSession) -> Principal:
+    """The person behind the session cookie (401, audited, without a live session).
 
-    The CSRF token comes from the X-CSRF-Token header, or from a portal form's field.
-    A plain function rather than a chain of dependencies: it runs on every request.
+    A plain function rather than a chain of dependencies: it runs on every request, and
+    a session confirmed moments ago is taken from this process's cache.
     """
     settings: Settings = request.app.state.settings
     context = audit_context_of(request)
@@ -115,59 +110,51 @@ async def authenticate(
         record_denial(session, request, context, _action_of(request), "no_credentials")
         raise UnauthorizedError("Sign in first.")
     principal = _cached_principal(request, token)
+    if principal is not None:
+        return principal
+    cache = _cache_of(request)
+    generation = cache.version  # read before the query: a change meanwhile wins
+    principal, reason = await resolve_session(session, token=token, settings=settings)
     if principal is None:
-        cache = _cache_of(request)
-        generation = cache.version  # read before the query: a change meanwhile wins
-        principal, reason = await resolve_session(session, token=token, settings=settings)
-        if principal is None:
-            record_denial(session, request, context, _action_of(request), f"session_{reason}")
-            detail = (
-                "Your session has expired; sign in again."
-                if reason == "expired"
-                else "Sign in first."
-            )
-            raise UnauthorizedError(detail, extra={"session_expired": reason == "expired"})
-        cache.put(
-            tokens.token_hash(token),
-            CachedPrincipal(principal, generation, confirmed_at=clock.now()),
-        )
-    actor = context.as_user(principal.user.id, principal.organization.code)
-    request.state.actor = actor
-    request.state.principal = principal
-    if request.method in UNSAFE_METHODS:
-        candidate = request.headers.get(CSRF_HEADER) or form_csrf_token
-        if not tokens.csrf_token_valid(candidate, token, settings.secret()):
-            record_denial(session, request, actor, _action_of(request), "csrf")
-            raise ForbiddenError("A valid X-CSRF-Token header is required.")
-    if (
-        require_enrolment
-        and principal.roles & settings.mfa_required_roles
-        and principal.user.mfa_enabled_at is None
-    ):
+        record_denial(session, request, context, _action_of(request), f"session_{reason}")
+        expired = reason == "expired"
+        detail = "Your session has expired; sign in again." if expired else "Sign in first."
+        raise UnauthorizedError(detail, extra={"session_expired": expired})
+    cache.put(
+        tokens.token_hash(token), CachedPrincipal(principal, generation, confirmed_at=clock.now())
+    )
+    return principal
+
+
+def check_csrf(
+    request: Request,
+    session: AsyncSession,
+    actor: AuditContext,
+    principal: Principal,
+    form_csrf_token: str | None,
+) -> None:
+    """A state-changing request carries the session's CSRF token (403, audited): in the
+    X-CSRF-Token header, or in a portal form's field."""
+    if request.method not in UNSAFE_METHODS:
+        return
+    settings: Settings = request.app.state.settings
+    candidate = request.headers.get(CSRF_HEADER) or form_csrf_token
+    if not tokens.csrf_token_valid(candidate, principal.session_token, settings.secret()):
+        record_denial(session, request, actor, _action_of(request), "csrf")
+        raise ForbiddenError("A valid X-CSRF-Token header is required.")
+
+
+def check_enrolment(
+    request: Request, session: AsyncSession, actor: AuditContext, principal: Principal
+) -> None:
+    """A person whose role requires MFA is refused until enrolled (403, audited)."""
+    settings: Settings = request.app.state.settings
+    if principal.roles & settings.mfa_required_roles and principal.user.mfa_enabled_at is None:
         record_denial(session, request, actor, _action_of(request), "mfa_enrollment_required")
         raise ForbiddenError(
             "Your role requires multi-factor authentication: enrol first.",
             extra={"mfa_enrollment_required": True},
         )
-    return principal
-
-
-async def principal_before_mfa(request: Request, session: SessionDep) -> Principal:
-    """The signed-in person, even before a required MFA enrolment (me, MFA, sign-out)."""
-    return await authenticate(request, session, require_enrolment=False)
-
-
-async def enrolled_principal(request: Request, session: SessionDep) -> Principal:
-    """The signed-in person, refused until enrolled when a role of theirs requires MFA."""
-    return await authenticate(request, session)
-
-
-# Self-service routes (me, MFA, sign-out) are guarded by authentication alone.
-mark_guard(principal_before_mfa, ("self", "any"))
-mark_guard(enrolled_principal, ("self", "any"))
-
-PrincipalBeforeMfaDep = Annotated[Principal, Depends(principal_before_mfa)]
-PrincipalDep = Annotated[Principal, Depends(enrolled_principal)]
 
 
 def actor_context(context: AuditContext, principal: Principal) -> AuditContext:

@@ -12,12 +12,13 @@ from fastapi.exceptions import RequestValidationError, WebSocketRequestValidatio
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ctcp.authn.subject import current
 from ctcp.core.config import Settings
 from ctcp.core.errors import DomainError
 from ctcp.identity import tokens
-from ctcp.identity.service import Principal
 from ctcp.web import i18n
-from ctcp.web.portal import PREFIX, Portal, sign_in_url
+from ctcp.web.paths import PREFIX, sign_in_url
+from ctcp.web.portal import Portal
 
 Handler = Any
 KEPT_HEADERS = ("retry-after", "x-request-id", "cache-control", "content-security-policy")
@@ -40,13 +41,15 @@ def _field_errors(exc: BaseException) -> list[str]:
 
 async def render_error(request: Request, status: int, exc: BaseException) -> HTMLResponse:
     """The error page; it reads nothing from the database (which may be what failed)."""
-    principal: Principal | None = getattr(request.state, "principal", None)
+    subject = current(request)
+    principal = subject.principal if subject is not None else None
     settings: Settings = request.app.state.settings
     portal = Portal(
         request=request,
         # No query runs for an error page: organization names are not needed.
         session=cast(AsyncSession, None),
         locale=i18n.negotiate(request),
+        subject=subject,
         principal=principal,
         # The page's sign-out form must work from an error page too.
         csrf_token=(

@@ -9,7 +9,7 @@ from fastapi.staticfiles import StaticFiles
 from ctcp.core.routes import PUBLIC
 from ctcp.web import i18n
 from ctcp.web.errors import install_portal_error_pages
-from ctcp.web.portal import PREFIX, local_path
+from ctcp.web.paths import PREFIX, local_path
 
 STATIC_DIR = i18n.TRANSLATIONS_DIR.parent / "static"
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
