@@ -1,5 +1,6 @@
 """Visit reports: validation, scoped lists and reads, drafting, adoption, amendment."""
 
+import json
 from typing import Any
 
 import httpx
@@ -262,3 +263,51 @@ async def test_a_report_lists_its_attachments(
     assert uploaded.status_code == 201, uploaded.text
     read = (await analyst.get(f"/api/v1/reports/{report['id']}")).json()
     assert read["attachments"] == [uploaded.json()]
+
+
+async def test_amending_copies_sections_recommendations_and_attachments(
+    analyst: httpx.AsyncClient, database: Database
+) -> None:
+    state = await make_org(database)
+    content = body(state.code)
+    content["sections"][0]["recommendations"].append({"text": "Train judges.", "priority": "low"})
+    first = (await analyst.post("/api/v1/reports", json=content)).json()
+    pdf = b"%PDF-1.7\n" + bytes(range(256)) * 4 + state.code.encode()
+    for section in (first["sections"][0]["id"], None):
+        data = {"section_id": section} if section else {}
+        files = {"file": ("annex.pdf", pdf)}
+        posted = await analyst.post(
+            f"/api/v1/reports/{first['id']}/attachments", files=files, data=data
+        )
+        assert posted.status_code == 201, posted.text
+    first = (await analyst.post(f"/api/v1/reports/{first['id']}/adopt")).json()
+    second = (await analyst.post(f"/api/v1/reports/{first['id']}/amend")).json()
+
+    def content_of(report: dict[str, Any]) -> list[Any]:
+        return [
+            (
+                s["area"],
+                s["title"],
+                s["body"],
+                [(r["text"], r["priority"]) for r in s["recommendations"]],
+            )
+            for s in report["sections"]
+        ]
+
+    assert content_of(second) == content_of(first)
+    copied = {
+        old["id"]: new["id"] for old, new in zip(first["sections"], second["sections"], strict=True)
+    }
+    ids = [r["id"] for s in first["sections"] + second["sections"] for r in s["recommendations"]]
+    assert len(set(ids)) == len(ids) == 4
+    assert {
+        (copied.get(a["section_id"]), a["filename"], a["sha256"], a["size"])
+        for a in first["attachments"]
+    } == {(a["section_id"], a["filename"], a["sha256"], a["size"]) for a in second["attachments"]}
+    assert len(second["attachments"]) == 2
+    assert {a["id"] for a in second["attachments"]}.isdisjoint(
+        a["id"] for a in first["attachments"]
+    )
+    assert (await analyst.get(f"/api/v1/reports/{second['id']}")).json() == second
+    amended = await audit_events(database, action="report.amend", object_id=second["id"])
+    assert [json.loads(e.details) for e in amended] == [{"from": first["id"], "version": 2}]

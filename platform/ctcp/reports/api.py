@@ -4,16 +4,13 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
-from sqlmodel import col, extract
 
-from ctcp.audit import service as audit
 from ctcp.authz.guard import Access, guard
 from ctcp.core.db import SessionDep
-from ctcp.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, keyset, page_of
+from ctcp.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, PageRequest
 from ctcp.core.schemas import problem_responses
-from ctcp.organizations.models import Organization
-from ctcp.reports import attachments, service
-from ctcp.reports.models import ReportKind, ReportStatus, VisitReport
+from ctcp.reports import service
+from ctcp.reports.models import ReportKind, ReportStatus
 from ctcp.reports.schemas import (
     AttachmentRead,
     ReportContent,
@@ -21,6 +18,7 @@ from ctcp.reports.schemas import (
     ReportRead,
     ReportSummary,
 )
+from ctcp.reports.service import ReportFilters
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 CanRead = Annotated[Access, guard("report", "read")]
@@ -36,8 +34,7 @@ CanWrite = Annotated[Access, guard("report", "write")]
 )
 async def create_report(body: ReportCreate, session: SessionDep, access: CanWrite) -> ReportRead:
     """A new draft (version 1) with its sections and recommendations."""
-    written = await service.create_report(session, access, state_code=body.state, content=body)
-    return await service.full_text(session, written.report, written.sections)
+    return await service.draft_report(session, access, body)
 
 
 @router.get(
@@ -59,37 +56,10 @@ async def list_reports(
 ) -> Page[ReportSummary]:
     """Every version in the caller's scope, newest visit first; filter by State, status,
     kind, year of the visit or lineage (the versions of one report)."""
-    statement = service.readable_reports(access)
-    if lineage is not None:
-        statement = statement.where(col(VisitReport.lineage_id) == lineage)
-    if state is not None:
-        statement = statement.join(
-            Organization, col(Organization.id) == col(VisitReport.state_id)
-        ).where(col(Organization.code) == state.upper())
-    if report_status is not None:
-        statement = statement.where(col(VisitReport.status) == report_status.value)
-    if kind is not None:
-        statement = statement.where(col(VisitReport.kind) == kind.value)
-    if year is not None:
-        statement = statement.where(extract("year", col(VisitReport.visit_start_date)) == year)
-    order = [col(VisitReport.visit_start_date), col(VisitReport.id)]
-    rows = (
-        await session.exec(
-            keyset(statement, order=order, descending=True, limit=limit, cursor=cursor)
-        )
-    ).all()
-    page = page_of(rows, limit=limit, key=lambda r: [r.visit_start_date, r.id], item=lambda r: r)
-    audit.record(
-        session,
-        access.audit,
-        "report.list",
-        object_type="report",
-        details={"ids": [str(r.id) for r in page.items]},
-        read=True,
+    filters = ReportFilters(
+        state=state, status=report_status, kind=kind, year=year, lineage=lineage
     )
-    return Page[ReportSummary](
-        items=await service.summaries(session, page.items), next_cursor=page.next_cursor
-    )
+    return await service.list_reports(session, access, filters, PageRequest(limit, cursor))
 
 
 @router.get(
@@ -100,11 +70,7 @@ async def list_reports(
 )
 async def get_report(report_id: uuid.UUID, session: SessionDep, access: CanRead) -> ReportRead:
     """The full text; outside the caller's scope, 404. Every read is audited."""
-    report = await service.get_report(session, access, report_id)
-    audit.record(
-        session, access.audit, "report.read", object_type="report", object_id=report.id, read=True
-    )
-    return await service.full_text(session, report)
+    return await service.read_report(session, access, report_id)
 
 
 @router.put(
@@ -116,8 +82,7 @@ async def get_report(report_id: uuid.UUID, session: SessionDep, access: CanRead)
 async def update_report(
     report_id: uuid.UUID, body: ReportContent, session: SessionDep, access: CanWrite
 ) -> ReportRead:
-    written = await service.update_draft(session, access, report_id, body)
-    return await service.full_text(session, written.report, written.sections)
+    return await service.update_report(session, access, report_id, body)
 
 
 @router.post(
@@ -127,8 +92,7 @@ async def update_report(
     responses=problem_responses(401, 403, 404, 409),
 )
 async def adopt_report(report_id: uuid.UUID, session: SessionDep, access: CanWrite) -> ReportRead:
-    report = await service.adopt(session, access, report_id)
-    return await service.full_text(session, report)
+    return await service.adopt_report(session, access, report_id)
 
 
 @router.post(
@@ -140,8 +104,7 @@ async def adopt_report(report_id: uuid.UUID, session: SessionDep, access: CanWri
 )
 async def amend_report(report_id: uuid.UUID, session: SessionDep, access: CanWrite) -> ReportRead:
     """A new draft version; the adopted one stays readable as it was."""
-    report = await service.amend(session, access, report_id)
-    return await service.full_text(session, report)
+    return await service.amend_report(session, access, report_id)
 
 
 @router.post(
@@ -161,14 +124,12 @@ async def upload_attachment(
 ) -> AttachmentRead:
     """The type is read from the content, not the name; identical content is stored once.
     An adopted version accepts no new file (409: amend it)."""
-    report = await service.get_report(session, access, report_id, lock=True)
-    attachment = await attachments.store(
+    return await service.attach_file(
         session,
         access,
-        report,
+        report_id,
         section_id,
         file.file,
         file.filename,
         request.app.state.settings.attachment_max_bytes,
     )
-    return AttachmentRead.model_validate(attachment)

@@ -1,20 +1,21 @@
-"""Portal pages of reports (HTML), over the same endpoint functions as the JSON API."""
+"""Portal pages of reports (HTML), over the same service functions as the JSON API."""
 
 import re
 import uuid
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Query, UploadFile
+from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from ctcp.core.errors import ForbiddenError, ValidationError
-from ctcp.core.pagination import DEFAULT_LIMIT
+from ctcp.core.pagination import PageRequest
 from ctcp.organizations.models import OrganizationKind
-from ctcp.reports import api as reports_api
+from ctcp.reports import service
 from ctcp.reports.models import Priority, ReportKind, ReportStatus, ThematicArea
 from ctcp.reports.schemas import ReportContent, ReportCreate, ReportRead
+from ctcp.reports.service import ReportFilters
 from ctcp.web.portal import PREFIX, Portal, page_guard
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -231,16 +232,14 @@ async def reports_list(
     """Reports in the reader's scope, newest visit first (a State sees only its own)."""
     assert portal.access is not None
     everything = portal.access.everything
-    page = await reports_api.list_reports(
-        portal.session,
-        portal.access,
+    filters = ReportFilters(
         state=(state or None) if everything else None,
-        report_status=choice(ReportStatus, report_status, "status"),
+        status=choice(ReportStatus, report_status, "status"),
         kind=choice(ReportKind, kind, "kind"),
         year=year_of(year),
-        limit=DEFAULT_LIMIT,
-        cursor=cursor or None,
-        lineage=None,
+    )
+    page = await service.list_reports(
+        portal.session, portal.access, filters, PageRequest(cursor=cursor or None)
     )
     return await portal.render(
         "reports/list.html",
@@ -285,7 +284,7 @@ async def create_report(portal: CanWrite) -> Response:
             **await form_context(portal),
         )
     assert isinstance(model, ReportCreate)
-    report = await reports_api.create_report(model, portal.session, portal.access)
+    report = await service.draft_report(portal.session, portal.access, model)
     return portal.redirect(
         f"/portal/reports/{report.id}", notice=portal.gettext("The draft report was saved.")
     )
@@ -295,17 +294,12 @@ async def create_report(portal: CanWrite) -> Response:
 async def report_page(report_id: uuid.UUID, portal: CanRead) -> Response:
     """One version in full, its attachments and the other versions the reader may read."""
     assert portal.access is not None
-    report = await reports_api.get_report(report_id, portal.session, portal.access)
-    versions = await reports_api.list_reports(
+    report = await service.read_report(portal.session, portal.access, report_id)
+    versions = await service.list_reports(
         portal.session,
         portal.access,
-        state=None,
-        report_status=None,
-        kind=None,
-        year=None,
-        limit=200,
-        cursor=None,
-        lineage=report.lineage_id,
+        ReportFilters(lineage=report.lineage_id),
+        PageRequest(limit=200),
     )
     return await portal.render(
         "reports/detail.html",
@@ -324,7 +318,7 @@ async def _readable(portal: Portal, report_id: uuid.UUID) -> ReportRead:
     access = await portal.access_for("report", "read")
     if access is None:
         raise ForbiddenError(portal.gettext("Your roles do not allow read on report."))
-    return await reports_api.get_report(report_id, portal.session, access)
+    return await service.read_report(portal.session, access, report_id)
 
 
 @router.get("/reports/{report_id}/edit", response_class=HTMLResponse)
@@ -360,7 +354,7 @@ async def update_report(report_id: uuid.UUID, portal: CanWrite) -> Response:
             errors=errors,
             **await form_context(portal),
         )
-    report = await reports_api.update_report(report_id, model, portal.session, portal.access)
+    report = await service.update_report(portal.session, portal.access, report_id, model)
     return portal.redirect(
         f"/portal/reports/{report.id}", notice=portal.gettext("The draft report was saved.")
     )
@@ -375,7 +369,7 @@ async def adopt_confirmation(report_id: uuid.UUID, portal: CanWrite) -> Response
 @router.post("/reports/{report_id}/adopt", response_class=HTMLResponse)
 async def adopt_report(report_id: uuid.UUID, portal: CanWrite) -> Response:
     assert portal.access is not None
-    report = await reports_api.adopt_report(report_id, portal.session, portal.access)
+    report = await service.adopt_report(portal.session, portal.access, report_id)
     return portal.redirect(
         f"/portal/reports/{report.id}", notice=portal.gettext("The report was adopted.")
     )
@@ -385,7 +379,7 @@ async def adopt_report(report_id: uuid.UUID, portal: CanWrite) -> Response:
 async def amend_report(report_id: uuid.UUID, portal: CanWrite) -> Response:
     """A new draft version; the analyst continues on its edit form."""
     assert portal.access is not None
-    report = await reports_api.amend_report(report_id, portal.session, portal.access)
+    report = await service.amend_report(portal.session, portal.access, report_id)
     return portal.redirect(
         f"/portal/reports/{report.id}/edit",
         notice=portal.gettext(
@@ -408,7 +402,7 @@ async def upload_form(report_id: uuid.UUID, portal: CanWrite) -> Response:
 
 @router.post("/reports/{report_id}/attachments", response_class=HTMLResponse)
 async def upload_attachment(report_id: uuid.UUID, portal: CanWrite) -> Response:
-    """The API's upload (type from content, size limit, audit) from a multipart form."""
+    """The API's upload (type from content, size limit, audit), from a multipart form."""
     assert portal.access is not None
     upload = portal.form.get("file") if portal.form is not None else None
     section = portal.field("section_id")
@@ -431,11 +425,14 @@ async def upload_attachment(report_id: uuid.UUID, portal: CanWrite) -> Response:
             section=section,
             section_options=section_options(portal, report),
         )
-    file = UploadFile(
-        file=upload.file, filename=upload.filename, size=upload.size, headers=upload.headers
-    )
-    attachment = await reports_api.upload_attachment(
-        report_id, portal.request, portal.session, portal.access, file=file, section_id=section_id
+    attachment = await service.attach_file(
+        portal.session,
+        portal.access,
+        report_id,
+        section_id,
+        upload.file,
+        upload.filename,
+        portal.request.app.state.settings.attachment_max_bytes,
     )
     return portal.redirect(
         f"/portal/reports/{report_id}#attachments",

@@ -3,23 +3,27 @@
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import delete, false, func, insert
-from sqlmodel import col, select
+from sqlmodel import SQLModel, col, extract, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
 from ctcp.audit import service as audit
 from ctcp.authz.guard import Access
+from ctcp.authz.listing import audited_page
 from ctcp.authz.scopes import DataScope
 from ctcp.core.clock import clock
 from ctcp.core.errors import ConflictError, NotFoundError, ValidationError
+from ctcp.core.pagination import Page, PageRequest
 from ctcp.organizations import service as organizations
 from ctcp.organizations.models import Organization, OrganizationKind
+from ctcp.reports import attachments
 from ctcp.reports.models import (
     Attachment,
     Recommendation,
+    ReportKind,
     ReportSection,
     ReportStatus,
     VisitReport,
@@ -28,6 +32,7 @@ from ctcp.reports.schemas import (
     AttachmentRead,
     RecommendationRead,
     ReportContent,
+    ReportCreate,
     ReportRead,
     ReportSummary,
     SectionRead,
@@ -69,6 +74,18 @@ class Written:
     sections: list[SectionRead]
 
 
+async def _insert_all(
+    session: AsyncSession, *batches: tuple[type[SQLModel], list[dict[str, Any]]]
+) -> None:
+    """One executemany INSERT per non-empty batch, in order, after the session's pending
+    rows (the rows these point at)."""
+    await session.flush()
+    connection = await session.connection()
+    for table, rows in batches:
+        if rows:
+            await connection.execute(insert(table), rows)
+
+
 async def _write_sections(
     session: AsyncSession, report: VisitReport, content: ReportContent
 ) -> list[SectionRead]:
@@ -106,12 +123,7 @@ async def _write_sections(
                 RecommendationRead(id=row["id"], text=row["text"], priority=row["priority"])
             )
         written.append(read)
-    await session.flush()  # the report row first: the sections point at it
-    connection = await session.connection()
-    if sections:
-        await connection.execute(insert(ReportSection), sections)
-    if recommendations:
-        await connection.execute(insert(Recommendation), recommendations)
+    await _insert_all(session, (ReportSection, sections), (Recommendation, recommendations))
     return written
 
 
@@ -141,6 +153,12 @@ async def create_report(
         details={"state": state.code, "version": 1},
     )
     return Written(report, sections)
+
+
+async def draft_report(session: AsyncSession, access: Access, body: ReportCreate) -> ReportRead:
+    """`create_report`, answered with the new draft in full."""
+    written = await create_report(session, access, state_code=body.state, content=body)
+    return await full_text(session, written.report, written.sections)
 
 
 async def get_report(
@@ -176,6 +194,14 @@ async def update_draft(
     return Written(report, sections)
 
 
+async def update_report(
+    session: AsyncSession, access: Access, report_id: uuid.UUID, content: ReportContent
+) -> ReportRead:
+    """`update_draft`, answered with the draft in full."""
+    written = await update_draft(session, access, report_id, content)
+    return await full_text(session, written.report, written.sections)
+
+
 async def adopt(session: AsyncSession, access: Access, report_id: uuid.UUID) -> VisitReport:
     report = await get_report(session, access, report_id, lock=True)
     if report.status != ReportStatus.DRAFT.value:
@@ -196,8 +222,19 @@ async def adopt(session: AsyncSession, access: Access, report_id: uuid.UUID) -> 
     return report
 
 
-async def amend(session: AsyncSession, access: Access, report_id: uuid.UUID) -> VisitReport:
-    """A new draft version of the latest adopted version; earlier versions stay as they are."""
+async def adopt_report(session: AsyncSession, access: Access, report_id: uuid.UUID) -> ReportRead:
+    """`adopt`, answered with the adopted version in full."""
+    return await full_text(session, await adopt(session, access, report_id))
+
+
+# --- amendment: the latest adopted version, copied into a new draft ---------------------
+
+# The id of each copied section by the id of the section it copies.
+SectionIds = dict[uuid.UUID, uuid.UUID]
+
+
+async def _amendable(session: AsyncSession, access: Access, report_id: uuid.UUID) -> VisitReport:
+    """The version to amend: in scope (404), adopted and the latest of its lineage (409)."""
     report = await get_report(session, access, report_id)
     latest = (
         await session.exec(
@@ -208,6 +245,11 @@ async def amend(session: AsyncSession, access: Access, report_id: uuid.UUID) -> 
     ).one()
     if report.status != ReportStatus.ADOPTED.value or report.version != latest:
         raise ConflictError("Only the latest version, once adopted, can be amended.")
+    return report
+
+
+async def _next_version(session: AsyncSession, access: Access, report: VisitReport) -> VisitReport:
+    """The new draft version's row, written (its content is copied next)."""
     amended = VisitReport(
         lineage_id=report.lineage_id,
         version=report.version + 1,
@@ -221,55 +263,100 @@ async def amend(session: AsyncSession, access: Access, report_id: uuid.UUID) -> 
     )
     session.add(amended)
     await session.flush()
+    return amended
+
+
+async def _copy_sections(
+    session: AsyncSession, source: VisitReport, target: VisitReport
+) -> SectionIds:
+    """Copy the source's sections and their recommendations onto the target (two reads,
+    two executemany INSERTs)."""
     sections = (
         await session.exec(
             select(ReportSection)
-            .where(col(ReportSection.report_id) == report.id)
+            .where(col(ReportSection.report_id) == source.id)
             .order_by(col(ReportSection.position))
         )
     ).all()
-    moved: dict[uuid.UUID, uuid.UUID] = {}
-    for section in sections:
-        copy = ReportSection(
-            report_id=amended.id,
-            area=section.area,
-            title=section.title,
-            body=section.body,
-            position=section.position,
-        )
-        session.add(copy)
-        await session.flush()  # the section before the rows that point at it
-        moved[section.id] = copy.id
-        for recommendation in (
+    moved: SectionIds = {section.id: uuid.uuid4() for section in sections}
+    recommendations = (
+        (
             await session.exec(
-                select(Recommendation).where(col(Recommendation.section_id) == section.id)
+                select(Recommendation).where(col(Recommendation.section_id).in_(list(moved)))
             )
-        ).all():
-            session.add(
-                Recommendation(
-                    section_id=copy.id,
-                    text=recommendation.text,
-                    priority=recommendation.priority,
-                    position=recommendation.position,
-                )
-            )
-    await session.flush()
-    for attachment in (
-        await session.exec(select(Attachment).where(col(Attachment.report_id) == report.id))
-    ).all():
-        session.add(
-            Attachment(
-                report_id=amended.id,
-                section_id=moved.get(attachment.section_id) if attachment.section_id else None,
-                filename=attachment.filename,
-                media_type=attachment.media_type,
-                size=attachment.size,
-                sha256=attachment.sha256,
-                uploaded_at=attachment.uploaded_at,
-                uploaded_by=attachment.uploaded_by,
-            )
-        )
-    await session.flush()
+        ).all()
+        if moved
+        else []
+    )
+    await _insert_all(
+        session,
+        (
+            ReportSection,
+            [
+                {
+                    "id": moved[section.id],
+                    "report_id": target.id,
+                    "area": section.area,
+                    "title": section.title,
+                    "body": section.body,
+                    "position": section.position,
+                }
+                for section in sections
+            ],
+        ),
+        (
+            Recommendation,
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "section_id": moved[recommendation.section_id],
+                    "text": recommendation.text,
+                    "priority": recommendation.priority,
+                    "position": recommendation.position,
+                }
+                for recommendation in recommendations
+            ],
+        ),
+    )
+    return moved
+
+
+async def _copy_attachments(
+    session: AsyncSession, source: VisitReport, target: VisitReport, moved: SectionIds
+) -> None:
+    """Attach the source's files to the target too (the content is stored once already),
+    each to the copy of its section."""
+    files = (
+        await session.exec(select(Attachment).where(col(Attachment.report_id) == source.id))
+    ).all()
+    await _insert_all(
+        session,
+        (
+            Attachment,
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "report_id": target.id,
+                    "section_id": moved.get(file.section_id) if file.section_id else None,
+                    "filename": file.filename,
+                    "media_type": file.media_type,
+                    "size": file.size,
+                    "sha256": file.sha256,
+                    "uploaded_at": file.uploaded_at,
+                    "uploaded_by": file.uploaded_by,
+                }
+                for file in files
+            ],
+        ),
+    )
+
+
+async def amend(session: AsyncSession, access: Access, report_id: uuid.UUID) -> VisitReport:
+    """A new draft version of the latest adopted version; earlier versions stay as they are."""
+    report = await _amendable(session, access, report_id)
+    amended = await _next_version(session, access, report)
+    moved = await _copy_sections(session, report, amended)
+    await _copy_attachments(session, report, amended, moved)
     audit.record(
         session,
         access.audit,
@@ -279,6 +366,32 @@ async def amend(session: AsyncSession, access: Access, report_id: uuid.UUID) -> 
         details={"from": str(report.id), "version": amended.version},
     )
     return amended
+
+
+async def amend_report(session: AsyncSession, access: Access, report_id: uuid.UUID) -> ReportRead:
+    """`amend`, answered with the new draft version in full."""
+    return await full_text(session, await amend(session, access, report_id))
+
+
+async def attach_file(
+    session: AsyncSession,
+    access: Access,
+    report_id: uuid.UUID,
+    section_id: uuid.UUID | None,
+    upload: BinaryIO,
+    filename: str | None,
+    max_bytes: int,
+) -> AttachmentRead:
+    """An uploaded file attached to a draft (`attachments.store`), its report row locked
+    so the file cannot land on a version that is being adopted."""
+    report = await get_report(session, access, report_id, lock=True)
+    attachment = await attachments.store(
+        session, access, report, section_id, upload, filename, max_bytes
+    )
+    return AttachmentRead.model_validate(attachment)
+
+
+# --- reads -------------------------------------------------------------------------------
 
 
 async def summaries(session: AsyncSession, reports: Sequence[VisitReport]) -> list[ReportSummary]:
@@ -360,3 +473,52 @@ async def full_text(
         sections=sections,
         attachments=[AttachmentRead.model_validate(file) for file in files],
     )
+
+
+@dataclass(frozen=True)
+class ReportFilters:
+    """Which versions a list shows (None: any). `state` is a Member State's code,
+    `year` the year the visit started, `lineage` the versions of one report."""
+
+    state: str | None = None
+    status: ReportStatus | None = None
+    kind: ReportKind | None = None
+    year: int | None = None
+    lineage: uuid.UUID | None = None
+
+
+async def list_reports(
+    session: AsyncSession, access: Access, filters: ReportFilters, page: PageRequest
+) -> Page[ReportSummary]:
+    """Every version in the caller's scope that the filters let through, newest visit
+    first, one page at a time; audited as `report.list` with the ids shown."""
+    statement = readable_reports(access)
+    if filters.lineage is not None:
+        statement = statement.where(col(VisitReport.lineage_id) == filters.lineage)
+    if filters.state is not None:
+        statement = statement.join(
+            Organization, col(Organization.id) == col(VisitReport.state_id)
+        ).where(col(Organization.code) == filters.state.upper())
+    if filters.status is not None:
+        statement = statement.where(col(VisitReport.status) == filters.status.value)
+    if filters.kind is not None:
+        statement = statement.where(col(VisitReport.kind) == filters.kind.value)
+    if filters.year is not None:
+        statement = statement.where(
+            extract("year", col(VisitReport.visit_start_date)) == filters.year
+        )
+    shown = await audited_page(
+        session, access, statement, order=[VisitReport.visit_start_date, VisitReport.id], page=page
+    )
+    return Page[ReportSummary](
+        items=await summaries(session, shown.items), next_cursor=shown.next_cursor
+    )
+
+
+async def read_report(session: AsyncSession, access: Access, report_id: uuid.UUID) -> ReportRead:
+    """A report in full; outside the caller's scope, 404. Every read is audited."""
+    report = await get_report(session, access, report_id)
+    audit.record(
+        session, access.audit, "report.read", object_type="report", object_id=report.id, read=True
+    )
+    return await full_text(session, report)
