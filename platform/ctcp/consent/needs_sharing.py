@@ -27,7 +27,7 @@ from ctcp.consent.models import (
     Publication,
     PublicationSection,
 )
-from ctcp.consent.schemas import NeedsSharingDecision, NeedsSharingRead
+from ctcp.consent.schemas import NeedsSharingDecision, NeedsSharingRead, NeedsSharingState
 from ctcp.core.clock import clock
 from ctcp.core.errors import NotFoundError, ValidationError
 from ctcp.organizations.models import Organization, OrganizationKind
@@ -112,6 +112,27 @@ def as_read(event: NeedsSharingEvent) -> NeedsSharingRead:
     return NeedsSharingRead.model_validate(event, from_attributes=True)
 
 
+async def read_sharing(session: AsyncSession, access: Access, code: str) -> NeedsSharingState:
+    """Whether the State named by `code` shares its needs, and the history, inside the
+    caller's consent scope (404 outside); audited as `needs_sharing.read`."""
+    state = await sharing_state(session, access, code)
+    events = await history(session, state.id)
+    current = service.current_of(events, clock.now())
+    audit.record(
+        session,
+        access.audit,
+        "needs_sharing.read",
+        object_type="organization",
+        object_id=state.id,
+        read=True,
+    )
+    return NeedsSharingState(
+        state=state.code,
+        current=as_read(current) if current else None,
+        history=[as_read(e) for e in events],
+    )
+
+
 async def _lock_state(session: AsyncSession, state: Organization) -> None:
     """Serialize decisions on one State, so sequences stay ordered (PostgreSQL row lock)."""
     # FOR NO KEY UPDATE: serializes decisions without blocking rows that reference the State.
@@ -129,7 +150,7 @@ async def record(
     decision: NeedsSharingDecision,
     *,
     may_broaden: bool,
-) -> NeedsSharingEvent:
+) -> NeedsSharingRead:
     """Record a decision; starting to share is broadening, for consent officers only."""
     now = clock.now()
     if decision.expires_at is not None and decision.expires_at <= now:
@@ -162,12 +183,12 @@ async def record(
         recorded_by=access.subject.user_id,
     )
     _audit(session, access, state, event, current)
-    return event
+    return as_read(event)
 
 
 async def withdraw(
     session: AsyncSession, access: Access, state: Organization, reason: str
-) -> NeedsSharingEvent:
+) -> NeedsSharingRead:
     """Stop sharing at once; a State's focal point or a consent officer may."""
     now = clock.now()
     await _lock_state(session, state)
@@ -183,7 +204,7 @@ async def withdraw(
         recorded_by=access.subject.user_id,
     )
     _audit(session, access, state, event, service.current_of(events, now))
-    return event
+    return as_read(event)
 
 
 def _audit(

@@ -1,4 +1,4 @@
-"""Portal pages of consent and publications (HTML), over the same endpoint functions as the
+"""Portal pages of consent and publications (HTML), over the same service functions as the
 JSON API; the preview of a decision is built by the code that builds its publication."""
 
 import uuid
@@ -8,15 +8,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
-from ctcp.consent import api as consent_api
+from ctcp.authz.guard import granted
+from ctcp.consent import downloads
 from ctcp.consent import service as consent_service
 from ctcp.consent.models import AUDIENCE_RANK, Audience, ConsentScope
 from ctcp.consent.schemas import ConsentDecision, ConsentRead, ConsentState, Withdrawal
 from ctcp.core.clock import clock
 from ctcp.core.db import DatabaseDep
 from ctcp.core.errors import ForbiddenError
-from ctcp.core.pagination import DEFAULT_LIMIT
-from ctcp.reports import api as reports_api
+from ctcp.core.pagination import PageRequest
+from ctcp.reports import service as reports_service
 from ctcp.reports.models import ReportStatus, ThematicArea
 from ctcp.reports.pages import choice, year_of
 from ctcp.reports.schemas import ReportRead
@@ -165,10 +166,10 @@ async def consent_context(
     consent_access = await portal.access_for("consent", "read")
     if consent_access is None:
         raise ForbiddenError(portal.gettext("Your roles do not allow read on consent."))
-    state = await consent_api.get_consent(report_id, portal.session, consent_access)
+    state = await consent_service.read_consent(portal.session, consent_access, report_id)
     report_access = await portal.access_for("report", "read")
     report = (
-        await reports_api.get_report(report_id, portal.session, report_access)
+        await reports_service.read_report(portal.session, report_access, report_id)
         if report_access is not None
         else None
     )
@@ -229,8 +230,10 @@ async def record_decision(report_id: uuid.UUID, portal: CanNarrow) -> Response:
     if decision is None:
         context = await consent_context(portal, report_id, values, errors)
         return await portal.render("consent/consent.html", status=422, **context)
-    await consent_api.record_consent(
-        report_id, decision, portal.request, portal.session, portal.access
+    # As the API decides it: from the reader's grant.
+    may_broaden = granted(portal.request, portal.access, "consent", "broaden") is not None
+    await consent_service.record(
+        portal.session, portal.access, report_id, decision, may_broaden=may_broaden
     )
     return portal.redirect(
         f"/portal/reports/{report_id}/consent",
@@ -254,7 +257,7 @@ async def withdraw(report_id: uuid.UUID, portal: CanNarrow) -> Response:
     if body is None:
         context = await consent_context(portal, report_id, errors=errors)
         return await portal.render("consent/withdraw.html", status=422, reason=reason, **context)
-    await consent_api.withdraw_consent(report_id, body, portal.session, portal.access)
+    await consent_service.withdraw(portal.session, portal.access, report_id, body.reason)
     return portal.redirect(
         f"/portal/reports/{report_id}/consent",
         notice=portal.gettext("Consent was withdrawn; the report's publications are revoked."),
@@ -274,14 +277,11 @@ async def publications_list(
 ) -> Response:
     """The live publications the reader may read, newest first."""
     assert portal.access is not None
-    page = await consent_api.list_publications(
-        portal.session,
-        portal.access,
-        state=state or None,
-        limit=DEFAULT_LIMIT,
-        cursor=cursor or None,
-        area=choice(ThematicArea, area, "area"),
-        year=year_of(year),
+    filters = consent_service.PublicationFilters(
+        state=state or None, area=choice(ThematicArea, area, "area"), year=year_of(year)
+    )
+    page = await consent_service.list_publications(
+        portal.session, portal.access, filters, PageRequest(cursor=cursor or None)
     )
     return await portal.render(
         "consent/publications.html",
@@ -295,7 +295,9 @@ async def publications_list(
 async def publication_page(publication_id: uuid.UUID, portal: CanReadPublications) -> Response:
     """Only the consented sections, and the attachments the consent covers."""
     assert portal.access is not None
-    publication = await consent_api.get_publication(publication_id, portal.session, portal.access)
+    publication = await consent_service.read_publication(
+        portal.session, portal.access, publication_id
+    )
     return await portal.render("consent/publication.html", publication=publication)
 
 
@@ -305,6 +307,10 @@ async def download_attachment(
 ) -> Response:
     """The API's download: readers of the full report, or of a publication covering the file."""
     assert portal.access is not None
-    return await consent_api.download_attachment(
-        attachment_id, portal.request, portal.session, database, portal.access
+    attachment = await consent_service.read_attachment(
+        portal.session,
+        attachment_id,
+        report_access=granted(portal.request, portal.access, "report", "read"),
+        publication_access=portal.access,
     )
+    return downloads.streamed(database, attachment, portal.access.audit)

@@ -3,7 +3,7 @@
 import uuid
 from collections.abc import Container, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import ColumnElement, false, or_, update
@@ -15,6 +15,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from ctcp.audit import service as audit
 from ctcp.authz.guard import Access
+from ctcp.authz.listing import audited_page
 from ctcp.authz.scopes import DataScope
 from ctcp.consent.models import (
     AUDIENCE_RANK,
@@ -28,15 +29,18 @@ from ctcp.consent.models import (
 from ctcp.consent.schemas import (
     ConsentDecision,
     ConsentRead,
+    ConsentState,
     PublicationRead,
     PublicationSectionRead,
 )
 from ctcp.core.clock import clock
 from ctcp.core.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
+from ctcp.core.pagination import Page, PageRequest, keyset, page_of
 from ctcp.organizations import service as organizations
 from ctcp.organizations.models import Organization, OrganizationKind
+from ctcp.reports import attachments as report_attachments
 from ctcp.reports import service as reports
-from ctcp.reports.models import Attachment, ReportSection, ReportStatus, VisitReport
+from ctcp.reports.models import Attachment, ReportSection, ReportStatus, ThematicArea, VisitReport
 
 # Which audiences a reader of each kind of organization belongs to.
 AUDIENCES_OF = {
@@ -144,6 +148,21 @@ async def consent_report(
     if report is None:
         raise NotFoundError("No such report.")
     return report
+
+
+async def read_consent(session: AsyncSession, access: Access, report_id: uuid.UUID) -> ConsentState:
+    """The report's current consent and its history, inside the caller's consent scope
+    (404 outside); audited as `consent.read`."""
+    report = await consent_report(session, access, report_id)
+    events = await history(session, report.id)
+    current = current_of(events, clock.now())
+    audit.record(
+        session, access.audit, "consent.read", object_type="report", object_id=report.id, read=True
+    )
+    return ConsentState(
+        current=as_read(current) if current else None,
+        history=[as_read(e) for e in events],
+    )
 
 
 def _sections_of(scope: str, section_ids: Sequence[str], all_ids: set[str]) -> set[str]:
@@ -410,7 +429,7 @@ async def record(
     decision: ConsentDecision,
     *,
     may_broaden: bool,
-) -> ConsentEvent:
+) -> ConsentRead:
     """Record a decision; revoke what it no longer covers and publish what it allows."""
     checked = await check_decision(
         session, access, report_id, decision, may_broaden=may_broaden, lock=True
@@ -433,7 +452,7 @@ async def record(
     await _apply(
         session, access, report, event, checked.current, checked.published, checked.attachments
     )
-    return event
+    return as_read(event)
 
 
 async def withdraw(
@@ -441,7 +460,7 @@ async def withdraw(
     access: Access,
     report_id: uuid.UUID,
     reason: str,
-) -> ConsentEvent:
+) -> ConsentRead:
     """Withdraw all consent: every publication of the report is revoked in this transaction.
 
     Never refused as stale: a withdrawal is the narrowest decision there is, so no
@@ -465,7 +484,7 @@ async def withdraw(
         on_behalf_of=report.state_id,
     )
     await _apply(session, access, report, event, current_of(events, now), [], [])
-    return event
+    return as_read(event)
 
 
 async def _apply(
@@ -647,6 +666,92 @@ async def read_model(
     ]
 
 
+@dataclass(frozen=True)
+class PublicationFilters:
+    """What a list of publications is narrowed to (None: no filter): a State by its code,
+    a thematic area (the publications holding a section of it), a year of publication."""
+
+    state: str | None = None
+    area: ThematicArea | None = None
+    year: int | None = None
+
+
+def _filtered(
+    statement: SelectOfScalar[Publication], filters: PublicationFilters
+) -> SelectOfScalar[Publication]:
+    """`statement` (already scoped) narrowed to the filters."""
+    query = statement
+    if filters.state is not None:
+        query = query.join(
+            Organization,
+            col(Organization.id) == col(Publication.state_id),
+        ).where(col(Organization.code) == filters.state.upper())
+    if filters.area is not None:
+        query = query.where(
+            col(Publication.id).in_(
+                select(PublicationSection.publication_id).where(
+                    col(PublicationSection.area) == filters.area.value
+                )
+            )
+        )
+    if filters.year is not None:
+        start = datetime(filters.year, 1, 1, tzinfo=UTC)
+        query = query.where(
+            col(Publication.published_at) >= start,
+            col(Publication.published_at) < start.replace(year=filters.year + 1),
+        )
+    return query
+
+
+async def _read_page(session: AsyncSession, shown: Page[Publication]) -> Page[PublicationRead]:
+    return Page[PublicationRead](
+        items=await read_model(session, shown.items), next_cursor=shown.next_cursor
+    )
+
+
+async def list_publications(
+    session: AsyncSession, access: Access, filters: PublicationFilters, page: PageRequest
+) -> Page[PublicationRead]:
+    """The live publications in the caller's scope, newest first; audited as
+    `publication.list` with the ids shown."""
+    statement = _filtered(readable_publications(access), filters)
+    shown = await audited_page(
+        session, access, statement, order=[Publication.published_at, Publication.id], page=page
+    )
+    return await _read_page(session, shown)
+
+
+async def list_public_publications(
+    session: AsyncSession, filters: PublicationFilters, page: PageRequest
+) -> Page[PublicationRead]:
+    """The live public publications, newest first: read without signing in, so unaudited."""
+    statement = _filtered(public_publications(), filters)
+    order = [col(Publication.published_at), col(Publication.id)]
+    rows = (
+        await session.exec(
+            keyset(statement, order=order, descending=True, limit=page.limit, cursor=page.cursor)
+        )
+    ).all()
+    shown = page_of(rows, limit=page.limit, key=lambda p: [p.published_at, p.id], item=lambda p: p)
+    return await _read_page(session, shown)
+
+
+async def read_publication(
+    session: AsyncSession, access: Access, publication_id: uuid.UUID
+) -> PublicationRead:
+    """One publication in the caller's scope (404 outside); audited as `publication.read`."""
+    publication = await read_one(session, access, publication_id)
+    audit.record(
+        session,
+        access.audit,
+        "publication.read",
+        object_type="publication",
+        object_id=publication.id,
+        read=True,
+    )
+    return publication
+
+
 async def attachment_readable(
     session: AsyncSession,
     *,
@@ -679,6 +784,34 @@ async def attachment_readable(
         )
     )
     return (await session.exec(statement)).first() is not None
+
+
+async def read_attachment(
+    session: AsyncSession,
+    attachment_id: uuid.UUID,
+    *,
+    report_access: Access | None,
+    publication_access: Access,
+) -> Attachment:
+    """An attachment the caller may download (see `attachment_readable`; 404 otherwise),
+    audited as `attachment.read`."""
+    attachment = await report_attachments.by_id(session, attachment_id)
+    if not await attachment_readable(
+        session,
+        attachment=attachment,
+        report_access=report_access,
+        publication_access=publication_access,
+    ):
+        raise NotFoundError("No such attachment.")
+    audit.record(
+        session,
+        publication_access.audit,
+        "attachment.read",
+        object_type="attachment",
+        object_id=attachment.id,
+        read=True,
+    )
+    return attachment
 
 
 async def published_attachments(

@@ -1,4 +1,4 @@
-"""Portal page of search (HTML), over the same endpoint function as the JSON API."""
+"""Portal page of search (HTML), over the same service function as the JSON API."""
 
 import uuid
 from dataclasses import dataclass, field
@@ -9,12 +9,14 @@ from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup, escape
 from sqlmodel import col
 
+from ctcp.authz.guard import granted
 from ctcp.consent import service as consent_service
 from ctcp.consent.models import Publication
 from ctcp.core.pagination import DEFAULT_LIMIT
 from ctcp.reports import service as reports_service
 from ctcp.reports.models import VisitReport
-from ctcp.search import api as search_api
+from ctcp.search import service as search_service
+from ctcp.search.schemas import SearchHit
 from ctcp.search.service import MARK_END, MARK_START
 from ctcp.web.portal import PREFIX, Portal, page_guard
 
@@ -34,7 +36,7 @@ PAGES = {
 @dataclass
 class Group:
     kind: str
-    hits: list[search_api.SearchHit] = field(default_factory=list)
+    hits: list[SearchHit] = field(default_factory=list)
 
     @property
     def base(self) -> str:
@@ -49,7 +51,7 @@ def highlighted(snippet: str) -> Markup:
     )
 
 
-async def document_titles(portal: Portal, hits: list[search_api.SearchHit]) -> dict[uuid.UUID, str]:
+async def document_titles(portal: Portal, hits: list[SearchHit]) -> dict[uuid.UUID, str]:
     """The title of each hit's report or publication, read through the same scopes."""
     access = portal.access
     assert access is not None
@@ -84,8 +86,12 @@ async def search_page(portal: CanSearch) -> Response:
     elif q:
         access = portal.access
         assert access is not None
-        page = await search_api.search(
-            portal.request, portal.session, access, q=q, limit=DEFAULT_LIMIT
+        page = await search_service.search(
+            portal.session,
+            access,
+            search_service.SearchFilters(q=q),
+            DEFAULT_LIMIT,
+            report_access=granted(portal.request, access, "report", "read"),
         )
         titles = await document_titles(portal, page.items)
         by_kind: dict[str, Group] = {}

@@ -6,7 +6,6 @@ text. Nothing unconsented can surface, in a hit or in a snippet.
 """
 
 import re
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,24 +14,24 @@ from sqlalchemy import select as core_select
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ctcp.audit import service as audit
 from ctcp.authz.guard import Access
 from ctcp.consent import service as consent
 from ctcp.consent.models import Publication, PublicationSection
+from ctcp.core.pagination import Page
 from ctcp.reports import service as reports
 from ctcp.reports.models import ReportSection, VisitReport
+from ctcp.search.schemas import SearchHit
 
 MARK_START, MARK_END = "<mark>", "</mark>"
 WORD = re.compile(r"\w+", re.UNICODE)
 
 
 @dataclass(frozen=True)
-class Hit:
-    kind: str  # "report" or "publication"
-    id: uuid.UUID  # the report or the publication
-    section_id: uuid.UUID
-    area: str
-    title: str
-    snippet: str
+class SearchFilters:
+    """What to search for: the words as typed (the caller checks their length)."""
+
+    q: str
 
 
 def fts5_query(q: str) -> str | None:
@@ -76,12 +75,37 @@ def _postgresql_hits(model: Any, owner: Any, allowed: Any, q: str, limit: int) -
 
 async def search(
     session: AsyncSession,
+    access: Access,
+    filters: SearchFilters,
+    limit: int,
+    *,
+    report_access: Access | None,
+) -> Page[SearchHit]:
+    """The best `limit` hits in what the caller may read (`access`: its publication read;
+    `report_access`: its report read, if any), ranked: one page, no next one. Audited as
+    `search` with the query and the sections hit."""
+    hits = await _best_hits(
+        session, q=filters.q, report_access=report_access, publication_access=access, limit=limit
+    )
+    audit.record(
+        session,
+        access.audit,
+        "search",
+        object_type="search",
+        details={"q": filters.q, "hits": [str(h.section_id) for h in hits]},
+        read=True,
+    )
+    return Page[SearchHit](items=hits, next_cursor=None)
+
+
+async def _best_hits(
+    session: AsyncSession,
     *,
     q: str,
     report_access: Access | None,
     publication_access: Access,
     limit: int,
-) -> list[Hit]:
+) -> list[SearchHit]:
     """The best hits in what the caller may read, each with a highlighted snippet."""
     backend = (await session.connection()).dialect.name
     match = fts5_query(q)
@@ -105,7 +129,7 @@ async def search(
             published,
         )
     )
-    hits: list[tuple[float, Hit]] = []
+    hits: list[tuple[float, SearchHit]] = []
     for kind, fts, model, owner, allowed in sources:
         statement = (
             _sqlite_hits(fts, model, owner, allowed, match or "", limit)
@@ -117,6 +141,14 @@ async def search(
         ).all():
             # bm25 is lower-is-better; ts_rank higher-is-better: one scale for both.
             score = -float(rank) if backend == "sqlite" else float(rank)
-            hits.append((score, Hit(kind, owner_id, section_id, area, title, snippet)))
+            hit = SearchHit(
+                type=kind,
+                id=owner_id,
+                section_id=section_id,
+                area=area,
+                title=title,
+                snippet=snippet,
+            )
+            hits.append((score, hit))
     hits.sort(key=lambda pair: pair[0], reverse=True)
     return [hit for _, hit in hits[:limit]]
