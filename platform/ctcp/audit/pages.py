@@ -1,4 +1,4 @@
-"""Portal pages of the audit trail (HTML), over the same endpoint functions as the JSON API."""
+"""Portal pages of the audit trail (HTML), over the same trail reads as the JSON API."""
 
 import json
 from datetime import datetime
@@ -9,12 +9,12 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
-from ctcp.audit import api as audit_api
+from ctcp.audit import trail
 from ctcp.audit.service import Outcome
-from ctcp.authz.guard import Access
+from ctcp.audit.trail import AuditFilters
 from ctcp.core.db import DatabaseDep
 from ctcp.core.errors import ValidationError
-from ctcp.core.pagination import DEFAULT_LIMIT, CursorQuery
+from ctcp.core.pagination import CursorQuery, PageRequest
 from ctcp.identity.dependencies import SettingsDep
 from ctcp.web.portal import PREFIX, Portal, page_guard
 
@@ -37,24 +37,16 @@ class AuditQuery(BaseModel):
     until: datetime | None = None
 
 
-def _access(portal: Portal) -> Access:
-    if portal.access is None:  # pragma: no cover - page_guard always sets it
-        raise RuntimeError("page without a page_guard")
-    return portal.access
-
-
 def _typed(portal: Portal) -> dict[str, str]:
     return {name: portal.request.query_params.get(name, "").strip() for name in FILTERS}
 
 
-async def _filters(
-    portal: Portal, typed: dict[str, str]
-) -> tuple[audit_api.AuditFilters | None, dict[str, str]]:
-    """The same filter object the API builds from its query (naive times taken as UTC)."""
+def _filters(portal: Portal, typed: dict[str, str]) -> tuple[AuditFilters | None, dict[str, str]]:
+    """The same filters the API builds from its query (naive times taken as UTC)."""
     query, errors = portal.validate(AuditQuery, {k: v for k, v in typed.items() if v})
     if query is None:
         return None, errors
-    filters = await audit_api.audit_filters(
+    filters = AuditFilters(
         actor=query.actor,
         action=query.action,
         outcome=query.outcome,
@@ -69,12 +61,13 @@ async def _filters(
 async def audit_page(portal: ReadAudit, cursor: CursorQuery = None) -> Response:
     """The audit log, newest first, with the API's filters; reading it is itself audited."""
     typed = _typed(portal)
-    filters, errors = await _filters(portal, typed)
+    filters, errors = _filters(portal, typed)
     events = []
     next_cursor = None
     if filters is not None:
-        page = await audit_api.list_events(
-            portal.session, _access(portal), filters, limit=DEFAULT_LIMIT, cursor=cursor
+        assert portal.access is not None
+        page = await trail.list_events(
+            portal.session, portal.access, filters, PageRequest(cursor=cursor)
         )
         next_cursor = page.next_cursor
         events = [
@@ -99,11 +92,12 @@ async def audit_page(portal: ReadAudit, cursor: CursorQuery = None) -> Response:
 @router.get("/audit/export")
 async def export_download(portal: ExportAudit, database: DatabaseDep) -> Response:
     """The API's JSON Lines export of the filtered events, as a download (audited alike)."""
-    filters, errors = await _filters(portal, _typed(portal))
+    filters, errors = _filters(portal, _typed(portal))
     if filters is None:
         name, message = next(iter(errors.items()))
         raise ValidationError(f"{name}: {message}", loc=["query", name])
-    return await audit_api.export_events(portal.session, database, _access(portal), filters)
+    assert portal.access is not None
+    return trail.export_events(portal.session, database, portal.access, filters)
 
 
 @router.get("/audit/verify", response_class=HTMLResponse)
@@ -111,6 +105,7 @@ async def verify_page(
     portal: VerifyAudit, database: DatabaseDep, settings: SettingsDep
 ) -> Response:
     """Recompute every hash and link of the chain and check it against the signed
-    checkpoints, through the API's verification."""
-    result = await audit_api.verify(portal.session, database, _access(portal), settings)
+    checkpoints, as the API verifies it."""
+    assert portal.access is not None
+    result = await trail.verify(portal.session, database, portal.access, settings)
     return await portal.render("audit/verify.html", result=result)

@@ -1,4 +1,4 @@
-"""Portal pages of user administration (HTML), over the same endpoint functions as the API."""
+"""Portal pages of user administration (HTML), over the same service functions as the API."""
 
 import uuid
 from typing import Annotated, Any
@@ -7,13 +7,14 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
-from ctcp.authz.guard import Access
+from ctcp.authz.guard import require
 from ctcp.core.errors import ValidationError
-from ctcp.core.pagination import DEFAULT_LIMIT, CursorQuery
-from ctcp.identity import service, users_api
+from ctcp.core.pagination import CursorQuery, PageRequest
+from ctcp.identity import service, users
 from ctcp.identity.passwords import PasswordHasher, password_problems
 from ctcp.identity.roles import Role, role_fits
-from ctcp.identity.schemas import RolesUpdate, UserCreate, UserRead, UserUpdate
+from ctcp.identity.schemas import RolesUpdate, UserCreate, UserRead
+from ctcp.identity.users import UserFilters
 from ctcp.organizations.models import Organization
 from ctcp.web.portal import PREFIX, Portal, page_guard
 
@@ -24,20 +25,13 @@ ROLES = [role.value for role in Role]
 USERS = f"{PREFIX}/admin/users"
 
 
-class UserFilters(BaseModel):
+class UserQuery(BaseModel):
     """The list's filters as the API takes them (blank fields left out)."""
 
     organization_id: uuid.UUID | None = None
     role: Role | None = None
     active: bool | None = None
     q: str | None = Field(default=None, min_length=1, max_length=100)
-
-
-def granted_access(portal: Portal) -> Access:
-    """The page guard's grant (always set behind `page_guard`)."""
-    if portal.access is None:  # pragma: no cover - page_guard always sets it
-        raise RuntimeError("page without a page_guard")
-    return portal.access
 
 
 def _hasher(portal: Portal) -> PasswordHasher:
@@ -60,6 +54,11 @@ def _mfa_required_roles(portal: Portal) -> frozenset[str]:
     return roles
 
 
+def _admin_may_hold_content_roles(portal: Portal) -> bool:
+    allowed: bool = portal.request.app.state.settings.admin_may_hold_content_roles
+    return allowed
+
+
 @router.get("/admin/users", response_class=HTMLResponse)
 async def users_page(portal: ManageUsers, cursor: CursorQuery = None) -> Response:
     """Users by e-mail, filtered as the API filters them."""
@@ -67,18 +66,18 @@ async def users_page(portal: ManageUsers, cursor: CursorQuery = None) -> Respons
         name: portal.request.query_params.get(name, "").strip()
         for name in ("organization_id", "role", "active", "q")
     }
-    filters, errors = portal.validate(UserFilters, {k: v for k, v in typed.items() if v})
+    query, errors = portal.validate(UserQuery, {k: v for k, v in typed.items() if v})
     page = None
-    if filters is not None:
-        page = await users_api.list_users(
-            portal.session,
-            granted_access(portal),
-            organization_id=filters.organization_id,
-            role=filters.role.value if filters.role else None,
-            active=filters.active,
-            q=filters.q,
-            limit=DEFAULT_LIMIT,
-            cursor=cursor,
+    if query is not None:
+        filters = UserFilters(
+            organization_id=query.organization_id,
+            role=query.role.value if query.role else None,
+            active=query.active,
+            q=query.q,
+        )
+        assert portal.access is not None
+        page = await users.list_users(
+            portal.session, portal.access, filters, PageRequest(cursor=cursor)
         )
     return await portal.render(
         "identity/admin_users.html",
@@ -130,8 +129,15 @@ async def create_user(portal: ManageUsers) -> Response:
     errors |= {name: message for name, message in checked.items() if name not in errors}
     if body is None or errors:
         return await _new_user_form(portal, typed, errors, status=422)
-    created = await users_api.create_user(
-        body, portal.request, portal.session, granted_access(portal), _hasher(portal)
+    assert portal.access is not None
+    if body.roles:
+        require(portal.request, portal.access, "role", "manage")
+    created = await users.create_user(
+        portal.session,
+        body,
+        hasher=_hasher(portal),
+        context=portal.access.audit,
+        admin_may_hold_content_roles=_admin_may_hold_content_roles(portal),
     )
     return portal.redirect(f"{USERS}/{created.id}", notice=portal.gettext("The user was created."))
 
@@ -182,7 +188,8 @@ async def _user_page(
 
 @router.get("/admin/users/{user_id}", response_class=HTMLResponse)
 async def user_page(user_id: uuid.UUID, portal: ManageUsers) -> Response:
-    user = await users_api.get_user(user_id, portal.session, granted_access(portal))
+    assert portal.access is not None
+    user = await users.read_user(portal.session, portal.access, user_id)
     return await _user_page(portal, user, {})
 
 
@@ -192,14 +199,22 @@ async def set_roles(user_id: uuid.UUID, portal: ManageRoles) -> Response:
     body, errors = portal.validate(RolesUpdate, {"roles": portal.fields("roles")})
     if body is None:
         raise ValidationError(next(iter(errors.values())), loc=["roles"])
-    await users_api.set_roles(user_id, body, portal.request, portal.session, granted_access(portal))
+    assert portal.access is not None
+    await users.set_roles(
+        portal.session,
+        user_id,
+        body.roles,
+        context=portal.access.audit,
+        admin_may_hold_content_roles=_admin_may_hold_content_roles(portal),
+    )
     return portal.redirect(f"{USERS}/{user_id}", notice=portal.gettext("The roles were saved."))
 
 
 @router.get("/admin/users/{user_id}/active", response_class=HTMLResponse)
 async def confirm_active_page(user_id: uuid.UUID, portal: ManageUsers) -> Response:
     """The confirmation step before an account is deactivated (or reactivated)."""
-    user = await users_api.get_user(user_id, portal.session, granted_access(portal))
+    assert portal.access is not None
+    user = await users.read_user(portal.session, portal.access, user_id)
     return await portal.render("identity/admin_user_active.html", user=user)
 
 
@@ -209,11 +224,12 @@ async def set_active(user_id: uuid.UUID, portal: ManageUsers) -> Response:
     wanted = portal.field("active")
     if wanted not in ("true", "false"):
         raise ValidationError(portal.gettext("Choose a value from the list."), loc=["active"])
-    body = UserUpdate(active=wanted == "true")
-    await users_api.update_user(user_id, body, portal.session, granted_access(portal))
+    active = wanted == "true"
+    assert portal.access is not None
+    await users.update_user(portal.session, user_id, active=active, context=portal.access.audit)
     notice = (
         portal.gettext("The account was reactivated.")
-        if body.active
+        if active
         else portal.gettext("The account was deactivated and its sessions ended.")
     )
     return portal.redirect(f"{USERS}/{user_id}", notice=notice)

@@ -1,4 +1,4 @@
-"""Portal pages of API clients (HTML), over the same endpoint functions as the JSON API.
+"""Portal pages of API clients (HTML), over the same service functions as the JSON API.
 
 A client's secret is shown once, on the page that answers the POST that made it (no
 redirect, so it is never in a page that can be loaded again; the portal sends no-store).
@@ -11,12 +11,12 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 
-from ctcp.authz.guard import Access
-from ctcp.core.pagination import DEFAULT_LIMIT, CursorQuery
+from ctcp.core.pagination import CursorQuery, PageRequest
 from ctcp.identity.roles import role_fits
-from ctcp.oauth import clients_api
+from ctcp.oauth import service
 from ctcp.oauth.schemas import ApiClientCreate
 from ctcp.oauth.scopes import CLIENT_ROLE, OAuthScope
+from ctcp.oauth.service import ClientFilters
 from ctcp.organizations.models import OrganizationKind
 from ctcp.web.portal import PREFIX, Portal, page_guard
 
@@ -28,15 +28,11 @@ SCOPES = [scope.value for scope in OAuthScope]
 CLIENT_KINDS = {kind.value for kind in OrganizationKind if role_fits(CLIENT_ROLE, kind.value)}
 
 
-class ClientFilters(BaseModel):
+class ClientQuery(BaseModel):
+    """The API's list filters, from the filter form."""
+
     organization_id: uuid.UUID | None = None
     active: bool | None = None
-
-
-def _access(portal: Portal) -> Access:
-    if portal.access is None:  # pragma: no cover - page_guard always sets it
-        raise RuntimeError("page without a page_guard")
-    return portal.access
 
 
 async def _organizations(portal: Portal) -> list[tuple[str, str]]:
@@ -55,16 +51,15 @@ async def clients_page(portal: ManageClients, cursor: CursorQuery = None) -> Res
         name: portal.request.query_params.get(name, "").strip()
         for name in ("organization_id", "active")
     }
-    filters, errors = portal.validate(ClientFilters, {k: v for k, v in typed.items() if v})
+    query, errors = portal.validate(ClientQuery, {k: v for k, v in typed.items() if v})
     page = None
-    if filters is not None:
-        page = await clients_api.list_api_clients(
+    if query is not None:
+        assert portal.access is not None
+        page = await service.list_clients(
             portal.session,
-            _access(portal),
-            organization_id=filters.organization_id,
-            active=filters.active,
-            limit=DEFAULT_LIMIT,
-            cursor=cursor,
+            portal.access,
+            ClientFilters(organization_id=query.organization_id, active=query.active),
+            PageRequest(cursor=cursor),
         )
     return await portal.render(
         "oauth/list.html",
@@ -108,7 +103,8 @@ async def create_client(portal: ManageClients) -> Response:
         errors["scopes"] = portal.gettext("Choose at least one scope from the list.")
     if body is None:
         return await _form(portal, typed, errors, status=422)
-    issued = await clients_api.create_api_client(body, portal.session, _access(portal))
+    assert portal.access is not None
+    issued = await service.issue_client(portal.session, body, context=portal.access.audit)
     return await portal.render(
         "oauth/secret.html",
         status=201,
@@ -121,21 +117,26 @@ async def create_client(portal: ManageClients) -> Response:
 
 @router.get("/admin/api-clients/{api_client_id}", response_class=HTMLResponse)
 async def client_page(api_client_id: uuid.UUID, portal: ManageClients) -> Response:
-    client = await clients_api.get_api_client(api_client_id, portal.session, _access(portal))
+    assert portal.access is not None
+    client = await service.read_client(portal.session, portal.access, api_client_id)
     return await portal.render("oauth/client.html", client=client)
 
 
 @router.get("/admin/api-clients/{api_client_id}/disable", response_class=HTMLResponse)
 async def confirm_disable_page(api_client_id: uuid.UUID, portal: ManageClients) -> Response:
     """The confirmation step before a client is disabled."""
-    client = await clients_api.get_api_client(api_client_id, portal.session, _access(portal))
+    assert portal.access is not None
+    client = await service.read_client(portal.session, portal.access, api_client_id)
     return await portal.render("oauth/confirm.html", client=client, action="disable")
 
 
 @router.post("/admin/api-clients/{api_client_id}/disable", response_class=HTMLResponse)
 async def disable_client(api_client_id: uuid.UUID, portal: ManageClients) -> Response:
     """The API's disabling: the secret stops working and every token dies at once."""
-    await clients_api.disable_api_client(api_client_id, portal.session, _access(portal))
+    assert portal.access is not None
+    await service.disable_client(
+        portal.session, api_client_id=api_client_id, context=portal.access.audit
+    )
     return portal.redirect(
         f"{CLIENTS}/{api_client_id}", notice=portal.gettext("The API client was disabled.")
     )
@@ -144,16 +145,20 @@ async def disable_client(api_client_id: uuid.UUID, portal: ManageClients) -> Res
 @router.get("/admin/api-clients/{api_client_id}/secret", response_class=HTMLResponse)
 async def confirm_rotate_page(api_client_id: uuid.UUID, portal: ManageClients) -> Response:
     """The confirmation step before a secret is replaced (the old one dies at once)."""
-    client = await clients_api.get_api_client(api_client_id, portal.session, _access(portal))
+    assert portal.access is not None
+    client = await service.read_client(portal.session, portal.access, api_client_id)
     return await portal.render("oauth/confirm.html", client=client, action="rotate")
 
 
 @router.post("/admin/api-clients/{api_client_id}/secret", response_class=HTMLResponse)
 async def rotate_secret(api_client_id: uuid.UUID, portal: ManageClients) -> Response:
     """The API's rotation; the new secret is shown on this answer only."""
-    access = _access(portal)
-    rotated = await clients_api.rotate_api_client_secret(api_client_id, portal.session, access)
-    client = await clients_api.get_api_client(api_client_id, portal.session, access)
+    access = portal.access
+    assert access is not None
+    rotated = await service.rotate_secret(
+        portal.session, api_client_id=api_client_id, context=access.audit
+    )
+    client = await service.read_client(portal.session, access, api_client_id)
     return await portal.render(
         "oauth/secret.html",
         client=client,

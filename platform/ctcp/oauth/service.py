@@ -5,7 +5,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import update
 from sqlmodel import col, select
@@ -16,10 +16,12 @@ from ctcp.audit import service as audit
 from ctcp.audit.service import AuditContext
 from ctcp.core.changes import bump_grants
 from ctcp.core.clock import clock
-from ctcp.core.errors import ConflictError, ValidationError
+from ctcp.core.errors import ConflictError, NotFoundError, ValidationError
+from ctcp.core.pagination import Page, PageRequest, keyset, page_of
 from ctcp.identity.roles import role_fits
 from ctcp.identity.tokens import token_hash
 from ctcp.oauth.models import AccessToken, ApiClient
+from ctcp.oauth.schemas import ApiClientCreate, ApiClientIssued, ApiClientRead, ClientSecret
 from ctcp.oauth.scopes import CLIENT_ROLE, OAuthScope
 from ctcp.oauth.server import (
     ClientRecord,
@@ -28,6 +30,9 @@ from ctcp.oauth.server import (
     normalized_scope,
 )
 from ctcp.organizations.models import Organization
+
+if TYPE_CHECKING:  # not at run time: the guard authenticates bearer tokens through here
+    from ctcp.authz.guard import Access
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,25 @@ async def create_client(
     return IssuedClient(client, organization, secret)
 
 
+async def issue_client(
+    session: AsyncSession, body: ApiClientCreate, *, context: AuditContext
+) -> ApiClientIssued:
+    """`create_client` for the organization the body names (404 when there is none): the
+    client with its secret, shown in this answer only."""
+    organization = await session.get(Organization, body.organization_id)
+    if organization is None:
+        raise NotFoundError("No such organization.")
+    issued = await create_client(
+        session,
+        organization=organization,
+        name=body.name,
+        scopes=[scope.value for scope in body.scopes],
+        context=context,
+    )
+    read = ApiClientRead.of(issued.client, issued.organization)
+    return ApiClientIssued(**read.model_dump(), client_secret=issued.secret)
+
+
 def clients_with_organizations() -> Select[ApiClient, Organization]:
     """API clients, each with its organization (the administrators see every one)."""
     return select(ApiClient, Organization).join(
@@ -110,12 +134,68 @@ def clients_with_organizations() -> Select[ApiClient, Organization]:
     )
 
 
-async def load_client(
-    session: AsyncSession, *, id: uuid.UUID
-) -> tuple[ApiClient, Organization] | None:
-    statement = clients_with_organizations().where(col(ApiClient.id) == id)
+@dataclass(frozen=True)
+class ClientFilters:
+    """The list's filters: the clients of one organization, active or disabled ones."""
+
+    organization_id: uuid.UUID | None = None
+    active: bool | None = None
+
+
+async def list_clients(
+    session: AsyncSession, access: "Access", filters: ClientFilters, page: PageRequest
+) -> Page[ApiClientRead]:
+    """Every organization's clients, by client id; audited as `api_client.list` with the ids."""
+    statement = clients_with_organizations()
+    if filters.organization_id is not None:
+        statement = statement.where(col(ApiClient.organization_id) == filters.organization_id)
+    if filters.active is not None:
+        statement = statement.where(col(ApiClient.active) == filters.active)
+    statement = keyset(
+        statement, order=[col(ApiClient.client_id)], limit=page.limit, cursor=page.cursor
+    )
+    rows = (await session.exec(statement)).all()
+    shown = page_of(
+        rows,
+        limit=page.limit,
+        key=lambda row: [row[0].client_id],
+        item=lambda row: ApiClientRead.of(row[0], row[1]),
+    )
+    audit.record(
+        session,
+        access.audit,
+        "api_client.list",
+        object_type="api_client",
+        details={"ids": [str(item.id) for item in shown.items]},
+        read=True,
+    )
+    return shown
+
+
+async def _client_by_id(
+    session: AsyncSession, api_client_id: uuid.UUID
+) -> tuple[ApiClient, Organization]:
+    statement = clients_with_organizations().where(col(ApiClient.id) == api_client_id)
     row = (await session.exec(statement)).first()
-    return None if row is None else (row[0], row[1])
+    if row is None:
+        raise NotFoundError("No such API client.")
+    return row[0], row[1]
+
+
+async def read_client(
+    session: AsyncSession, access: "Access", api_client_id: uuid.UUID
+) -> ApiClientRead:
+    """One client (404 when there is none); audited as `api_client.read`."""
+    client, organization = await _client_by_id(session, api_client_id)
+    audit.record(
+        session,
+        access.audit,
+        "api_client.read",
+        object_type="api_client",
+        object_id=api_client_id,
+        read=True,
+    )
+    return ApiClientRead.of(client, organization)
 
 
 async def client_by_client_id(session: AsyncSession, client_id: str) -> ClientRecord | None:
@@ -137,9 +217,11 @@ async def revoke_client_tokens(session: AsyncSession, client: ApiClient) -> int:
 
 
 async def disable_client(
-    session: AsyncSession, *, client: ApiClient, context: AuditContext
+    session: AsyncSession, *, api_client_id: uuid.UUID, context: AuditContext
 ) -> None:
-    """Disable a client: its secret stops working and every token of it dies at once."""
+    """Disable a client (404 when there is none): its secret stops working and every
+    token of it dies at once."""
+    client, _ = await _client_by_id(session, api_client_id)
     if not client.active:
         return
     client.active = False
@@ -158,8 +240,12 @@ async def disable_client(
     )
 
 
-async def rotate_secret(session: AsyncSession, *, client: ApiClient, context: AuditContext) -> str:
-    """A new secret (shown once); the old one stops working and its tokens are revoked."""
+async def rotate_secret(
+    session: AsyncSession, *, api_client_id: uuid.UUID, context: AuditContext
+) -> ClientSecret:
+    """A new secret (shown once) of a client (404 when there is none); the old one stops
+    working and its tokens are revoked."""
+    client, _ = await _client_by_id(session, api_client_id)
     if not client.active:
         raise ConflictError("The client is disabled.")
     secret = new_client_secret()
@@ -176,7 +262,7 @@ async def rotate_secret(session: AsyncSession, *, client: ApiClient, context: Au
         object_id=client.id,
         details={"client_id": client.client_id, "tokens_revoked": revoked},
     )
-    return secret
+    return ClientSecret(client_id=client.client_id, client_secret=secret)
 
 
 async def save_token(

@@ -4,16 +4,15 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
-from sqlmodel import col, or_
 
 from ctcp.authz.guard import Access, guard
 from ctcp.core.db import SessionDep
-from ctcp.core.errors import NotFoundError
-from ctcp.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, keyset, page_of
+from ctcp.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, PageRequest
 from ctcp.core.schemas import problem_responses
 from ctcp.organizations import service
-from ctcp.organizations.models import Organization, OrganizationKind
+from ctcp.organizations.models import OrganizationKind
 from ctcp.organizations.schemas import OrganizationCreate, OrganizationRead
+from ctcp.organizations.service import OrganizationFilters
 
 router = APIRouter(prefix="/api/v1/organizations", tags=["organizations"])
 CanRead = Annotated[Access, guard("organization", "read")]
@@ -35,23 +34,8 @@ async def list_organizations(
     cursor: CursorQuery = None,
 ) -> Page[OrganizationRead]:
     """Member States, Compact entities and the Secretariat, by code; filter by kind or text."""
-    statement = service.readable_organizations()
-    if kind is not None:
-        statement = statement.where(col(Organization.kind) == kind.value)
-    if q:
-        pattern = f"%{q.lower()}%"
-        statement = statement.where(
-            or_(
-                col(Organization.code).ilike(pattern),
-                col(Organization.name_en).ilike(pattern),
-                col(Organization.name_fr).ilike(pattern),
-            )
-        )
-    statement = keyset(statement, order=[col(Organization.code)], limit=limit, cursor=cursor)
-    rows = (await session.exec(statement)).all()
-    return page_of(
-        rows, limit=limit, key=lambda org: [org.code], item=OrganizationRead.model_validate
-    )
+    filters = OrganizationFilters(kind=kind, q=q)
+    return await service.list_organizations(session, access, filters, PageRequest(limit, cursor))
 
 
 @router.get(
@@ -63,11 +47,7 @@ async def list_organizations(
 async def get_organization(
     organization_id: uuid.UUID, session: SessionDep, access: CanRead
 ) -> OrganizationRead:
-    statement = service.readable_organizations().where(col(Organization.id) == organization_id)
-    organization = (await session.exec(statement)).first()
-    if organization is None:
-        raise NotFoundError("No such organization.")
-    return OrganizationRead.model_validate(organization)
+    return await service.read_organization(session, access, organization_id)
 
 
 @router.post(
@@ -80,12 +60,4 @@ async def get_organization(
 async def create_organization(
     body: OrganizationCreate, session: SessionDep, access: CanManage
 ) -> OrganizationRead:
-    organization = await service.create_organization(
-        session,
-        code=body.code,
-        name=body.name,
-        name_fr=body.name_fr,
-        kind=body.kind,
-        context=access.audit,
-    )
-    return OrganizationRead.model_validate(organization)
+    return await service.create_organization(session, body, context=access.audit)

@@ -1,4 +1,4 @@
-"""Portal pages of organizations (HTML), over the same endpoint functions as the JSON API."""
+"""Portal pages of organizations (HTML), over the same service functions as the JSON API."""
 
 from typing import Annotated, Any
 
@@ -6,11 +6,11 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
-from ctcp.authz.guard import Access
-from ctcp.core.pagination import DEFAULT_LIMIT, CursorQuery
-from ctcp.organizations import api as organizations_api
+from ctcp.core.pagination import CursorQuery, PageRequest
+from ctcp.organizations import service
 from ctcp.organizations.models import OrganizationKind
 from ctcp.organizations.schemas import OrganizationCreate
+from ctcp.organizations.service import OrganizationFilters
 from ctcp.web.portal import PREFIX, Portal, page_guard
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -20,31 +20,26 @@ ORGANIZATIONS = f"{PREFIX}/admin/organizations"
 KINDS = [kind.value for kind in OrganizationKind]
 
 
-class OrganizationFilters(BaseModel):
+class OrganizationQuery(BaseModel):
+    """The API's list filters, from the filter form."""
+
     kind: OrganizationKind | None = None
     q: str | None = Field(default=None, min_length=1, max_length=100)
-
-
-def _access(portal: Portal) -> Access:
-    if portal.access is None:  # pragma: no cover - page_guard always sets it
-        raise RuntimeError("page without a page_guard")
-    return portal.access
 
 
 @router.get("/admin/organizations", response_class=HTMLResponse)
 async def organizations_page(portal: ReadOrganizations, cursor: CursorQuery = None) -> Response:
     """Member States, Compact entities and the Secretariat, by code; filter by kind or text."""
     typed = {name: portal.request.query_params.get(name, "").strip() for name in ("kind", "q")}
-    filters, errors = portal.validate(OrganizationFilters, {k: v for k, v in typed.items() if v})
+    query, errors = portal.validate(OrganizationQuery, {k: v for k, v in typed.items() if v})
     page = None
-    if filters is not None:
-        page = await organizations_api.list_organizations(
+    if query is not None:
+        assert portal.access is not None
+        page = await service.list_organizations(
             portal.session,
-            _access(portal),
-            kind=filters.kind,
-            q=filters.q,
-            limit=DEFAULT_LIMIT,
-            cursor=cursor,
+            portal.access,
+            OrganizationFilters(kind=query.kind, q=query.q),
+            PageRequest(cursor=cursor),
         )
     return await portal.render(
         "organizations/list.html",
@@ -102,7 +97,8 @@ async def create_organization(portal: ManageOrganizations) -> Response:
         )
     if body is None or errors:
         return await _form(portal, typed, errors, status=422)
-    created = await organizations_api.create_organization(body, portal.session, _access(portal))
+    assert portal.access is not None
+    created = await service.create_organization(portal.session, body, context=portal.access.audit)
     return portal.redirect(
         f"{ORGANIZATIONS}?q={created.code}",
         notice=portal.gettext("The organization %(code)s was added.", code=created.code),

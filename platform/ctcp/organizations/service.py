@@ -6,14 +6,17 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 
-from sqlmodel import col, select
+from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
 from ctcp.audit import service as audit
 from ctcp.audit.service import AuditContext
-from ctcp.core.errors import ConflictError, ValidationError
+from ctcp.authz.guard import Access
+from ctcp.core.errors import ConflictError, NotFoundError, ValidationError
+from ctcp.core.pagination import Page, PageRequest, keyset, page_of
 from ctcp.organizations.models import Organization, OrganizationKind
+from ctcp.organizations.schemas import OrganizationCreate, OrganizationRead
 
 
 @dataclass(frozen=True)
@@ -91,22 +94,17 @@ async def load_reference_data(
 
 
 async def create_organization(
-    session: AsyncSession,
-    *,
-    code: str,
-    name: str,
-    name_fr: str | None,
-    kind: OrganizationKind,
-    context: AuditContext,
-) -> Organization:
+    session: AsyncSession, body: OrganizationCreate, *, context: AuditContext
+) -> OrganizationRead:
     """Add an organization (the Compact's membership changes over the years)."""
+    code, kind = body.code, body.kind
     if kind is OrganizationKind.MEMBER_STATE and not (len(code) == 3 and code.isalpha()):
         raise ValidationError(
             "A Member State's code is its ISO 3166-1 alpha-3 code.", loc=["body", "code"]
         )
     if await organization_by_code(session, code) is not None:
         raise ConflictError(f"An organization with code {code!r} already exists.")
-    organization = Organization(code=code, kind=kind.value, name_en=name, name_fr=name_fr)
+    organization = Organization(code=code, kind=kind.value, name_en=body.name, name_fr=body.name_fr)
     session.add(organization)
     await session.flush()
     audit.record(
@@ -117,12 +115,57 @@ async def create_organization(
         object_id=organization.id,
         details={"code": code, "kind": kind.value},
     )
-    return organization
+    return OrganizationRead.model_validate(organization)
 
 
 def readable_organizations() -> SelectOfScalar[Organization]:
     """Organizations are reference data: every signed-in role reads all of them."""
     return select(Organization)
+
+
+@dataclass(frozen=True)
+class OrganizationFilters:
+    """The list's filters: a kind, and text found in the code or a name."""
+
+    kind: OrganizationKind | None = None
+    q: str | None = None
+
+
+async def list_organizations(
+    session: AsyncSession, access: Access, filters: OrganizationFilters, page: PageRequest
+) -> Page[OrganizationRead]:
+    """Member States, Compact entities and the Secretariat, by code (reference data: not
+    audited)."""
+    statement = readable_organizations()
+    if filters.kind is not None:
+        statement = statement.where(col(Organization.kind) == filters.kind.value)
+    if filters.q:
+        pattern = f"%{filters.q.lower()}%"
+        statement = statement.where(
+            or_(
+                col(Organization.code).ilike(pattern),
+                col(Organization.name_en).ilike(pattern),
+                col(Organization.name_fr).ilike(pattern),
+            )
+        )
+    statement = keyset(
+        statement, order=[col(Organization.code)], limit=page.limit, cursor=page.cursor
+    )
+    rows = (await session.exec(statement)).all()
+    return page_of(
+        rows, limit=page.limit, key=lambda org: [org.code], item=OrganizationRead.model_validate
+    )
+
+
+async def read_organization(
+    session: AsyncSession, access: Access, organization_id: uuid.UUID
+) -> OrganizationRead:
+    """One organization (404 when there is none; reference data: not audited)."""
+    statement = readable_organizations().where(col(Organization.id) == organization_id)
+    organization = (await session.exec(statement)).first()
+    if organization is None:
+        raise NotFoundError("No such organization.")
+    return OrganizationRead.model_validate(organization)
 
 
 async def organization_by_code(session: AsyncSession, code: str) -> Organization | None:
