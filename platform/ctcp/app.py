@@ -26,6 +26,7 @@ from ctcp.authz.policy import PolicyWatcher, load_engine
 from ctcp.consent import pages as consent_pages
 from ctcp.consent.api import router as consent_router
 from ctcp.core import database_roles
+from ctcp.core.api_docs import install_api_docs
 from ctcp.core.changes import LOCAL_LISTENERS_KEY, read_versions
 from ctcp.core.config import Settings, get_settings
 from ctcp.core.db import Database
@@ -124,7 +125,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "under role-based access control with a tamper-evident audit log.",
         lifespan=lifespan,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        # Served by install_api_docs from installed files; ReDoc was never offered.
+        docs_url=None,
         redoc_url=None,
     )
     app.state.settings = settings
@@ -136,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_problem_handlers(app)
     install_openapi(app, cookie_name=settings.session_cookie_name)
+    install_api_docs(app)
     app.include_router(health_router)
     app.include_router(identity_router)
     app.include_router(users_router)

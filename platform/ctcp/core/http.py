@@ -122,6 +122,7 @@ class RequestContextMiddleware:
                 # form posts, and the origin check (a CSRF defence) would refuse our own forms.
                 headers.setdefault("Referrer-Policy", "same-origin")
                 headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+                # A page that needs its own sets it first (the API docs: ctcp.core.api_docs).
                 headers.setdefault(
                     "Content-Security-Policy",
                     "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
