@@ -28,7 +28,7 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import BigInteger, Integer, case, delete, func, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -62,6 +62,9 @@ class RateLimitCounter(SQLModel, table=True):
     previous_hits: int = Field(sa_type=Integer)
     # Refusals in the current window; the first of them is audited, the rest counted.
     refused: int = Field(default=0, sa_type=Integer)
+
+
+COUNTERS = RateLimitCounter.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,57 @@ class _Lease:
     window: int
     left: int
     expires: float  # time.monotonic()
+
+
+@dataclass(frozen=True)
+class _Ask:
+    """What one count reserves for one key."""
+
+    key: str
+    allowed: int  # requests per window
+    reserved: int  # hits the new lease holds, if all are granted
+    held: int  # of those, already counted in the row: an expired lease's, of this window
+    stale: int  # unused hits of an expired lease of the window before: off that window
+
+    @property
+    def new_hits(self) -> int:
+        """What this count adds to the row."""
+        return self.reserved - self.held
+
+
+class _Row(NamedTuple):
+    """A counter as the upsert left it (this count's reservation included)."""
+
+    hits: int
+    previous: int
+
+
+@dataclass(frozen=True)
+class _Grant:
+    """What a key was granted, judged on its counter's row."""
+
+    ask: _Ask
+    row: _Row
+    granted: int  # hits of the new lease; 0 refuses the request
+    headroom: int  # what is left beyond the lease: the next lease's size follows it
+
+    @property
+    def refused(self) -> bool:
+        return self.granted == 0
+
+    @property
+    def surplus(self) -> int:
+        """Reserved hits not granted, to give back to the row."""
+        return self.ask.reserved - self.granted
+
+
+def _grant(ask: _Ask, row: _Row, elapsed: float) -> _Grant:
+    """The lease a key gets: at most a sixteenth of what is left, as the row says now (with
+    fewer than 32 left, one hit per count, so no process holds what another needs); none
+    when nothing is left."""
+    room = math.floor(ask.allowed - (row.previous * (1 - elapsed) + row.hits - ask.reserved))
+    granted = 0 if room < 1 else min(ask.reserved, max(1, room // LEASE_SHARE))
+    return _Grant(ask, row, granted, max(0, room - granted))
 
 
 class _WindowMoved(Exception):
@@ -190,120 +244,55 @@ class RateLimiter:
         now: float,
         window: int,
     ) -> Refusal | None:
+        """In one transaction: count the reservations, take stale leases' hits back, grant,
+        give back what was not granted; then hold the grants as leases."""
         elapsed = now / self.window_seconds - window
-        leases = {key: lease for key in keys if (lease := self._leases.get(key)) is not None}
-        # Unused hits of an expired lease of this window are folded into the new one; those
-        # of the window before are taken off what that window counted.
-        held = {key: lease.left for key, lease in leases.items() if lease.window == window}
-        stale = {
-            key: lease.left
-            for key, lease in leases.items()
-            if lease.window == window - 1 and lease.left > 0
-        }
-        reserved = {key: max(self._lease_size(key), held.get(key, 0)) for key in keys}
-        table = RateLimitCounter.__table__  # type: ignore[attr-defined]
+        asks = [self._ask(key, needed[key], window) for key in keys]
         async with database.transaction() as counting:
-            dialect = (await counting.connection()).dialect.name
-            insert = pg_insert if dialect == "postgresql" else sqlite_insert
-            statement = insert(table).values(
-                [
-                    {
-                        "key": key,
-                        "window_index": window,
-                        "hits": reserved[key] - held.get(key, 0),
-                        "previous_hits": 0,
-                        "refused": 0,
-                    }
-                    for key in keys
-                ]
-            )
-            new = statement.excluded
-            same = table.c.window_index == new.window_index
-            upsert = statement.on_conflict_do_update(
-                index_elements=[table.c.key],
-                set_={
-                    "previous_hits": case(
-                        (same, table.c.previous_hits),
-                        (table.c.window_index == new.window_index - 1, table.c.hits),
-                        else_=0,
-                    ),
-                    "hits": case((same, table.c.hits + new.hits), else_=new.hits),
-                    "refused": case((same, table.c.refused), else_=0),
-                    "window_index": new.window_index,
-                },
-                # Never back: a count stamped with a window another instance has left.
-                where=table.c.window_index <= new.window_index,
-            ).returning(table.c.key, table.c.hits, table.c.previous_hits)
-            counted = {
-                key: (hits, previous) for key, hits, previous in (await counting.exec(upsert)).all()
-            }
-            if len(counted) < len(keys):  # roll the whole count back, count again later
-                missing = set(keys) - set(counted)
-                latest = (
-                    await counting.exec(
-                        select(func.max(col(RateLimitCounter.window_index))).where(
-                            col(RateLimitCounter.key).in_(missing)
-                        )
-                    )
-                ).one()
-                raise _WindowMoved(int(latest or window))
-            for key in sorted(stale):
-                await counting.exec(
-                    update(table)
-                    .where(table.c.key == key, table.c.window_index == window)
-                    .values(previous_hits=_minus(table.c.previous_hits, stale[key]))
-                )
-                hits, previous = counted[key]
-                counted[key] = (hits, max(0, previous - stale[key]))
-            granted: dict[str, int] = {}
-            for key in keys:
-                hits, previous = counted[key]
-                room = math.floor(needed[key] - (previous * (1 - elapsed) + hits - reserved[key]))
-                # At most a sixteenth of what is left, as the row says now: with fewer than
-                # 32 left, one hit per count, so no process holds what another needs.
-                granted[key] = 0 if room < 1 else min(reserved[key], max(1, room // LEASE_SHARE))
-                self._headroom[key] = max(0, room - granted[key])
-            refused = [key for key in keys if granted[key] == 0]
-            returned: dict[str, int] = {}
-            for key in keys:
-                surplus = reserved[key] - granted[key]
-                if surplus == 0 and key not in refused:
-                    continue
-                row = (
-                    await counting.exec(
-                        update(table)
-                        .where(table.c.key == key, table.c.window_index == window)
-                        .values(
-                            hits=table.c.hits - surplus,
-                            refused=table.c.refused + (1 if key in refused else 0),
-                        )
-                        .returning(table.c.refused)
-                    )
-                ).first()
-                returned[key] = 0 if row is None else row[0]
+            rows = await _count_reservations(counting, asks, window)
+            rows = await _take_back_stale(counting, asks, rows, window)
+            grants = [_grant(ask, rows[ask.key], elapsed) for ask in asks]
+            self._headroom.update((grant.ask.key, grant.headroom) for grant in grants)
+            refusals = await _give_back_surplus(counting, grants, window)
             await self._maybe_sweep(counting, window)
         expires = time.monotonic() + LEASE_SECONDS
-        for key in keys:
-            self._leases[key] = _Lease(window, granted[key], expires)
+        for grant in grants:
+            self._leases[grant.ask.key] = _Lease(window, grant.granted, expires)
         if len(self._headroom) > MAX_KEYS:  # a sizing hint only: many addresses, start over
             self._headroom.clear()
-        if not refused:
-            return None
-        waits = []
-        for key in refused:
-            hits, previous = counted[key]
-            # As if this one request had been counted on its own: the hits before it, plus it.
-            hits_with_this = hits - reserved[key] + 1
-            waits.append(
-                (
-                    key,
-                    _wait_seconds(
-                        previous, hits_with_this, needed[key], elapsed, self.window_seconds
-                    ),
-                )
+        return self._refusal(grants, refusals, elapsed)
+
+    def _ask(self, key: str, allowed: int, window: int) -> _Ask:
+        """What to reserve for `key`: an expired lease's unused hits of this window are folded
+        into the new one; those of the window before are taken off what that window counted."""
+        lease = self._leases.get(key)
+        held = lease.left if lease is not None and lease.window == window else 0
+        stale = lease.left if lease is not None and lease.window == window - 1 else 0
+        return _Ask(key, allowed, max(self._lease_size(key), held), held, stale)
+
+    def _refusal(
+        self, grants: Sequence[_Grant], refusals: Mapping[str, int], elapsed: float
+    ) -> Refusal | None:
+        """The refused key that frees up last, if any key was refused."""
+        waits = [
+            (
+                grant.ask.key,
+                # As if this one request had been counted on its own: the hits before it, plus it.
+                _wait_seconds(
+                    grant.row.previous,
+                    grant.row.hits - grant.ask.reserved + 1,
+                    grant.ask.allowed,
+                    elapsed,
+                    self.window_seconds,
+                ),
             )
+            for grant in grants
+            if grant.refused
+        ]
+        if not waits:
+            return None
         key, retry_after = max(waits, key=lambda wait: wait[1])
-        return Refusal(key, retry_after, first_in_window=returned.get(key) == 1)
+        return Refusal(key, retry_after, first_in_window=refusals.get(key) == 1)
 
     async def _maybe_sweep(self, session: AsyncSession, window: int) -> None:
         self._since_sweep += 1
@@ -326,20 +315,19 @@ class RateLimiter:
         back = {key: lease for key, lease in giving.items() if lease.left > 0}
         if not back:
             return
-        table = RateLimitCounter.__table__  # type: ignore[attr-defined]
         async with database.transaction() as session:
             for key in sorted(back):
                 lease = back[key]
                 # Off the window it was counted in, wherever the row now keeps that window.
                 await session.exec(
-                    update(table)
-                    .where(table.c.key == key, table.c.window_index == lease.window)
-                    .values(hits=_minus(table.c.hits, lease.left))
+                    update(COUNTERS)
+                    .where(COUNTERS.c.key == key, COUNTERS.c.window_index == lease.window)
+                    .values(hits=_minus(COUNTERS.c.hits, lease.left))
                 )
                 await session.exec(
-                    update(table)
-                    .where(table.c.key == key, table.c.window_index == lease.window + 1)
-                    .values(previous_hits=_minus(table.c.previous_hits, lease.left))
+                    update(COUNTERS)
+                    .where(COUNTERS.c.key == key, COUNTERS.c.window_index == lease.window + 1)
+                    .values(previous_hits=_minus(COUNTERS.c.previous_hits, lease.left))
                 )
 
     async def stop(self, database: Database) -> None:
@@ -348,6 +336,97 @@ class RateLimiter:
             await self.release(database)
         except Exception:  # counted too much, never too little: the window forgets it
             logger.warning("could not give back unused rate-limit hits", exc_info=True)
+
+
+async def _count_reservations(
+    session: AsyncSession, asks: Sequence[_Ask], window: int
+) -> dict[str, _Row]:
+    """Add every key's new hits to its row in `window` (one upsert, rolling a row into the
+    window if it was behind); `_WindowMoved` if another instance counts a key in a later one."""
+    dialect = (await session.connection()).dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(COUNTERS).values(
+        [
+            {
+                "key": ask.key,
+                "window_index": window,
+                "hits": ask.new_hits,
+                "previous_hits": 0,
+                "refused": 0,
+            }
+            for ask in asks
+        ]
+    )
+    new = statement.excluded
+    same = COUNTERS.c.window_index == new.window_index
+    upsert = statement.on_conflict_do_update(
+        index_elements=[COUNTERS.c.key],
+        set_={
+            "previous_hits": case(
+                (same, COUNTERS.c.previous_hits),
+                (COUNTERS.c.window_index == new.window_index - 1, COUNTERS.c.hits),
+                else_=0,
+            ),
+            "hits": case((same, COUNTERS.c.hits + new.hits), else_=new.hits),
+            "refused": case((same, COUNTERS.c.refused), else_=0),
+            "window_index": new.window_index,
+        },
+        # Never back: a count stamped with a window another instance has left.
+        where=COUNTERS.c.window_index <= new.window_index,
+    ).returning(COUNTERS.c.key, COUNTERS.c.hits, COUNTERS.c.previous_hits)
+    rows = {key: _Row(hits, previous) for key, hits, previous in (await session.exec(upsert)).all()}
+    if len(rows) < len(asks):  # the caller's transaction rolls the whole count back
+        missing = {ask.key for ask in asks} - set(rows)
+        latest = (
+            await session.exec(
+                select(func.max(col(RateLimitCounter.window_index))).where(
+                    col(RateLimitCounter.key).in_(missing)
+                )
+            )
+        ).one()
+        raise _WindowMoved(int(latest or window))
+    return rows
+
+
+async def _take_back_stale(
+    session: AsyncSession, asks: Sequence[_Ask], rows: Mapping[str, _Row], window: int
+) -> dict[str, _Row]:
+    """Take the stale leases' unused hits off what the window before counted."""
+    taken = dict(rows)
+    for ask in asks:
+        if ask.stale > 0:
+            await session.exec(
+                update(COUNTERS)
+                .where(COUNTERS.c.key == ask.key, COUNTERS.c.window_index == window)
+                .values(previous_hits=_minus(COUNTERS.c.previous_hits, ask.stale))
+            )
+            row = taken[ask.key]
+            taken[ask.key] = row._replace(previous=max(0, row.previous - ask.stale))
+    return taken
+
+
+async def _give_back_surplus(
+    session: AsyncSession, grants: Sequence[_Grant], window: int
+) -> dict[str, int]:
+    """Give back the hits reserved but not granted, and count refusals: each key's refusals
+    in the window so far, for the keys written."""
+    refusals: dict[str, int] = {}
+    for grant in grants:
+        if grant.surplus == 0 and not grant.refused:
+            continue
+        row = (
+            await session.exec(
+                update(COUNTERS)
+                .where(COUNTERS.c.key == grant.ask.key, COUNTERS.c.window_index == window)
+                .values(
+                    hits=COUNTERS.c.hits - grant.surplus,
+                    refused=COUNTERS.c.refused + (1 if grant.refused else 0),
+                )
+                .returning(COUNTERS.c.refused)
+            )
+        ).first()
+        refusals[grant.ask.key] = 0 if row is None else row[0]
+    return refusals
 
 
 def _minus(column: Any, amount: int) -> Any:
