@@ -1,4 +1,4 @@
-"""Audit event payloads (API.md "Audit")."""
+"""Audit event payloads (docs/api.md, "Audit")."""
 
 import json
 import uuid

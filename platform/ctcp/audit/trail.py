@@ -34,7 +34,7 @@ EXPORT_BATCH = 2000
 
 @dataclass(frozen=True)
 class AuditFilters:
-    """The filters of API.md "Audit", shared by the list, the export and the portal pages.
+    """The filters of docs/api.md "Audit", shared by the list, the export and the portal pages.
 
     Times without an offset are taken as UTC (the API speaks UTC).
     """

@@ -1,4 +1,4 @@
-"""Consent and publication payloads (API.md "Consent", "Publications")."""
+"""Consent and publication payloads (docs/api.md, "Consent and publications")."""
 
 import uuid
 from datetime import datetime

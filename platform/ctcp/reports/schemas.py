@@ -1,4 +1,4 @@
-"""Visit-report payloads (API.md "Visit reports")."""
+"""Visit-report payloads (docs/api.md, "Visit reports")."""
 
 import uuid
 from datetime import date, datetime
