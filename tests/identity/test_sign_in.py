@@ -1,12 +1,16 @@
 """Signing in and out, the session cookie, /me, password change."""
 
+import secrets
+
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlmodel import select
 
 from ctcp.core.db import Database
 from ctcp.identity.models import UserSession
 from tests.factories import PASSWORD, audit_events, make_org, make_user, new_client, sign_in
+from tests.web.conftest import csrf_in
 
 
 async def test_sign_in_returns_user_and_csrf_token_and_sets_hardened_cookie(
@@ -51,6 +55,89 @@ async def test_wrong_password_and_unknown_email_get_the_same_401(
     assert wrong.headers["content-type"] == "application/problem+json"
     assert wrong.json() == unknown.json()
     assert "set-cookie" not in wrong.headers
+
+
+async def test_sign_in_looks_an_address_up_without_validating_it(
+    app: FastAPI, database: Database
+) -> None:
+    """An account on a reserved .test domain (which email-validator's default rules deem
+    undeliverable: sign-in answered 422 for an account create-admin had made) signs in,
+    by the API and by the portal."""
+    user = await make_user(database, email=f"admin-{secrets.token_hex(4)}@probe.test")
+    async with new_client(app) as client:
+        await sign_in(client, user.email.upper())
+    async with new_client(app) as browser:
+        page = await browser.get("/portal/sign-in")
+        form = {"csrf_token": csrf_in(page.text), "email": user.email, "password": PASSWORD}
+        response = await browser.post("/portal/sign-in", data=form | {"otp": "", "next": "/portal"})
+    assert response.status_code == 303, response.text
+
+
+@pytest.mark.parametrize("email", ["not an address", "nobody@probe.test", "@", "x" * 254])
+async def test_a_malformed_or_unknown_address_is_a_wrong_password(
+    app: FastAPI, client: httpx.AsyncClient, database: Database, email: str
+) -> None:
+    user = await make_user(database)
+    wrong = await client.post(
+        "/api/v1/session", json={"email": user.email, "password": "not the password!"}
+    )
+    refused = await client.post("/api/v1/session", json={"email": email, "password": PASSWORD})
+    assert refused.status_code == wrong.status_code == 401
+    assert refused.json() == wrong.json()
+    events = await audit_events(database, action="session.create")
+    assert '"reason": "unknown_email"' in events[-1].details
+    async with new_client(app) as browser:
+        page = await browser.get("/portal/sign-in")
+        form = {"csrf_token": csrf_in(page.text), "email": email, "password": PASSWORD}
+        portal = await browser.post("/portal/sign-in", data=form | {"otp": "", "next": "/portal"})
+    assert portal.status_code == 401
+    assert "The e-mail address or the password is not correct." in portal.text
+
+
+async def test_sign_in_refuses_a_missing_or_overlong_address_as_a_bad_request(
+    client: httpx.AsyncClient,
+) -> None:
+    for email in ("", "x" * 255):
+        response = await client.post("/api/v1/session", json={"email": email, "password": PASSWORD})
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["loc"] == ["body", "email"]
+
+
+@pytest.mark.parametrize(
+    ("email", "status"),
+    [
+        ("new-{}@probe.test", 201),
+        ("new-{}@localhost", 422),
+        ("new-{}@host.invalid", 422),
+        ("New-{}@Gov.Example", 201),
+    ],
+)
+async def test_the_api_creates_accounts_under_the_rule_create_admin_follows(
+    app: FastAPI, database: Database, email: str, status: int
+) -> None:
+    """The users API refuses what `ctcp create-admin` refuses (tests/test_cli.py): syntax
+    only, the reserved .test and .example domains accepted, .invalid or a bare host not."""
+    admin = await make_user(database, roles=("platform_admin",))
+    org = await make_org(database)
+    address = email.format(secrets.token_hex(4))
+    async with new_client(app) as client:
+        await sign_in(client, admin.email)
+        response = await client.post(
+            "/api/v1/users",
+            json={
+                "email": address,
+                "name": "New user",
+                "organization_id": str(org.id),
+                "password": "Lantern-orbit-meadow-71",
+            },
+        )
+    assert response.status_code == status, response.text
+    if status == 201:
+        assert response.json()["email"] == address.lower()
+    else:
+        [error] = response.json()["errors"]
+        assert error["loc"] == ["body", "email"]
+        assert error["msg"].startswith("value is not a valid email address: ")
 
 
 async def test_sign_in_success_and_failure_are_audited(

@@ -2,15 +2,35 @@
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import EmailStr, Field
+from pydantic import AfterValidator, Field
+from pydantic_core import PydanticCustomError
 
 from ctcp.core.schemas import RequestModel, ResponseModel
+from ctcp.identity import service
 from ctcp.identity.service import Account
 
 
+def _new_account_email(email: str) -> str:
+    """The service's rule for a new account's address, as a schema error (fields marked)."""
+    problem = service.email_problem(email)
+    if problem is not None:
+        raise PydanticCustomError("value_error", service.INVALID_EMAIL, {"reason": problem})
+    return email
+
+
+# A new account's address: checked like every other way of creating one.
+NewAccountEmail = Annotated[
+    str,
+    Field(max_length=254, json_schema_extra={"format": "email"}),
+    AfterValidator(_new_account_email),
+]
+
+
 class SignInRequest(RequestModel):
-    email: EmailStr = Field(max_length=254)
+    # Only looked up: an address no account has, however malformed, is a wrong password.
+    email: str = Field(min_length=1, max_length=254)
     password: str = Field(min_length=1, max_length=1024)
     otp: str | None = Field(default=None, max_length=64)
 
@@ -76,7 +96,7 @@ class CsrfToken(ResponseModel):
 
 
 class UserCreate(RequestModel):
-    email: EmailStr = Field(max_length=254)
+    email: NewAccountEmail
     name: str = Field(min_length=1, max_length=200)
     organization_id: uuid.UUID
     password: str = Field(min_length=1, max_length=1024)

@@ -5,6 +5,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import email_validator
 from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -30,6 +31,8 @@ from ctcp.organizations.models import Organization
 
 BAD_CREDENTIALS = "The e-mail address or the password is not correct."
 OTP_REQUIRED = "A valid one-time code from your authenticator is required."
+# pydantic's wording for an address it refuses: the API said this before one rule existed.
+INVALID_EMAIL = "value is not a valid email address: {reason}"
 # A session's last-seen time is written at most this often (one write per minute, not per request).
 TOUCH_INTERVAL = timedelta(seconds=60)
 
@@ -67,7 +70,27 @@ class SignedIn:
 
 
 def normalise_email(email: str) -> str:
+    """An address as stored and as looked up: accounts are found whatever the case typed."""
     return email.strip().lower()
+
+
+def email_problem(email: str) -> str | None:
+    """Why `email` cannot be a new account's address, or None: email-validator's syntax
+    rules, without a DNS lookup (the platform may run on a closed network). The reserved
+    test and example domains (.test, .example) are accepted for trial installations;
+    names that cannot be a mail domain (.localhost, .invalid, .local, a bare host) are
+    refused. Every path that creates an account asks here; sign-in never does."""
+    try:
+        email_validator.validate_email(email, check_deliverability=False, test_environment=True)
+    except email_validator.EmailNotValidError as error:
+        return str(error)
+    return None
+
+
+def check_email(email: str) -> None:
+    problem = email_problem(email)
+    if problem is not None:
+        raise ValidationError(INVALID_EMAIL.format(reason=problem), loc=["body", "email"])
 
 
 def check_password(password: str, *, email: str) -> None:
@@ -144,8 +167,10 @@ async def create_user(
     context: AuditContext,
     admin_may_hold_content_roles: bool = False,
 ) -> Account:
-    """Create an account with a password that passes the rules and roles that fit."""
+    """Create an account with a valid address, a password that passes the rules and roles
+    that fit."""
     email = normalise_email(email)
+    check_email(email)
     check_password(password, email=email)
     chosen = _check_roles(
         session,
@@ -335,6 +360,36 @@ async def _consume_second_factor(
     return "recovery_code" if result.rowcount == 1 else None
 
 
+@dataclass(frozen=True)
+class _Admitted:
+    """An attempt the throttles let through, counted before its check, and the account its
+    address names (None: no such account)."""
+
+    account: Account | None
+    admission: throttle.Admission
+
+
+@dataclass(frozen=True)
+class _Credentials:
+    """A password that matched an active account of an active organization."""
+
+    account: Account
+    new_hash: str | None  # the password hashed with today's parameters, to store
+
+
+@dataclass(frozen=True)
+class _SecondFactor:
+    """The second-factor check: the factor a code proved ("totp" or "recovery_code"), and
+    whether one was needed (enrolled, or under the account-wide delay)."""
+
+    used: str | None
+    required: bool
+
+    @property
+    def passed(self) -> bool:
+        return self.used is not None or not self.required
+
+
 async def _admit(
     database: Database,
     source: throttle.Source,
@@ -343,7 +398,7 @@ async def _admit(
     settings: Settings,
     context: AuditContext,
     now: datetime,
-) -> tuple[Account | None, throttle.Admission]:
+) -> _Admitted:
     """Count the attempt before any check; 429 while a lock (or, with no code, the delay) holds."""
     async with database.transaction() as session:
         admission = await throttle.admit(session, source, settings=settings, now=now)
@@ -357,7 +412,103 @@ async def _admit(
             _record_throttled(session, context, source, stop, user_id=user_id, now=now)
     if stop is not None:
         raise throttle.too_many(stop, now)
-    return account, admission
+    return _Admitted(account, admission)
+
+
+async def _check_credentials(
+    database: Database,
+    source: throttle.Source,
+    admitted: _Admitted,
+    *,
+    password: str,
+    hasher: PasswordHasher,
+    settings: Settings,
+    context: AuditContext,
+    now: datetime,
+) -> _Credentials:
+    """Verify the password outside any transaction (an unknown address against a dummy hash,
+    in the same time); a failure is counted and audited in a transaction of its own."""
+    account, admission = admitted.account, admitted.admission
+    valid, new_hash = await hasher.verify(password, account.user.password_hash if account else None)
+    if valid and account is not None and account.user.active and account.organization.active:
+        return _Credentials(account, new_hash)
+    reason = "unknown_email" if account is None else "bad_password" if not valid else "inactive"
+    async with database.transaction() as session:
+        await _fail(
+            session,
+            source,
+            admission,
+            reason=reason,
+            user_id=account.user.id if account else None,
+            settings=settings,
+            context=context,
+            now=now,
+        )
+    raise _refusal(admission, now, UnauthorizedError(BAD_CREDENTIALS))
+
+
+async def _end_previous_session(session: AsyncSession, token: str | None) -> None:
+    """A new id at every sign-in: the session the browser had is ended."""
+    if not token:
+        return
+    ended = await session.exec(
+        delete(UserSession).where(col(UserSession.token_hash) == tokens.token_hash(token))
+    )
+    if ended.rowcount:
+        await bump_grants(session)
+
+
+async def _check_second_factor(
+    session: AsyncSession,
+    *,
+    user: User,
+    otp: str | None,
+    admission: throttle.Admission,
+    settings: Settings,
+    now: datetime,
+) -> _SecondFactor:
+    """Consume the code given when the account has enrolled; under the account-wide delay
+    a second factor is needed even without enrolment (and none can be proved)."""
+    used: str | None = None
+    if user.mfa_enabled_at is not None and otp:
+        used = await _consume_second_factor(session, user=user, otp=otp, settings=settings, now=now)
+    required = user.mfa_enabled_at is not None or admission.delay is not None
+    return _SecondFactor(used, required)
+
+
+async def _refuse_second_factor(
+    session: AsyncSession,
+    source: throttle.Source,
+    admission: throttle.Admission,
+    *,
+    user_id: uuid.UUID,
+    otp: str | None,
+    settings: Settings,
+    context: AuditContext,
+    now: datetime,
+) -> None:
+    """A wrong code counts as a failed check; a missing one is only audited."""
+    if otp:
+        await _fail(
+            session,
+            source,
+            admission,
+            reason="otp_invalid",
+            user_id=user_id,
+            settings=settings,
+            context=context,
+            now=now,
+        )
+        return
+    audit.record(
+        session,
+        context,
+        "session.create",
+        outcome=Outcome.DENIED,
+        object_type="user",
+        object_id=user_id,
+        details={"reason": "otp_missing"},
+    )
 
 
 def _record_throttled(
@@ -443,10 +594,7 @@ async def _open_session(
     settings: Settings,
     context: AuditContext,
 ) -> str:
-    """The checks passed: store an upgraded hash, open the session, audit the sign-in.
-
-    A sign-in through a device cookie says so, with the locks its cookie let it pass.
-    """
+    """The checks passed: store an upgraded hash, open the session, audit the sign-in."""
     if new_hash is not None:
         user.password_hash = new_hash
         await session.exec(
@@ -459,20 +607,36 @@ async def _open_session(
         settings=settings,
         context=context,
     )
-    audit.record(
+    _record_signed_in(
         session,
         context,
-        "session.create",
-        object_type="user",
-        object_id=user.id,
-        details={"second_factor": second_factor, "rehashed": bool(new_hash)}
-        | (
-            {"device": True, "bypassed": sorted(lock.throttle.value for lock in admission.bypassed)}
-            if device
-            else {}
-        ),
+        user_id=user.id,
+        second_factor=second_factor,
+        rehashed=bool(new_hash),
+        device=device,
+        bypassed=admission.bypassed,
     )
     return token
+
+
+def _record_signed_in(
+    session: AsyncSession,
+    context: AuditContext,
+    *,
+    user_id: uuid.UUID,
+    second_factor: str | None,
+    rehashed: bool,
+    device: bool,
+    bypassed: tuple[throttle.Lock, ...],
+) -> None:
+    """The allowed `session.create` event; a sign-in through a device cookie says so, with
+    the locks its cookie let it pass."""
+    details: dict[str, object] = {"second_factor": second_factor, "rehashed": rehashed}
+    if device:
+        details |= {"device": True, "bypassed": sorted(lock.throttle.value for lock in bypassed)}
+    audit.record(
+        session, context, "session.create", object_type="user", object_id=user_id, details=details
+    )
 
 
 async def sign_in(
@@ -500,89 +664,59 @@ async def sign_in(
     max_age = timedelta(days=settings.device_cookie_days)
     device = tokens.device_nonce(device_cookie, email, key, now=now, max_age=max_age)
     source = throttle.Source.of(email, context, device)
-    account, admission = await _admit(
-        database, source, otp=otp, settings=settings, context=context, now=now
+    admitted = await _admit(database, source, otp=otp, settings=settings, context=context, now=now)
+    admission = admitted.admission
+    credentials = await _check_credentials(
+        database,
+        source,
+        admitted,
+        password=password,
+        hasher=hasher,
+        settings=settings,
+        context=context,
+        now=now,
     )
-
-    valid, new_hash = await hasher.verify(password, account.user.password_hash if account else None)
-    if not valid or account is None or not account.user.active or not account.organization.active:
-        reason = "unknown_email" if account is None else "bad_password" if not valid else "inactive"
-        async with database.transaction() as session:
-            await _fail(
-                session,
-                source,
-                admission,
-                reason=reason,
-                user_id=account.user.id if account else None,
-                settings=settings,
-                context=context,
-                now=now,
-            )
-        raise _refusal(admission, now, UnauthorizedError(BAD_CREDENTIALS))
-
-    user = account.user
-    actor = context.as_user(user.id, account.organization.code)
+    user = credentials.account.user
+    actor = context.as_user(user.id, credentials.account.organization.code)
     token: str | None = None
     async with database.transaction() as session:
-        if previous_token:
-            # A new id at every sign-in: the session the browser had is ended.
-            ended = await session.exec(
-                delete(UserSession).where(
-                    col(UserSession.token_hash) == tokens.token_hash(previous_token)
-                )
-            )
-            if ended.rowcount:
-                await bump_grants(session)
-        second_factor: str | None = None
-        if user.mfa_enabled_at is not None and otp:
-            second_factor = await _consume_second_factor(
-                session, user=user, otp=otp, settings=settings, now=now
-            )
-        needs_second_factor = user.mfa_enabled_at is not None or admission.delay is not None
-        if needs_second_factor and second_factor is None:
-            if otp:
-                await _fail(
-                    session,
-                    source,
-                    admission,
-                    reason="otp_invalid",
-                    user_id=user.id,
-                    settings=settings,
-                    context=actor,
-                    now=now,
-                )
-            else:
-                audit.record(
-                    session,
-                    actor,
-                    "session.create",
-                    outcome=Outcome.DENIED,
-                    object_type="user",
-                    object_id=user.id,
-                    details={"reason": "otp_missing"},
-                )
-        else:
+        await _end_previous_session(session, previous_token)
+        second_factor = await _check_second_factor(
+            session, user=user, otp=otp, admission=admission, settings=settings, now=now
+        )
+        if second_factor.passed:
             # This attempt was counted before its check and passed it: never refused now,
             # so a refusal can never tell a guesser that the password was right.
             await throttle.record_success(session, source, admission)
             token = await _open_session(
                 session,
                 user=user,
-                second_factor=second_factor,
-                new_hash=new_hash,
+                second_factor=second_factor.used,
+                new_hash=credentials.new_hash,
                 admission=admission,
                 device=device is not None,
                 settings=settings,
                 context=actor,
+            )
+        else:
+            await _refuse_second_factor(
+                session,
+                source,
+                admission,
+                user_id=user.id,
+                otp=otp,
+                settings=settings,
+                context=actor,
+                now=now,
             )
     if token is None:
         raise _refusal(
             admission, now, UnauthorizedError(OTP_REQUIRED, extra={"mfa_required": True})
         )
     return SignedIn(
-        account,
+        credentials.account,
         token,
-        mfa_verified=second_factor is not None,
+        mfa_verified=second_factor.used is not None,
         device_cookie=tokens.device_cookie_for(email, key, now=now),
     )
 
