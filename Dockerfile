@@ -6,6 +6,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 UV_PYTHON_DOWNLOADS=never \
 WORKDIR /opt/ctcp
 RUN pip install --no-cache-dir uv==0.13.9
 COPY pyproject.toml uv.lock README.md ./
+# The demo package's manifest alone, so uv sees the whole workspace; its code (ctcp_demo)
+# stays out of the image: it is a dev dependency, and --no-dev installs none of those.
+COPY demo/pyproject.toml ./demo/
 COPY platform ./platform
 COPY alembic ./alembic
 COPY policies ./policies

@@ -1,6 +1,7 @@
 """`ctcp demo`: a living data set built through the services, once, on both backends."""
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -29,11 +30,11 @@ from ctcp.consent.models import ConsentEvent, NeedsSharingEvent, Publication, Pu
 from ctcp.core.clock import clock
 from ctcp.core.config import Settings
 from ctcp.core.db import Database
-from ctcp.demo import content
-from ctcp.demo.content import DEMO_PASSWORD
 from ctcp.identity.models import User
 from ctcp.organizations.models import Organization
 from ctcp.reports.models import ReportSection, VisitReport
+from ctcp_demo import content
+from ctcp_demo.content import DEMO_PASSWORD
 from tests.conftest import database_like
 from tests.factories import new_client, run_ctcp, table_counts
 
@@ -167,6 +168,19 @@ def test_production_is_refused_without_force(tmp_path: Path) -> None:
     }
     code, output = run_ctcp(env, "demo")
     assert code == 2 and "production" in output
+    assert not (tmp_path / "absent.db").exists()
+
+
+@pytest.mark.parametrize("command", [["demo"], ["setup", "--demo"]])
+def test_an_install_without_the_demo_package_says_so(
+    command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A production install has no ctcp_demo: exit 2 before any step touches the database."""
+    monkeypatch.setitem(sys.modules, "ctcp_demo", None)  # as if not installed
+    env = {"CTCP_DATABASE_URL": f"sqlite:///{tmp_path / 'absent.db'}"}
+    code, output = run_ctcp(env, *command)
+    assert code == 2
+    assert "the demo data set is not part of this install" in " ".join(output.split())
     assert not (tmp_path / "absent.db").exists()
 
 

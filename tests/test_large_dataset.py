@@ -28,12 +28,12 @@ from ctcp.consent.models import ConsentEvent, Publication, PublicationSection
 from ctcp.core.clock import clock
 from ctcp.core.config import Settings
 from ctcp.core.db import Database
-from ctcp.demo.content import DEMO_PASSWORD
-from ctcp.demo.large import MARKER_EMAIL, SCALES
 from ctcp.identity.models import User, UserRole
 from ctcp.identity.roles import role_fits
 from ctcp.organizations.models import Organization
 from ctcp.reports.models import Recommendation, ReportSection, VisitReport
+from ctcp_demo.content import DEMO_PASSWORD
+from ctcp_demo.large import MARKER_EMAIL, SCALES
 from tests.conftest import database_like
 from tests.factories import make_user, new_client, run_ctcp, sign_in, table_counts
 

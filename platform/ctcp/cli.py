@@ -1,4 +1,8 @@
-"""The `ctcp` command: migrations, reference data, accounts, the server, the audit chain, mail."""
+"""The `ctcp` command: migrations, reference data, accounts, the server, the audit chain, mail.
+
+Each command imports the application when it runs, not when this module loads: `ctcp
+--help` stays instant instead of loading SQLModel, Alembic, Casbin and cryptography.
+"""
 
 import asyncio
 import json
@@ -6,7 +10,7 @@ import os
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -20,23 +24,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from ctcp.audit import checkpoints
-from ctcp.audit import service as audit
-from ctcp.audit.service import AuditContext
-from ctcp.authz import policy
-from ctcp.core import database_roles, migrations
-from ctcp.core.config import Settings, get_settings
-from ctcp.core.db import Database
-from ctcp.core.errors import DomainError, ValidationError
-from ctcp.demo import large as large_data
-from ctcp.demo import service as demo_data
-from ctcp.demo.content import DEMO_PASSWORD
-from ctcp.identity import service as identity
-from ctcp.identity.passwords import PasswordHasher
-from ctcp.identity.roles import Role
-from ctcp.notifications import service as notifications
-from ctcp.organizations import service as organizations
-from ctcp.organizations.service import reference_organizations
+if TYPE_CHECKING:
+    from ctcp.audit import checkpoints
+    from ctcp.audit.service import AuditContext
+    from ctcp.core import database_roles
+    from ctcp.core.config import Settings
 
 app = typer.Typer(help="CTCP — Counter-Terrorism Coordination Platform", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -48,12 +40,20 @@ app.add_typer(audit_app, name="audit")
 notifications_app = typer.Typer(help="E-mail notifications.", no_args_is_help=True)
 app.add_typer(notifications_app, name="notifications")
 console = Console(stderr=True)
-CLI_CONTEXT = AuditContext(user_agent="ctcp-cli")
 T = TypeVar("T")
+
+
+def _cli_context() -> "AuditContext":
+    """Who acts, in the audit log, when an operator runs a command."""
+    from ctcp.audit.service import AuditContext
+
+    return AuditContext(user_agent="ctcp-cli")
 
 
 def _run_or_refuse(work: Coroutine[Any, Any, T]) -> T:
     """Run a command's work; a rule's refusal is printed and exits 2 (nothing changed)."""
+    from ctcp.core.errors import DomainError
+
     try:
         return asyncio.run(work)
     except DomainError as error:
@@ -63,12 +63,23 @@ def _run_or_refuse(work: Coroutine[Any, Any, T]) -> T:
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Migrate as CTCP_MIGRATION_DATABASE_URL's owner, then grant the app role its privileges."""
+    """Migrate as CTCP_MIGRATION_DATABASE_URL's owner, grant the app role its privileges,
+    then load the reviewed policy where none is stored yet."""
+    from ctcp.core import database_roles, migrations
+    from ctcp.core.config import get_settings
+
     settings = get_settings()
     migrations.upgrade(settings.migration_database_url)
     console.print(f"database at revision {migrations.head_revision()}")
-    if not database_roles.is_postgresql(settings.database_url):
-        return
+    if database_roles.is_postgresql(settings.database_url):
+        _grant_app_privileges(settings)
+    _load_policy_where_none()
+
+
+def _grant_app_privileges(settings: "Settings") -> None:
+    """PostgreSQL: the app role's privileges, or a warning when the app is the owner."""
+    from ctcp.core import database_roles
+
     if settings.migration_database_url == settings.database_url:
         console.print(
             "[yellow]the app connects as the schema's owner, which can rewrite the audit "
@@ -80,7 +91,31 @@ def db_upgrade() -> None:
     console.print(f"privileges granted to {plan.app} (audit_events: SELECT, INSERT only)")
 
 
-async def _role_plan(migration_url: str, app_url: str) -> database_roles.RolePlan:
+def _load_policy_where_none() -> None:
+    """A new database gets the reviewed policy (policies/policy.csv), so it serves at once.
+    A stored policy is an administrator's: never replaced silently (`ctcp policy load` does)."""
+    from ctcp.authz import policy
+    from ctcp.core.config import get_settings
+    from ctcp.core.db import Database
+
+    async def stored_lines() -> int:
+        database = Database(get_settings().database_url)
+        try:
+            async with database.read_sessionmaker() as session:
+                return len(await policy.stored_policy(session))
+        finally:
+            await database.dispose()
+
+    stored = asyncio.run(stored_lines())
+    if stored:
+        console.print(f"policy: {stored} lines stored, kept (`ctcp policy load` replaces them)")
+    else:
+        policy_load()
+
+
+async def _role_plan(migration_url: str, app_url: str) -> "database_roles.RolePlan":
+    from ctcp.core import database_roles
+
     return database_roles.role_plan(migration_url, app_url)
 
 
@@ -96,6 +131,9 @@ def db_create_roles(
 ) -> None:
     """Create the owner role of CTCP_MIGRATION_DATABASE_URL and the app role of
     CTCP_DATABASE_URL (names and passwords from the URLs), and the database (idempotent)."""
+    from ctcp.core import database_roles
+    from ctcp.core.config import get_settings
+
     settings = get_settings()
     if not database_roles.is_postgresql(settings.database_url):
         console.print(
@@ -114,7 +152,11 @@ def db_create_roles(
 @app.command("load-reference-data")
 def load_reference_data() -> None:
     """Load or update the Member States, Compact entities and the Secretariat (idempotent)."""
-    total = sum(1 for _ in reference_organizations())
+    from ctcp.core.config import get_settings
+    from ctcp.core.db import Database
+    from ctcp.organizations import service as organizations
+
+    total = sum(1 for _ in organizations.reference_organizations())
 
     async def run() -> organizations.LoadResult:
         database = Database(get_settings().database_url)
@@ -125,7 +167,9 @@ def load_reference_data() -> None:
                 task = progress.add_task("load", total=total)
                 async with database.transaction() as session:
                     return await organizations.load_reference_data(
-                        session, context=CLI_CONTEXT, progress=lambda n: progress.advance(task, n)
+                        session,
+                        context=_cli_context(),
+                        progress=lambda n: progress.advance(task, n),
                     )
         finally:
             await database.dispose()
@@ -143,6 +187,14 @@ def create_admin(
     name: Annotated[str, typer.Option(help="Display name")] = "Platform administrator",
 ) -> None:
     """Create a platform administrator (idempotent on the same e-mail)."""
+    from ctcp.core.config import get_settings
+    from ctcp.core.db import Database
+    from ctcp.core.errors import DomainError
+    from ctcp.identity import service as identity
+    from ctcp.identity.passwords import PasswordHasher
+    from ctcp.identity.roles import Role
+    from ctcp.organizations import service as organizations
+
     settings = get_settings()
     password = os.environ.get("CTCP_ADMIN_PASSWORD") or typer.prompt(
         "Password", hide_input=True, confirmation_prompt=True
@@ -172,7 +224,7 @@ def create_admin(
                     password=password,
                     roles=[Role.PLATFORM_ADMIN],
                     hasher=hasher,
-                    context=CLI_CONTEXT,
+                    context=_cli_context(),
                 )
                 return "created"
         finally:
@@ -182,24 +234,48 @@ def create_admin(
     console.print(f"administrator {email}: {outcome}")
 
 
+def _require_demo() -> None:
+    """Exit 2 unless the demo package is installed: production installs leave it out."""
+    from importlib.util import find_spec
+
+    if find_spec("ctcp_demo") is None:
+        console.print(
+            "[red]the demo data set is not part of this install: it is the separate "
+            "ctcp-demo package (demo/ in the source tree, which scripts/bootstrap installs)[/red]"
+        )
+        raise typer.Exit(2)
+
+
 @app.command("demo")
 def demo(
     password: Annotated[
-        str, typer.Option(help="The password of every demo account (documented in the README)")
-    ] = DEMO_PASSWORD,
+        str | None,
+        typer.Option(
+            help="The password of every demo account (default: the one the README documents)"
+        ),
+    ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Load even when CTCP_ENVIRONMENT=production")
     ] = False,
     scale: Annotated[
         str | None,
         typer.Option(
-            help="Instead, build the seeded bulk data set for benchmarks: "
-            + ", ".join(large_data.SCALES)
-            + " (large: 20,000 users, 10,000 reports, 1,000,000 audit events)"
+            help="Instead, build the seeded bulk data set for benchmarks at this scale, e.g. "
+            "large: 20,000 users, 10,000 reports, 1,000,000 audit events (an unknown scale "
+            "lists them)"
         ),
     ] = None,
 ) -> None:
     """Fill a fictional demo data set through the services (idempotent)."""
+    _require_demo()
+    from ctcp.audit import service as audit
+    from ctcp.core.config import get_settings
+    from ctcp.core.db import Database
+    from ctcp.identity.passwords import PasswordHasher
+    from ctcp_demo import service as demo_data
+    from ctcp_demo.content import DEMO_PASSWORD
+
+    password = DEMO_PASSWORD if password is None else password
     settings = get_settings()
     if settings.environment == "production" and not force:
         console.print(
@@ -222,7 +298,7 @@ def demo(
                 before = await audit.chain_length(session)
             async with database.transaction() as session:
                 summary = await demo_data.load_demo(
-                    session, password=password, hasher=hasher, context=CLI_CONTEXT
+                    session, password=password, hasher=hasher, context=_cli_context()
                 )
             async with database.read_sessionmaker() as session:
                 return summary, await audit.chain_length(session) - before
@@ -268,6 +344,11 @@ class _PhaseBar:
 
 def _demo_at_scale(name: str, password: str) -> None:
     """`ctcp demo --scale NAME`: the seeded bulk data set, with its timings."""
+    from ctcp.core.config import get_settings
+    from ctcp.core.db import Database
+    from ctcp.identity.passwords import PasswordHasher
+    from ctcp_demo import large as large_data
+
     if name not in large_data.SCALES:
         console.print(f"[red]unknown scale {name!r}: one of {', '.join(large_data.SCALES)}[/red]")
         raise typer.Exit(2)
@@ -294,7 +375,7 @@ def _demo_at_scale(name: str, password: str) -> None:
                     scale=scale,
                     password=password,
                     hasher=hasher,
-                    context=CLI_CONTEXT,
+                    context=_cli_context(),
                     progress=_PhaseBar(progress),
                 )
         finally:
@@ -325,13 +406,17 @@ def _demo_at_scale(name: str, password: str) -> None:
 @policy_app.command("load")
 def policy_load() -> None:
     """Bring the stored policy in line with policies/policy.csv (idempotent)."""
+    from ctcp.authz import policy
+    from ctcp.core.config import get_settings
+    from ctcp.core.db import Database
+
     lines = policy.read_policy_file()
 
     async def run() -> policy.SyncResult:
         database = Database(get_settings().database_url)
         try:
             async with database.transaction() as session:
-                return await policy.sync_policy(session, lines, context=CLI_CONTEXT)
+                return await policy.sync_policy(session, lines, context=_cli_context())
         finally:
             await database.dispose()
 
@@ -357,36 +442,26 @@ def setup(
     with_demo: Annotated[bool, typer.Option("--demo", help="Load the demo data set")] = False,
 ) -> None:
     """A database ready to serve, in order: the owner and app roles (PostgreSQL, given an
-    admin URL), migrations as the owner with the app role's grants, the reference data,
-    the reviewed policy where none is stored yet, an administrator, the demo data."""
+    admin URL), migrations as the owner with the app role's grants and the reviewed policy
+    where none is stored yet, the reference data, an administrator, the demo data."""
+    if with_demo:
+        _require_demo()  # before any step, not after the migrations
     if admin_url:
         db_create_roles(admin_url)
     db_upgrade()
     load_reference_data()
-
-    async def stored_lines() -> int:
-        database = Database(get_settings().database_url)
-        try:
-            async with database.read_sessionmaker() as session:
-                return len(await policy.stored_policy(session))
-        finally:
-            await database.dispose()
-
-    stored = asyncio.run(stored_lines())
-    if stored:
-        # An administrator's changes are never replaced silently: `ctcp policy load` does.
-        console.print(f"policy: {stored} lines stored, kept (`ctcp policy load` replaces them)")
-    else:
-        policy_load()
     if admin_email:
         create_admin(email=admin_email, org=admin_org, name="Platform administrator")
     if with_demo:
-        demo(password=DEMO_PASSWORD, force=False, scale=None)
+        demo(password=None, force=False, scale=None)
 
 
 @policy_app.command("show")
 def policy_show() -> None:
     """Print the effective permission matrix, as the running platform applies it."""
+    from ctcp.authz import policy
+    from ctcp.core.config import get_settings
+    from ctcp.core.db import Database
 
     async def run() -> list[policy.PolicyLine]:
         database = Database(get_settings().database_url)
@@ -441,6 +516,11 @@ def audit_verify(
 ) -> None:
     """Walk the audit chain and hold it against the signed checkpoints: exit 0 when
     intact, 1 naming the first event after the last good checkpoint."""
+    from ctcp.audit import checkpoints
+    from ctcp.audit import service as audit
+    from ctcp.core.config import get_settings
+    from ctcp.core.db import Database
+
     settings = get_settings()
 
     async def run() -> checkpoints.ChainVerdict:
@@ -490,9 +570,12 @@ def audit_verify(
 
 
 def _expected_checkpoint(
-    settings: Settings, path: Path | None, position: int | None, event_hash: str | None
-) -> checkpoints.ExpectedCheckpoint | None:
+    settings: "Settings", path: Path | None, position: int | None, event_hash: str | None
+) -> "checkpoints.ExpectedCheckpoint | None":
     """The checkpoint an auditor kept, from a file (signature checked) or a position+hash."""
+    from ctcp.audit import checkpoints
+    from ctcp.core.errors import ValidationError
+
     if path is not None:
         try:
             lines = [line for line in path.read_text().splitlines() if line.strip()]
@@ -523,6 +606,9 @@ def audit_keygen(
     ] = None,
 ) -> None:
     """Make an Ed25519 key that signs audit checkpoints (0600; never overwrites a key)."""
+    from ctcp.audit import checkpoints
+    from ctcp.core.config import get_settings
+
     settings = get_settings()
     target = path or settings.audit_signing_key_file
     if target is None:
@@ -553,6 +639,10 @@ def audit_checkpoint(
     ] = False,
 ) -> None:
     """Sign the audit chain's head into CTCP_AUDIT_CHECKPOINT_DIR (once, for cron, or --loop)."""
+    from ctcp.audit import checkpoints
+    from ctcp.core.config import get_settings
+    from ctcp.core.db import Database
+
     settings = get_settings()
     if settings.audit_signing_key_file is None:
         console.print("[red]no signing key: set CTCP_AUDIT_SIGNING_KEY_FILE[/red]")
@@ -606,6 +696,9 @@ def audit_checkpoint(
 @audit_app.command("export-checkpoints")
 def audit_export_checkpoints() -> None:
     """Print every signed checkpoint as JSON Lines, in chain order, for an auditor."""
+    from ctcp.audit import checkpoints
+    from ctcp.core.config import get_settings
+
     settings = get_settings()
     for checkpoint in checkpoints.exported_checkpoints(settings.audit_checkpoints):
         print(json.dumps(checkpoint.as_json(), sort_keys=True))
@@ -618,6 +711,10 @@ def notifications_send(
     ] = False,
 ) -> None:
     """Deliver due notifications by SMTP: one pass, or a sender process with --loop."""
+    from ctcp.core.config import get_settings
+    from ctcp.core.db import Database
+    from ctcp.notifications import service as notifications
+
     settings = get_settings()
     if settings.smtp_host is None:
         console.print("[red]delivery disabled: set CTCP_SMTP_HOST[/red]")

@@ -49,8 +49,6 @@ from ctcp.consent.models import Audience, ConsentScope, Publication
 from ctcp.consent.schemas import ConsentDecision, NeedsSharingDecision
 from ctcp.core.clock import clock
 from ctcp.core.errors import DomainError
-from ctcp.demo import content
-from ctcp.demo.content import ACCOUNTS, MARKER_EMAIL, DemoAccount
 from ctcp.identity import service as identity
 from ctcp.identity.passwords import PasswordHasher
 from ctcp.organizations import service as organizations
@@ -58,6 +56,8 @@ from ctcp.organizations.models import Organization
 from ctcp.reports import service as reports
 from ctcp.reports.models import Priority, Recommendation, ReportSection, ThematicArea, VisitReport
 from ctcp.reports.schemas import ReportContent
+from ctcp_demo import content
+from ctcp_demo.content import ACCOUNTS, MARKER_EMAIL, DemoAccount
 
 
 class DemoSetupError(DomainError):

@@ -1,1 +1,0 @@
-"""`ctcp demo`: a fictional but living data set, built through the platform's services."""
