@@ -143,25 +143,62 @@ def _replace_if_closed(
         raise DisconnectionError("the server closed this pooled connection")
 
 
-# Async callbacks a feature registers on a session: run just before it commits (the
-# audit log chains its pending events there, holding the chain lock briefly), or after
-# it rolls back (denials are written then, so they outlive the request they refused).
+# Session hooks: the unit-of-work protocol, written down here once.
+#
+# A feature registers async callbacks on the session it was given; `commit` and
+# `rollback` run them. They are the only ways the app commits or rolls back
+# (`Database.transaction`, hence `get_session` for every request, calls them): a bare
+# `session.commit()` would commit the unit without the audit events chained for it, and a
+# bare `session.rollback()` would lose the refusals that must outlive their request.
+#
+# commit(session):
+#   1. drops the rollback hooks (on_after_rollback, on_failure): the unit succeeded;
+#   2. runs the before-commit callbacks in registration order, in the unit's own
+#      transaction: what they write is committed with the unit or not at all (the audit
+#      log chains its pending events here, holding the chain head's lock until the commit);
+#   3. commits;
+#   4. runs the after-commit callbacks, those registered `first=True` first (the latest
+#      at the front), then in registration order. They run outside the unit's transaction
+#      and see its data committed; what they write through the session is never committed
+#      (they use their own connection). One that raises skips the rest, and its error
+#      propagates though the unit stays committed.
+#   If step 2 or 3 fails, the error propagates and the session rolls back when it closes;
+#   the rollback hooks, dropped at step 1, do not run.
+#
+# rollback(session, error):
+#   1. drops the commit hooks (on_before_commit, on_after_commit): their work is undone;
+#   2. rolls back;
+#   3. runs the failure callbacks with `error` (`authz.guard.admit` audits a 403 or 404 raised
+#      later in the route here), or drops them when there is no error;
+#   4. runs the after-rollback callbacks ("survivors"), including those registered at step
+#      3, in a fresh transaction of the same session, then `commit`s it as above (its
+#      before-commit callbacks chain the survivors' audit events), so what they record
+#      (denials, throttle counters) outlives the request it refused. That transaction
+#      is committed only if there are survivors: a failure callback keeps its writes by
+#      registering one (as `audit.record` does for a denial).
+#   If step 3 or 4 raises, that is logged, the fresh transaction is rolled back, and the
+#   original error stands (without one, the callback's error propagates).
+#
+# Hooks wait in `session.info` until the commit or rollback that runs or drops them.
+# Registering the same callback again keeps one registration, so it runs once (`first=True`
+# moves it to the front); two closures are two callbacks. A callback that registers one of
+# its own kind while they run does not get it run in this round.
 SessionCallback = Callable[[AsyncSession], Awaitable[None]]
+FailureCallback = Callable[[AsyncSession, BaseException], Awaitable[None]]
 BEFORE_COMMIT_KEY = "ctcp.before_commit"
 AFTER_COMMIT_KEY = "ctcp.after_commit"
 AFTER_ROLLBACK_KEY = "ctcp.after_rollback"
 ON_FAILURE_KEY = "ctcp.on_failure"
-FailureCallback = Callable[[AsyncSession, BaseException], Awaitable[None]]
 
 
-def _register(session: AsyncSession, key: str, callback: SessionCallback) -> None:
-    callbacks: list[SessionCallback] = session.info.setdefault(key, [])
+def _register(session: AsyncSession, key: str, callback: Callable[..., Awaitable[None]]) -> None:
+    callbacks: list[Callable[..., Awaitable[None]]] = session.info.setdefault(key, [])
     if callback not in callbacks:
         callbacks.append(callback)
 
 
 def on_before_commit(session: AsyncSession, callback: SessionCallback) -> None:
-    """Run `callback(session)` once, right before this session's next commit."""
+    """Run `callback(session)` in this session's transaction, right before it commits."""
     _register(session, BEFORE_COMMIT_KEY, callback)
 
 
@@ -182,11 +219,11 @@ def on_after_rollback(session: AsyncSession, callback: SessionCallback) -> None:
 
 def on_failure(session: AsyncSession, callback: FailureCallback) -> None:
     """Run `callback(session, error)` after a rollback caused by `error` (to audit it)."""
-    session.info.setdefault(ON_FAILURE_KEY, []).append(callback)
+    _register(session, ON_FAILURE_KEY, callback)
 
 
 async def commit(session: AsyncSession) -> None:
-    """Run the before-commit callbacks, then commit: the only way the app commits."""
+    """Run the before-commit callbacks, commit, run the after-commit ones (protocol above)."""
     session.info.pop(AFTER_ROLLBACK_KEY, None)
     session.info.pop(ON_FAILURE_KEY, None)
     callbacks: list[SessionCallback] = session.info.pop(BEFORE_COMMIT_KEY, [])
@@ -198,7 +235,7 @@ async def commit(session: AsyncSession) -> None:
 
 
 async def rollback(session: AsyncSession, error: BaseException | None = None) -> None:
-    """Roll back, then run and commit what must survive the rollback (on the same connection).
+    """Roll back, then run and commit what must survive the rollback (protocol above).
 
     If writing the survivors fails too, that is logged and the original error stands.
     """
