@@ -4,18 +4,10 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
-from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ctcp.assistance import needs, offers, overview, requests
-from ctcp.assistance.models import (
-    AssistanceRequest,
-    Need,
-    NeedStatus,
-    Offer,
-    OfferStatus,
-    RequestStatus,
-)
+from ctcp.assistance.models import NeedStatus, OfferStatus, RequestStatus
 from ctcp.assistance.schemas import (
     NeedCreate,
     NeedRead,
@@ -29,13 +21,10 @@ from ctcp.assistance.schemas import (
     Suggestion,
     TransitionIn,
 )
-from ctcp.audit import service as audit
 from ctcp.authz.guard import Access, granted, guard
-from ctcp.authz.listing import audited_page
 from ctcp.core.db import SessionDep
 from ctcp.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, PageRequest
 from ctcp.core.schemas import problem_responses
-from ctcp.organizations.models import Organization
 from ctcp.reports.models import Priority, ThematicArea
 
 router = APIRouter(prefix="/api/v1", tags=["technical assistance"])
@@ -69,27 +58,8 @@ async def list_needs(
 ) -> Page[NeedRead]:
     """The caller's own State's needs, needs States share with the Compact, or all; newest
     first."""
-    statement = needs.readable_needs(access)
-    if state is not None:
-        statement = statement.join(Organization, col(Organization.id) == col(Need.state_id)).where(
-            col(Organization.code) == state.upper()
-        )
-    if area is not None:
-        statement = statement.where(col(Need.area) == area.value)
-    if need_status is not None:
-        statement = statement.where(col(Need.status) == need_status.value)
-    if priority is not None:
-        statement = statement.where(col(Need.priority) == priority.value)
-    page = await audited_page(
-        session,
-        access,
-        statement,
-        order=[Need.created_at, Need.id],
-        page=PageRequest(limit, cursor),
-    )
-    return Page[NeedRead](
-        items=await needs.read_models(session, page.items), next_cursor=page.next_cursor
-    )
+    filters = needs.NeedFilters(state=state, area=area, status=need_status, priority=priority)
+    return await needs.list_needs(session, access, filters, PageRequest(limit, cursor))
 
 
 @router.post(
@@ -102,8 +72,7 @@ async def list_needs(
 async def create_need(body: NeedCreate, session: SessionDep, access: CanWriteNeeds) -> NeedRead:
     """From a recommendation of an adopted report, a capacity consultation, or the State's
     own request."""
-    need = await needs.create_need(session, access, body)
-    return (await needs.read_models(session, [need]))[0]
+    return await needs.record_need(session, access, body)
 
 
 @router.get(
@@ -114,11 +83,7 @@ async def create_need(body: NeedCreate, session: SessionDep, access: CanWriteNee
 )
 async def get_need(need_id: uuid.UUID, session: SessionDep, access: CanReadNeeds) -> NeedRead:
     """Outside the caller's scope, or no longer shared, 404."""
-    need = await needs.get_need(session, access, need_id)
-    audit.record(
-        session, access.audit, "need.read", object_type="need", object_id=need.id, read=True
-    )
-    return (await needs.read_models(session, [need]))[0]
+    return await needs.read_need(session, access, need_id)
 
 
 @router.patch(
@@ -131,8 +96,7 @@ async def update_need(
     need_id: uuid.UUID, body: NeedUpdate, session: SessionDep, access: CanWriteNeeds
 ) -> NeedRead:
     """Its description, priority or status (`open`, `partially_met`, `met`, `closed`)."""
-    need = await needs.update_need(session, access, need_id, body)
-    return (await needs.read_models(session, [need]))[0]
+    return await needs.update_need(session, access, need_id, body)
 
 
 @router.get(
@@ -146,18 +110,7 @@ async def suggest_for_need(
 ) -> list[Suggestion]:
     """Those that offered on needs of the same thematic area before, best first, each with
     the reason."""
-    need = await needs.get_need(session, access, need_id)
-    found = await needs.suggestions(session, need)
-    audit.record(
-        session,
-        access.audit,
-        "need.suggestions",
-        object_type="need",
-        object_id=need.id,
-        details={"suggested": [s.organization.code for s in found]},
-        read=True,
-    )
-    return found
+    return await needs.read_suggestions(session, access, need_id)
 
 
 @router.get(
@@ -176,23 +129,8 @@ async def list_requests(
 ) -> Page[RequestRead]:
     """The caller's State's requests; for the Compact, circulated requests whose needs are
     shared (and those it offered on); newest first."""
-    statement = requests.readable_requests(access)
-    if state is not None:
-        statement = statement.join(
-            Organization, col(Organization.id) == col(AssistanceRequest.state_id)
-        ).where(col(Organization.code) == state.upper())
-    if request_status is not None:
-        statement = statement.where(col(AssistanceRequest.status) == request_status.value)
-    page = await audited_page(
-        session,
-        access,
-        statement,
-        order=[AssistanceRequest.created_at, AssistanceRequest.id],
-        page=PageRequest(limit, cursor),
-    )
-    return Page[RequestRead](
-        items=await requests.read_models(session, page.items), next_cursor=page.next_cursor
-    )
+    filters = requests.RequestFilters(state=state, status=request_status)
+    return await requests.list_requests(session, access, filters, PageRequest(limit, cursor))
 
 
 @router.post(
@@ -206,8 +144,7 @@ async def create_request(
     body: RequestCreate, session: SessionDep, access: CanFileRequests
 ) -> RequestRead:
     """For the caller's own State, or by CTED on a State's behalf; names open needs."""
-    filed = await requests.create_request(session, access, body)
-    return (await requests.read_models(session, [filed]))[0]
+    return await requests.file_request(session, access, body)
 
 
 @router.get(
@@ -220,11 +157,7 @@ async def get_request(
     request_id: uuid.UUID, session: SessionDep, access: CanReadRequests
 ) -> RequestRead:
     """With its needs and workflow history; outside the caller's scope, 404."""
-    filed = await requests.get_request(session, access, request_id)
-    audit.record(
-        session, access.audit, "request.read", object_type="request", object_id=filed.id, read=True
-    )
-    return (await requests.read_models(session, [filed]))[0]
+    return await requests.read_request(session, access, request_id)
 
 
 @router.post(
@@ -241,8 +174,7 @@ async def transition_request(
     `withdrawn` (the State), each with a reason. An illegal move is 409; a move the
     caller's role does not own is 403. On circulation, `notify` may name the Compact
     entities whose focal points are told (e.g. from the need's suggestions); all otherwise."""
-    filed = await requests.transition(session, access, request_id, body)
-    return (await requests.read_models(session, [filed]))[0]
+    return await requests.transition(session, access, request_id, body)
 
 
 @router.post(
@@ -256,8 +188,7 @@ async def create_offer(
     request_id: uuid.UUID, body: OfferCreate, session: SessionDep, access: CanOffer
 ) -> OfferRead:
     """A Compact entity's project: programme, description, timeline, optional budget."""
-    offer = await offers.create_offer(session, access, request_id, body)
-    return (await offers.read_models(session, [offer]))[0]
+    return await offers.make_offer(session, access, request_id, body)
 
 
 @router.get(
@@ -275,21 +206,8 @@ async def list_offers(
     cursor: CursorQuery = None,
 ) -> Page[OfferRead]:
     """An entity's own offers; the offers on a State's requests; all for CTED."""
-    statement = offers.readable_offers(access)
-    if request_id is not None:
-        statement = statement.where(col(Offer.request_id) == request_id)
-    if offer_status is not None:
-        statement = statement.where(col(Offer.status) == offer_status.value)
-    page = await audited_page(
-        session,
-        access,
-        statement,
-        order=[Offer.created_at, Offer.id],
-        page=PageRequest(limit, cursor),
-    )
-    return Page[OfferRead](
-        items=await offers.read_models(session, page.items), next_cursor=page.next_cursor
-    )
+    filters = offers.OfferFilters(request_id=request_id, status=offer_status)
+    return await offers.list_offers(session, access, filters, PageRequest(limit, cursor))
 
 
 @router.get(
@@ -299,11 +217,7 @@ async def list_offers(
     responses=problem_responses(401, 403, 404),
 )
 async def get_offer(offer_id: uuid.UUID, session: SessionDep, access: CanReadOffers) -> OfferRead:
-    offer = await offers.get_offer(session, access, offer_id)
-    audit.record(
-        session, access.audit, "offer.read", object_type="offer", object_id=offer.id, read=True
-    )
-    return (await offers.read_models(session, [offer]))[0]
+    return await offers.read_offer(session, access, offer_id)
 
 
 @router.post(
@@ -347,8 +261,7 @@ async def _decide(
     accept: bool,
 ) -> OfferRead:
     reason = body.reason if body else None
-    offer = await offers.decide(session, access, offer_id, accept=accept, reason=reason)
-    return (await offers.read_models(session, [offer]))[0]
+    return await offers.decide(session, access, offer_id, accept=accept, reason=reason)
 
 
 @router.get(
@@ -362,6 +275,6 @@ async def assistance_overview(
 ) -> Overview:
     """Open needs, and requests circulated, matched, in progress and completed, counted
     only over what the caller may see."""
-    result = await overview.overview(session, access, granted(request, access, "request", "read"))
-    audit.record(session, access.audit, "assistance.overview", object_type="need", read=True)
-    return result
+    return await overview.read_overview(
+        session, access, granted(request, access, "request", "read")
+    )

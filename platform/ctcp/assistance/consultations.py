@@ -2,6 +2,7 @@
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import exists, false, func, or_
 from sqlmodel import col, select
@@ -13,6 +14,7 @@ from ctcp.assistance.models import (
     IndicatorUpdate,
     PlanIndicator,
     PlanMeasure,
+    Programme,
 )
 from ctcp.assistance.schemas import (
     ConsultationCreate,
@@ -26,12 +28,22 @@ from ctcp.assistance.schemas import (
 )
 from ctcp.audit import service as audit
 from ctcp.authz.guard import Access
+from ctcp.authz.listing import audited_page
 from ctcp.authz.scopes import DataScope
 from ctcp.core.clock import clock
 from ctcp.core.errors import NotFoundError
+from ctcp.core.pagination import Page, PageRequest
 from ctcp.organizations import service as organizations
 from ctcp.organizations.models import Organization
 from ctcp.reports import service as reports
+
+
+@dataclass(frozen=True)
+class ConsultationFilters:
+    """What a reader narrows the list of consultations to; None filters nothing."""
+
+    state: str | None = None  # a State's code, in any case
+    programme: Programme | None = None
 
 
 def readable_consultations(access: Access) -> SelectOfScalar[CapacityConsultation]:
@@ -72,6 +84,47 @@ async def get_consultation(
     if found is None:
         raise NotFoundError("No such consultation.")
     return found
+
+
+async def list_consultations(
+    session: AsyncSession, access: Access, filters: ConsultationFilters, page: PageRequest
+) -> Page[ConsultationRead]:
+    """One page of the readable consultations, latest start first, audited as
+    `consultation.list`."""
+    statement = readable_consultations(access)
+    if filters.state is not None:
+        statement = statement.join(
+            Organization, col(Organization.id) == col(CapacityConsultation.state_id)
+        ).where(col(Organization.code) == filters.state.upper())
+    if filters.programme is not None:
+        statement = statement.where(col(CapacityConsultation.programme) == filters.programme.value)
+    shown = await audited_page(
+        session,
+        access,
+        statement,
+        order=[CapacityConsultation.start_date, CapacityConsultation.id],
+        page=page,
+    )
+    return Page[ConsultationRead](
+        items=await _read_models(session, access, shown.items), next_cursor=shown.next_cursor
+    )
+
+
+async def read_consultation(
+    session: AsyncSession, access: Access, consultation_id: uuid.UUID
+) -> ConsultationRead:
+    """A consultation and its plan (404 outside scope), audited as `consultation.read`; an
+    entity sees only the measures it is in charge of, without the findings."""
+    consultation = await get_consultation(session, access, consultation_id)
+    audit.record(
+        session,
+        access.audit,
+        "consultation.read",
+        object_type="consultation",
+        object_id=consultation.id,
+        read=True,
+    )
+    return (await _read_models(session, access, [consultation]))[0]
 
 
 async def _add_measure(
@@ -142,9 +195,17 @@ async def create_consultation(
     return consultation
 
 
+async def record_consultation(
+    session: AsyncSession, access: Access, body: ConsultationCreate
+) -> ConsultationRead:
+    """`create_consultation`, answered with its read model (the writer's view of the plan)."""
+    consultation = await create_consultation(session, access, body)
+    return (await _read_models(session, access, [consultation]))[0]
+
+
 async def add_measure(
     session: AsyncSession, access: Access, consultation_id: uuid.UUID, body: MeasureIn
-) -> PlanMeasure:
+) -> MeasureRead:
     """Add a measure at the end of the plan."""
     consultation = await get_consultation(session, access, consultation_id, lock=True)
     entity = (await organizations.compact_entities(session, [body.entity], loc=["body", "entity"]))[
@@ -167,12 +228,12 @@ async def add_measure(
         object_id=consultation.id,
         details={"measure_id": str(measure.id), "entity": entity.code},
     )
-    return measure
+    return (await _measure_reads(session, [measure]))[0]
 
 
 async def record_progress(
     session: AsyncSession, access: Access, indicator_id: uuid.UUID, body: ProgressIn
-) -> PlanIndicator:
+) -> IndicatorRead:
     """A progress update: kept as history, and the indicator's current value."""
     statement = (
         select(PlanIndicator)
@@ -211,10 +272,10 @@ async def record_progress(
         object_id=indicator.id,
         details={"before": before, "after": body.value},
     )
-    return indicator
+    return (await _indicator_reads(session, [indicator]))[indicator.id]
 
 
-async def read_models(
+async def _read_models(
     session: AsyncSession, access: Access, consultations: Sequence[CapacityConsultation]
 ) -> list[ConsultationRead]:
     """Consultations with their plans; an entity's view holds only its own measures."""
@@ -235,7 +296,7 @@ async def read_models(
     ).all()
     orgs = await organizations.organizations_by_id(session, {c.state_id for c in consultations})
     measures_of: dict[uuid.UUID, list[MeasureRead]] = {i: [] for i in ids}
-    for measure, read in zip(measures, await measure_reads(session, measures), strict=True):
+    for measure, read in zip(measures, await _measure_reads(session, measures), strict=True):
         measures_of[measure.consultation_id].append(read)
     return [
         ConsultationRead(
@@ -253,7 +314,7 @@ async def read_models(
     ]
 
 
-async def measure_reads(
+async def _measure_reads(
     session: AsyncSession, measures: Sequence[PlanMeasure]
 ) -> list[MeasureRead]:
     """Measures with their entity in charge and their indicators, in the order given."""
@@ -318,7 +379,3 @@ async def _indicator_reads(
         )
         for indicator in indicators
     }
-
-
-async def indicator_read(session: AsyncSession, indicator: PlanIndicator) -> IndicatorRead:
-    return (await _indicator_reads(session, [indicator]))[indicator.id]

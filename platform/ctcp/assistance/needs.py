@@ -2,6 +2,7 @@
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import case, false, func, or_
@@ -15,23 +16,43 @@ from ctcp.assistance.models import (
     CapacityConsultation,
     Need,
     NeedSource,
+    NeedStatus,
     Offer,
     OfferStatus,
 )
 from ctcp.assistance.schemas import NeedCreate, NeedRead, NeedUpdate, OrganizationRef, Suggestion
 from ctcp.audit import service as audit
 from ctcp.authz.guard import Access
+from ctcp.authz.listing import audited_page
 from ctcp.authz.scopes import DataScope
 from ctcp.consent import needs_sharing
 from ctcp.core.clock import clock
 from ctcp.core.errors import NotFoundError, ValidationError
+from ctcp.core.pagination import Page, PageRequest
 from ctcp.organizations import service as organizations
 from ctcp.organizations.models import Organization
 from ctcp.reports import service as reports
-from ctcp.reports.models import Recommendation, ReportSection, ReportStatus, VisitReport
+from ctcp.reports.models import (
+    Priority,
+    Recommendation,
+    ReportSection,
+    ReportStatus,
+    ThematicArea,
+    VisitReport,
+)
 from ctcp.reports.schemas import StateRef
 
 MAX_SUGGESTIONS = 10
+
+
+@dataclass(frozen=True)
+class NeedFilters:
+    """What a reader narrows the list of needs to; None filters nothing."""
+
+    state: str | None = None  # a State's code, in any case
+    area: ThematicArea | None = None
+    status: NeedStatus | None = None
+    priority: Priority | None = None
 
 
 def readable_needs(access: Access) -> SelectOfScalar[Need]:
@@ -59,6 +80,38 @@ async def get_need(session: AsyncSession, access: Access, need_id: uuid.UUID) ->
     if need is None:
         raise NotFoundError("No such need.")
     return need
+
+
+async def list_needs(
+    session: AsyncSession, access: Access, filters: NeedFilters, page: PageRequest
+) -> Page[NeedRead]:
+    """One page of the readable needs, newest first, audited as `need.list`."""
+    statement = readable_needs(access)
+    if filters.state is not None:
+        statement = statement.join(Organization, col(Organization.id) == col(Need.state_id)).where(
+            col(Organization.code) == filters.state.upper()
+        )
+    if filters.area is not None:
+        statement = statement.where(col(Need.area) == filters.area.value)
+    if filters.status is not None:
+        statement = statement.where(col(Need.status) == filters.status.value)
+    if filters.priority is not None:
+        statement = statement.where(col(Need.priority) == filters.priority.value)
+    shown = await audited_page(
+        session, access, statement, order=[Need.created_at, Need.id], page=page
+    )
+    return Page[NeedRead](
+        items=await read_models(session, shown.items), next_cursor=shown.next_cursor
+    )
+
+
+async def read_need(session: AsyncSession, access: Access, need_id: uuid.UUID) -> NeedRead:
+    """A need inside the caller's scope (404 outside), audited as `need.read`."""
+    need = await get_need(session, access, need_id)
+    audit.record(
+        session, access.audit, "need.read", object_type="need", object_id=need.id, read=True
+    )
+    return await _read_model(session, need)
 
 
 async def _recommendation_source(
@@ -131,9 +184,14 @@ async def create_need(session: AsyncSession, access: Access, body: NeedCreate) -
     return need
 
 
+async def record_need(session: AsyncSession, access: Access, body: NeedCreate) -> NeedRead:
+    """`create_need`, answered with the need's read model."""
+    return await _read_model(session, await create_need(session, access, body))
+
+
 async def update_need(
     session: AsyncSession, access: Access, need_id: uuid.UUID, body: NeedUpdate
-) -> Need:
+) -> NeedRead:
     """Change a need's description, priority or status; the audit row keeps before and after."""
     need = (
         await session.exec(readable_needs(access).where(col(Need.id) == need_id).with_for_update())
@@ -165,7 +223,7 @@ async def update_need(
         }
         | ({"description": "changed"} if "description" in changes else {}),
     )
-    return need
+    return await _read_model(session, need)
 
 
 async def read_models(session: AsyncSession, needs: Sequence[Need]) -> list[NeedRead]:
@@ -189,7 +247,30 @@ async def read_models(session: AsyncSession, needs: Sequence[Need]) -> list[Need
     ]
 
 
-async def suggestions(session: AsyncSession, need: Need) -> list[Suggestion]:
+async def _read_model(session: AsyncSession, need: Need) -> NeedRead:
+    return (await read_models(session, [need]))[0]
+
+
+async def read_suggestions(
+    session: AsyncSession, access: Access, need_id: uuid.UUID
+) -> list[Suggestion]:
+    """Entities and programmes to circulate a need to, audited as `need.suggestions` with
+    the codes suggested; outside the caller's scope, 404."""
+    need = await get_need(session, access, need_id)
+    found = await _suggestions(session, need)
+    audit.record(
+        session,
+        access.audit,
+        "need.suggestions",
+        object_type="need",
+        object_id=need.id,
+        details={"suggested": [s.organization.code for s in found]},
+        read=True,
+    )
+    return found
+
+
+async def _suggestions(session: AsyncSession, need: Need) -> list[Suggestion]:
     """Entities and programmes that offered on needs of this area before, best first.
 
     Ranked by offers accepted, then offers made, then the latest offer: an entity whose

@@ -2,6 +2,8 @@
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, false, or_, update
 from sqlmodel import col, select
@@ -13,11 +15,21 @@ from ctcp.assistance.models import AssistanceRequest, Offer, OfferStatus, Reques
 from ctcp.assistance.schemas import OfferCreate, OfferRead, OrganizationRef
 from ctcp.audit import service as audit
 from ctcp.authz.guard import Access
+from ctcp.authz.listing import audited_page
 from ctcp.authz.scopes import DataScope
 from ctcp.core.clock import clock
 from ctcp.core.errors import ConflictError, NotFoundError
+from ctcp.core.pagination import Page, PageRequest
 from ctcp.notifications import service as notifications
 from ctcp.organizations import service as organizations
+
+
+@dataclass(frozen=True)
+class OfferFilters:
+    """What a reader narrows the list of offers to; None filters nothing."""
+
+    request_id: uuid.UUID | None = None
+    status: OfferStatus | None = None
 
 
 def readable_offers(access: Access) -> SelectOfScalar[Offer]:
@@ -54,6 +66,32 @@ async def get_offer(
     if offer is None:
         raise NotFoundError("No such offer.")
     return offer
+
+
+async def list_offers(
+    session: AsyncSession, access: Access, filters: OfferFilters, page: PageRequest
+) -> Page[OfferRead]:
+    """One page of the readable offers, newest first, audited as `offer.list`."""
+    statement = readable_offers(access)
+    if filters.request_id is not None:
+        statement = statement.where(col(Offer.request_id) == filters.request_id)
+    if filters.status is not None:
+        statement = statement.where(col(Offer.status) == filters.status.value)
+    shown = await audited_page(
+        session, access, statement, order=[Offer.created_at, Offer.id], page=page
+    )
+    return Page[OfferRead](
+        items=await _read_models(session, shown.items), next_cursor=shown.next_cursor
+    )
+
+
+async def read_offer(session: AsyncSession, access: Access, offer_id: uuid.UUID) -> OfferRead:
+    """An offer inside the caller's scope (404 outside), audited as `offer.read`."""
+    offer = await get_offer(session, access, offer_id)
+    audit.record(
+        session, access.audit, "offer.read", object_type="offer", object_id=offer.id, read=True
+    )
+    return await _read_model(session, offer)
 
 
 async def create_offer(
@@ -104,6 +142,13 @@ async def create_offer(
     return offer
 
 
+async def make_offer(
+    session: AsyncSession, access: Access, request_id: uuid.UUID, body: OfferCreate
+) -> OfferRead:
+    """`create_offer`, answered with the offer's read model."""
+    return await _read_model(session, await create_offer(session, access, request_id, body))
+
+
 async def decide(
     session: AsyncSession,
     access: Access,
@@ -111,7 +156,7 @@ async def decide(
     *,
     accept: bool,
     reason: str | None,
-) -> Offer:
+) -> OfferRead:
     """Accept (the request is matched, other pending offers are not selected) or decline."""
     offer = await get_offer(session, access, offer_id)
     # Lock the request first: two acceptances on one request are serialized here.
@@ -133,21 +178,7 @@ async def decide(
     session.add(offer)
     others: Sequence[tuple[uuid.UUID, uuid.UUID]] = []
     if accept:
-        others = (
-            await session.exec(
-                select(Offer.id, Offer.organization_id).where(
-                    col(Offer.request_id) == filed.id,
-                    col(Offer.id) != offer.id,
-                    col(Offer.status) == OfferStatus.PENDING.value,
-                )
-            )
-        ).all()
-        if others:
-            await session.exec(
-                update(Offer)
-                .where(col(Offer.id).in_([other_id for other_id, _ in others]))
-                .values(status=OfferStatus.NOT_SELECTED.value, decided_at=now)
-            )
+        others = await _not_select_others(session, offer, now)
         await requests_service.move(session, access, filed, RequestStatus.MATCHED)
     await session.flush()
     audit.record(
@@ -161,8 +192,43 @@ async def decide(
             "not_selected": [str(other_id) for other_id, _ in others],
         },
     )
+    await _announce_decision(session, filed, offer, others, accept=accept)
+    return await _read_model(session, offer)
+
+
+async def _not_select_others(
+    session: AsyncSession, accepted: Offer, now: datetime
+) -> Sequence[tuple[uuid.UUID, uuid.UUID]]:
+    """Mark the request's other pending offers not selected; their (id, entity)."""
+    others = (
+        await session.exec(
+            select(Offer.id, Offer.organization_id).where(
+                col(Offer.request_id) == accepted.request_id,
+                col(Offer.id) != accepted.id,
+                col(Offer.status) == OfferStatus.PENDING.value,
+            )
+        )
+    ).all()
+    if others:
+        await session.exec(
+            update(Offer)
+            .where(col(Offer.id).in_([other_id for other_id, _ in others]))
+            .values(status=OfferStatus.NOT_SELECTED.value, decided_at=now)
+        )
+    return others
+
+
+async def _announce_decision(
+    session: AsyncSession,
+    filed: AssistanceRequest,
+    offer: Offer,
+    others: Sequence[tuple[uuid.UUID, uuid.UUID]],
+    *,
+    accept: bool,
+) -> None:
+    """Tell the entity its offer's fate, and the others theirs were not selected."""
     if not await requests_service.shared_with_compact(session, filed.id):
-        return offer  # the entities cannot see the request now: no news for them either
+        return  # the entities cannot see the request now: no news for them either
     await _tell_entity(session, offer, "offer.accepted" if accept else "offer.declined")
     for other_id, organization_id in others:
         await notifications.notify(
@@ -175,7 +241,6 @@ async def decide(
             subject="CTCP: an offer of technical assistance was not selected",
             body=f"The State chose another offer. Sign in to CTCP for details (offer {other_id}).",
         )
-    return offer
 
 
 async def _tell_entity(session: AsyncSession, offer: Offer, event: str) -> None:
@@ -192,7 +257,7 @@ async def _tell_entity(session: AsyncSession, offer: Offer, event: str) -> None:
     )
 
 
-async def read_models(session: AsyncSession, offers: Sequence[Offer]) -> list[OfferRead]:
+async def _read_models(session: AsyncSession, offers: Sequence[Offer]) -> list[OfferRead]:
     entities = await organizations.organizations_by_id(session, {o.organization_id for o in offers})
     return [
         OfferRead(
@@ -211,3 +276,7 @@ async def read_models(session: AsyncSession, offers: Sequence[Offer]) -> list[Of
         )
         for o in offers
     ]
+
+
+async def _read_model(session: AsyncSession, offer: Offer) -> OfferRead:
+    return (await _read_models(session, [offer]))[0]

@@ -1,7 +1,7 @@
-"""Portal pages of assistance (HTML), over the same endpoint functions as the JSON API.
+"""Portal pages of assistance (HTML), over the same service functions as the JSON API.
 
 Needs, assistance requests and their workflow, offers, and implementation plans. Every
-page calls the endpoint function its API route calls, with the grant of the same guard,
+page calls the service function its API route calls, with the grant of the same guard,
 so scoping (404 outside scope), refusals and audit events are the API's.
 """
 
@@ -12,8 +12,8 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
-from ctcp.assistance import api as assistance_api
-from ctcp.assistance import consultations_api
+from ctcp.assistance import consultations, needs, offers, requests
+from ctcp.assistance.consultations import ConsultationFilters
 from ctcp.assistance.models import (
     NeedSource,
     NeedStatus,
@@ -21,7 +21,9 @@ from ctcp.assistance.models import (
     Programme,
     RequestStatus,
 )
-from ctcp.assistance.requests import BY_ACCEPTING_AN_OFFER, EXITS, TRANSITIONS
+from ctcp.assistance.needs import NeedFilters
+from ctcp.assistance.offers import OfferFilters
+from ctcp.assistance.requests import BY_ACCEPTING_AN_OFFER, EXITS, TRANSITIONS, RequestFilters
 from ctcp.assistance.schemas import (
     ConsultationCreate,
     MeasureIn,
@@ -30,6 +32,7 @@ from ctcp.assistance.schemas import (
     NeedUpdate,
     OfferCreate,
     OfferDecision,
+    OfferRead,
     ProgressIn,
     RequestCreate,
     RequestRead,
@@ -39,7 +42,7 @@ from ctcp.assistance.schemas import (
 from ctcp.authz.guard import Access
 from ctcp.authz.scopes import DataScope
 from ctcp.core.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
-from ctcp.core.pagination import DEFAULT_LIMIT
+from ctcp.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
 from ctcp.organizations.models import OrganizationKind
 from ctcp.reports.models import Priority, ThematicArea
 from ctcp.web.portal import PREFIX, Portal, page_guard
@@ -66,6 +69,8 @@ INDICATOR_ROWS = 3
 INDICATOR_FIELDS = ("name", "unit", "baseline", "target", "due_date")
 # Moves made by a plain button; the others ask for confirmation (and a reason).
 DIRECT_MOVES = (RequestStatus.UNDER_REVIEW, RequestStatus.IN_PROGRESS, RequestStatus.COMPLETED)
+# Lists shown whole on a page (a request's offers, a State's open needs): the largest page.
+WHOLE_LIST = PageRequest(limit=MAX_LIMIT)
 
 
 def _access(portal: Portal) -> Access:
@@ -86,6 +91,11 @@ def _choice(kind: type[E], value: str | None, name: str) -> E | None:
 
 def _state_filter(value: str | None) -> str | None:
     return value.strip().upper() or None if value else None
+
+
+def _page_at(cursor: str | None) -> PageRequest:
+    """The page a list page shows: the usual size, after the cursor if any."""
+    return PageRequest(DEFAULT_LIMIT, cursor or None)
 
 
 async def _organizations(portal: Portal, kind: OrganizationKind) -> list[tuple[str, str]]:
@@ -117,16 +127,13 @@ async def needs_page(
     priority: FilterQuery = None,
     cursor: CursorParam = None,
 ) -> Response:
-    page = await assistance_api.list_needs(
-        portal.session,
-        _access(portal),
+    filters = NeedFilters(
         state=_state_filter(state),
         area=_choice(ThematicArea, area, "area"),
-        need_status=_choice(NeedStatus, status, "status"),
+        status=_choice(NeedStatus, status, "status"),
         priority=_choice(Priority, priority, "priority"),
-        limit=DEFAULT_LIMIT,
-        cursor=cursor or None,
     )
+    page = await needs.list_needs(portal.session, _access(portal), filters, _page_at(cursor))
     return await portal.render(
         "assistance/needs.html",
         page=page,
@@ -190,11 +197,11 @@ async def create_need(portal: WriteNeeds) -> Response:
             state_options=await _organizations(portal, OrganizationKind.MEMBER_STATE),
             **_need_form_context(portal, values, errors),
         )
-    created = await assistance_api.create_need(body, portal.session, _access(portal))
+    created = await needs.record_need(portal.session, _access(portal), body)
     if wanted is not NeedStatus.OPEN:
         # A need recorded as already (partly) met: the API's create, then its update.
-        await assistance_api.update_need(
-            created.id, NeedUpdate(status=wanted), portal.session, _access(portal)
+        await needs.update_need(
+            portal.session, _access(portal), created.id, NeedUpdate(status=wanted)
         )
     return portal.redirect(f"/portal/needs/{created.id}", notice=portal.gettext("Need recorded."))
 
@@ -220,10 +227,10 @@ async def _need_page(
     """A need; its suggestions for CTED; the edit form for those who may write needs."""
     access = await portal.access_for("need", "read")
     assert access is not None  # every writer of needs reads them
-    need = await assistance_api.get_need(need_id, portal.session, access)
+    need = await needs.read_need(portal.session, access, need_id)
     suggestions: list[Suggestion] | None = None
     if match := await portal.access_for("need", "match"):
-        suggestions = await assistance_api.suggest_for_need(need_id, portal.session, match)
+        suggestions = await needs.read_suggestions(portal.session, match, need_id)
     return await portal.render(
         "assistance/need.html",
         status=status,
@@ -249,7 +256,7 @@ async def update_need(need_id: uuid.UUID, portal: WriteNeeds) -> Response:
     body, errors = portal.validate(NeedUpdate, values)
     if body is None:
         return await _need_page(portal, need_id, status=422, values=values, errors=errors)
-    await assistance_api.update_need(need_id, body, portal.session, _access(portal))
+    await needs.update_need(portal.session, _access(portal), need_id, body)
     return portal.redirect(f"/portal/needs/{need_id}", notice=portal.gettext("Saved."))
 
 
@@ -263,14 +270,10 @@ async def requests_page(
     status: FilterQuery = None,
     cursor: CursorParam = None,
 ) -> Response:
-    page = await assistance_api.list_requests(
-        portal.session,
-        _access(portal),
-        state=_state_filter(state),
-        request_status=_choice(RequestStatus, status, "status"),
-        limit=DEFAULT_LIMIT,
-        cursor=cursor or None,
+    filters = RequestFilters(
+        state=_state_filter(state), status=_choice(RequestStatus, status, "status")
     )
+    page = await requests.list_requests(portal.session, _access(portal), filters, _page_at(cursor))
     return await portal.render(
         "assistance/requests.html",
         page=page,
@@ -283,23 +286,14 @@ async def requests_page(
 
 
 async def _open_needs(portal: Portal, state: str | None) -> list[NeedRead]:
-    """The State's needs a request may name (open or partially met), through the API's list."""
+    """The State's needs a request may name (open or partially met), from the needs list."""
     access = await portal.access_for("need", "read")
     if access is None or (state is None and DataScope.ALL in access.scopes):
         return []
     found: list[NeedRead] = []
     for wanted in (NeedStatus.OPEN, NeedStatus.PARTIALLY_MET):
-        page = await assistance_api.list_needs(
-            portal.session,
-            access,
-            state=state,
-            area=None,
-            need_status=wanted,
-            priority=None,
-            limit=200,
-            cursor=None,
-        )
-        found.extend(page.items)
+        filters = NeedFilters(state=state, status=wanted)
+        found.extend((await needs.list_needs(portal.session, access, filters, WHOLE_LIST)).items)
     return sorted(found, key=lambda need: need.created_at)
 
 
@@ -345,7 +339,7 @@ async def create_request(portal: FileRequests) -> Response:
         if "need_ids" in errors and not values["need_ids"]:
             errors["need_ids"] = portal.gettext("Choose at least one need.")
         return await _request_form(portal, values, errors, status=422)
-    filed = await assistance_api.create_request(body, portal.session, _access(portal))
+    filed = await requests.file_request(portal.session, _access(portal), body)
     return portal.redirect(f"/portal/requests/{filed.id}", notice=portal.gettext("Request filed."))
 
 
@@ -373,25 +367,19 @@ async def _request_page(
     """A request: its needs, history, the offers the reader may read, and the next moves."""
     access = await portal.access_for("request", "read")
     assert access is not None  # every role that moves, offers or decides also reads requests
-    filed = await assistance_api.get_request(request_id, portal.session, access)
-    offers = None
+    filed = await requests.read_request(portal.session, access, request_id)
+    offered: list[OfferRead] | None = None
     if offer_access := await portal.access_for("offer", "read"):
-        offers = (
-            await assistance_api.list_offers(
-                portal.session,
-                offer_access,
-                request_id=request_id,
-                offer_status=None,
-                limit=200,
-                cursor=None,
-            )
+        filters = OfferFilters(request_id=request_id)
+        offered = (
+            await offers.list_offers(portal.session, offer_access, filters, WHOLE_LIST)
         ).items
     circulated = filed.status == RequestStatus.CIRCULATED.value
     return await portal.render(
         "assistance/request.html",
         status=status,
         filed=filed,
-        offers=offers,
+        offers=offered,
         moves=_moves_for(portal, filed),
         direct_moves=DIRECT_MOVES,
         can_offer=circulated and portal.granted("offer", "create"),
@@ -420,7 +408,7 @@ async def _move_page(
     reading = await portal.access_for("request", "read")
     if reading is None:
         raise NotFoundError(portal.gettext("No such request."))
-    filed = await assistance_api.get_request(request_id, portal.session, reading)
+    filed = await requests.read_request(portal.session, reading, request_id)
     step = (RequestStatus(filed.status), to)
     if step not in TRANSITIONS or step == BY_ACCEPTING_AN_OFFER:
         raise ConflictError(portal.gettext("This move is not available for this request now."))
@@ -429,7 +417,7 @@ async def _move_page(
     suggested: set[str] = set()
     if to is RequestStatus.CIRCULATED and (match := await portal.access_for("need", "match")):
         for need in filed.needs:
-            for suggestion in await assistance_api.suggest_for_need(need.id, portal.session, match):
+            for suggestion in await needs.read_suggestions(portal.session, match, need.id):
                 suggested.add(suggestion.organization.code)
     return await portal.render(
         "assistance/request_move.html",
@@ -479,7 +467,7 @@ async def move_request(request_id: uuid.UUID, portal: MoveRequests) -> Response:
         if to is None:
             raise ValidationError(portal.gettext("Name the move."), loc=["body", "to"])
         return await _move_page(portal, request_id, to, status=422, values=values, errors=errors)
-    await assistance_api.transition_request(request_id, body, portal.session, _access(portal))
+    await requests.transition(portal.session, _access(portal), request_id, body)
     return portal.redirect(
         f"/portal/requests/{request_id}",
         notice=portal.gettext("The request is now: %(status)s.", status=portal.label(body.to)),
@@ -499,7 +487,7 @@ async def create_offer(request_id: uuid.UUID, portal: MakeOffers) -> Response:
         return await _request_page(
             portal, request_id, status=422, offer_values=values, offer_errors=errors
         )
-    await assistance_api.create_offer(request_id, body, portal.session, _access(portal))
+    await offers.make_offer(portal.session, _access(portal), request_id, body)
     return portal.redirect(
         f"/portal/requests/{request_id}", notice=portal.gettext("Your offer was sent.")
     )
@@ -509,14 +497,8 @@ async def create_offer(request_id: uuid.UUID, portal: MakeOffers) -> Response:
 async def offers_page(
     portal: ReadOffers, status: FilterQuery = None, cursor: CursorParam = None
 ) -> Response:
-    page = await assistance_api.list_offers(
-        portal.session,
-        _access(portal),
-        request_id=None,
-        offer_status=_choice(OfferStatus, status, "status"),
-        limit=DEFAULT_LIMIT,
-        cursor=cursor or None,
-    )
+    filters = OfferFilters(status=_choice(OfferStatus, status, "status"))
+    page = await offers.list_offers(portal.session, _access(portal), filters, _page_at(cursor))
     return await portal.render(
         "assistance/offers.html",
         page=page,
@@ -537,7 +519,7 @@ async def _decision_page(
     reading = await portal.access_for("offer", "read")
     if reading is None:
         raise NotFoundError(portal.gettext("No such offer."))
-    offer = await assistance_api.get_offer(offer_id, portal.session, reading)
+    offer = await offers.read_offer(portal.session, reading, offer_id)
     return await portal.render(
         "assistance/offer_decide.html",
         status=status,
@@ -555,8 +537,9 @@ async def _decide(portal: Portal, offer_id: uuid.UUID, accept: bool) -> Response
         return await _decision_page(
             portal, offer_id, accept, status=422, values=values, errors=errors
         )
-    decide = assistance_api.accept_offer if accept else assistance_api.decline_offer
-    offer = await decide(offer_id, portal.session, _access(portal), body)
+    offer = await offers.decide(
+        portal.session, _access(portal), offer_id, accept=accept, reason=body.reason
+    )
     notice = portal.gettext("Offer accepted.") if accept else portal.gettext("Offer declined.")
     return portal.redirect(f"/portal/requests/{offer.request_id}", notice=notice)
 
@@ -591,13 +574,11 @@ async def plans_page(
     programme: FilterQuery = None,
     cursor: CursorParam = None,
 ) -> Response:
-    page = await consultations_api.list_consultations(
-        portal.session,
-        _access(portal),
-        state=_state_filter(state),
-        programme=_choice(Programme, programme, "programme"),
-        limit=DEFAULT_LIMIT,
-        cursor=cursor or None,
+    filters = ConsultationFilters(
+        state=_state_filter(state), programme=_choice(Programme, programme, "programme")
+    )
+    page = await consultations.list_consultations(
+        portal.session, _access(portal), filters, _page_at(cursor)
     )
     return await portal.render(
         "assistance/plans.html",
@@ -664,7 +645,7 @@ async def create_plan(portal: WritePlans) -> Response:
         if "_" in errors and not {"start_date", "end_date"} & errors.keys():
             errors["end_date"] = errors.pop("_")
         return await _plan_form(portal, values, errors, status=422)
-    created = await consultations_api.create_consultation(body, portal.session, _access(portal))
+    created = await consultations.record_consultation(portal.session, _access(portal), body)
     return portal.redirect(f"/portal/plans/{created.id}", notice=portal.gettext("Plan recorded."))
 
 
@@ -689,7 +670,7 @@ async def _plan_page(
     """A plan: the whole of it for the State and CTED, an entity's own measures only."""
     access = await portal.access_for("consultation", "read")
     assert access is not None  # writers and reporters of plans read them
-    plan = await consultations_api.get_consultation(plan_id, portal.session, access)
+    plan = await consultations.read_consultation(portal.session, access, plan_id)
     reporter = await portal.access_for("consultation", "progress")
     reports_on: set[uuid.UUID] = set()
     if reporter is not None:
@@ -752,7 +733,7 @@ async def add_measure(plan_id: uuid.UUID, portal: WritePlans) -> Response:
         return await _plan_page(
             portal, plan_id, status=422, measure_values=values, measure_errors=renamed
         )
-    await consultations_api.add_measure(plan_id, body, portal.session, _access(portal))
+    await consultations.add_measure(portal.session, _access(portal), plan_id, body)
     return portal.redirect(f"/portal/plans/{plan_id}", notice=portal.gettext("Measure added."))
 
 
@@ -773,7 +754,7 @@ async def report_progress(
             progress_errors={key: errors},
             progress_values={key: values},
         )
-    await consultations_api.report_progress(indicator_id, body, portal.session, _access(portal))
+    await consultations.record_progress(portal.session, _access(portal), indicator_id, body)
     return portal.redirect(
         f"/portal/plans/{plan_id}#indicator-{indicator_id}",
         notice=portal.gettext("Progress recorded."),

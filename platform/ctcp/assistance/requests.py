@@ -2,6 +2,7 @@
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, exists, false, or_, update
@@ -24,10 +25,12 @@ from ctcp.assistance.models import (
 from ctcp.assistance.schemas import RequestCreate, RequestRead, TransitionIn, TransitionRead
 from ctcp.audit import service as audit
 from ctcp.authz.guard import Access
+from ctcp.authz.listing import audited_page
 from ctcp.authz.scopes import DataScope
 from ctcp.consent import needs_sharing
 from ctcp.core.clock import clock
 from ctcp.core.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
+from ctcp.core.pagination import Page, PageRequest
 from ctcp.notifications import service as notifications
 from ctcp.organizations import service as organizations
 from ctcp.organizations.models import Organization, OrganizationKind
@@ -57,6 +60,14 @@ TRANSITIONS: dict[tuple[RequestStatus, RequestStatus], frozenset[str]] = {
 }
 BY_ACCEPTING_AN_OFFER = (Status.CIRCULATED, Status.MATCHED)
 EXITS = (Status.DECLINED, Status.WITHDRAWN)
+
+
+@dataclass(frozen=True)
+class RequestFilters:
+    """What a reader narrows the list of requests to; None filters nothing."""
+
+    state: str | None = None  # a State's code, in any case
+    status: RequestStatus | None = None
 
 
 def needs_all_shared(request_id: Any) -> ColumnElement[bool]:
@@ -126,6 +137,38 @@ async def get_request(
     return found
 
 
+async def list_requests(
+    session: AsyncSession, access: Access, filters: RequestFilters, page: PageRequest
+) -> Page[RequestRead]:
+    """One page of the readable requests, newest first, audited as `request.list`."""
+    statement = readable_requests(access)
+    if filters.state is not None:
+        statement = statement.join(
+            Organization, col(Organization.id) == col(AssistanceRequest.state_id)
+        ).where(col(Organization.code) == filters.state.upper())
+    if filters.status is not None:
+        statement = statement.where(col(AssistanceRequest.status) == filters.status.value)
+    shown = await audited_page(
+        session,
+        access,
+        statement,
+        order=[AssistanceRequest.created_at, AssistanceRequest.id],
+        page=page,
+    )
+    return Page[RequestRead](
+        items=await read_models(session, shown.items), next_cursor=shown.next_cursor
+    )
+
+
+async def read_request(session: AsyncSession, access: Access, request_id: uuid.UUID) -> RequestRead:
+    """A request with its needs and history (404 outside scope), audited as `request.read`."""
+    filed = await get_request(session, access, request_id)
+    audit.record(
+        session, access.audit, "request.read", object_type="request", object_id=filed.id, read=True
+    )
+    return await _read_model(session, filed)
+
+
 async def create_request(
     session: AsyncSession, access: Access, body: RequestCreate
 ) -> AssistanceRequest:
@@ -186,6 +229,11 @@ async def create_request(
     return filed
 
 
+async def file_request(session: AsyncSession, access: Access, body: RequestCreate) -> RequestRead:
+    """`create_request`, answered with the request's read model."""
+    return await _read_model(session, await create_request(session, access, body))
+
+
 async def move(
     session: AsyncSession,
     access: Access,
@@ -222,58 +270,73 @@ async def move(
 
 async def transition(
     session: AsyncSession, access: Access, request_id: uuid.UUID, body: TransitionIn
-) -> AssistanceRequest:
+) -> RequestRead:
     """Move a request along the workflow, if the move is legal and the caller's role owns it."""
     filed = await get_request(session, access, request_id, lock=True)
-    step = (Status(filed.status), body.to)
+    _check_move(access, Status(filed.status), body)
+    entities = await _entities_to_tell(session, body.notify)
+    await move(session, access, filed, body.to, body.reason)
+    if body.to in EXITS:
+        await _close_pending_offers(session, access, filed, body.to)
+    if body.to is Status.CIRCULATED:
+        await _announce_circulation(session, filed, entities)
+    return await _read_model(session, filed)
+
+
+def _check_move(access: Access, current: RequestStatus, body: TransitionIn) -> None:
+    """409 for a move the workflow does not have, 403 for one of another role, 422 for a
+    move missing its reason or notifying on anything but a circulation."""
+    step = (current, body.to)
     owners = TRANSITIONS.get(step)
     if owners is None:
-        raise ConflictError(f"A request cannot go from {filed.status} to {body.to.value}.")
+        raise ConflictError(f"A request cannot go from {current.value} to {body.to.value}.")
     if step == BY_ACCEPTING_AN_OFFER:
         raise ConflictError("A request is matched by accepting one of its offers.")
     if not access.subject.roles & owners:
         raise ForbiddenError(f"Your roles may not move a request to {body.to.value}.")
     if body.notify is not None and body.to is not Status.CIRCULATED:
         raise ValidationError("Only a circulation notifies entities.", loc=["body", "notify"])
-    entities = (
-        None
-        if body.notify is None
-        else [
-            entity.id
-            for entity in (
-                await organizations.compact_entities(session, body.notify, loc=["body", "notify"])
-            ).values()
-        ]
-    )
     if body.to in EXITS and body.reason is None:
         raise ValidationError("Say why the request ends here.", loc=["body", "reason"])
-    await move(session, access, filed, body.to, body.reason)
-    if body.to in EXITS:
-        closed = (
-            await session.exec(
-                select(Offer.id).where(
-                    col(Offer.request_id) == filed.id,
-                    col(Offer.status) == OfferStatus.PENDING.value,
-                )
+
+
+async def _entities_to_tell(
+    session: AsyncSession, notify: list[str] | None
+) -> list[uuid.UUID] | None:
+    """The Compact entities a circulation names (422 for an unknown code); None for all."""
+    if notify is None:
+        return None
+    entities = await organizations.compact_entities(session, notify, loc=["body", "notify"])
+    return [entity.id for entity in entities.values()]
+
+
+async def _close_pending_offers(
+    session: AsyncSession, access: Access, filed: AssistanceRequest, because: RequestStatus
+) -> None:
+    """A request that ends closes its pending offers, audited as `offer.close`."""
+    closed = (
+        await session.exec(
+            select(Offer.id).where(
+                col(Offer.request_id) == filed.id,
+                col(Offer.status) == OfferStatus.PENDING.value,
             )
-        ).all()
-        if closed:
-            await session.exec(
-                update(Offer)
-                .where(col(Offer.id).in_(closed))
-                .values(status=OfferStatus.CLOSED.value, decided_at=clock.now())
-            )
-            audit.record(
-                session,
-                access.audit,
-                "offer.close",
-                object_type="request",
-                object_id=filed.id,
-                details={"offers": sorted(str(i) for i in closed), "because": body.to.value},
-            )
-    if body.to is Status.CIRCULATED:
-        await _announce_circulation(session, filed, entities)
-    return filed
+        )
+    ).all()
+    if not closed:
+        return
+    await session.exec(
+        update(Offer)
+        .where(col(Offer.id).in_(closed))
+        .values(status=OfferStatus.CLOSED.value, decided_at=clock.now())
+    )
+    audit.record(
+        session,
+        access.audit,
+        "offer.close",
+        object_type="request",
+        object_id=filed.id,
+        details={"offers": sorted(str(i) for i in closed), "because": because.value},
+    )
 
 
 async def shared_with_compact(session: AsyncSession, request_id: uuid.UUID) -> bool:
@@ -365,3 +428,7 @@ async def read_models(
         )
         for r in requests
     ]
+
+
+async def _read_model(session: AsyncSession, filed: AssistanceRequest) -> RequestRead:
+    return (await read_models(session, [filed]))[0]

@@ -1,4 +1,4 @@
-"""Technical-assistance payloads (API.md "Technical assistance")."""
+"""Technical-assistance payloads (docs/api.md, "Technical assistance")."""
 
 import uuid
 from datetime import date, datetime
