@@ -1,4 +1,5 @@
-"""The dashboard: what needs the reader's attention, through the same reads as the API."""
+"""The dashboard: what needs the reader's attention, composed of the features' own
+audited service reads (the same the API and their pages make)."""
 
 from dataclasses import dataclass, field
 from typing import Any
@@ -6,16 +7,17 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
-from ctcp.assistance import api as assistance_api
-from ctcp.assistance import consultations_api
+from ctcp.assistance import consultations, needs, offers, requests
 from ctcp.assistance.models import OfferStatus, RequestStatus
 from ctcp.authz.scopes import DataScope
-from ctcp.consent import api as consent_api
-from ctcp.reports import api as reports_api
-from ctcp.web.portal import PREFIX, Portal, SignedIn
+from ctcp.consent import service as consent_service
+from ctcp.core.pagination import PageRequest
+from ctcp.reports import service as reports
+from ctcp.web.paths import PREFIX
+from ctcp.web.portal import Portal, SignedIn
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
-LATEST = 5
+LATEST = PageRequest(limit=5)
 
 
 @dataclass
@@ -32,7 +34,7 @@ async def for_reader(portal: Portal) -> list[Panel]:
     panels: list[Panel] = []
     session = portal.session
     if access := await portal.access_for("report", "read"):
-        page = await reports_api.list_reports(session, access, limit=LATEST)
+        page = await reports.list_reports(session, access, reports.ReportFilters(), LATEST)
         panels.append(Panel("reports", page.items, "/portal/reports"))
         consent = await portal.access_for("consent", "read")
         if consent is not None and DataScope.OWN_STATE in consent.scopes:
@@ -40,31 +42,35 @@ async def for_reader(portal: Portal) -> list[Panel]:
             # what of its latest adopted reports is published?
             adopted = [report for report in page.items if report.status == "adopted"]
             states = [
-                (report, await consent_api.get_consent(report.id, session, consent))
+                (report, await consent_service.read_consent(session, consent, report.id))
                 for report in adopted
             ]
             panels.append(Panel("consent", states, "/portal/reports"))
     if access := await portal.access_for("publication", "read"):
-        publications = await consent_api.list_publications(session, access, limit=LATEST)
+        publications = await consent_service.list_publications(
+            session, access, consent_service.PublicationFilters(), LATEST
+        )
         panels.append(Panel("publications", publications.items, "/portal/publications"))
     if access := await portal.access_for("request", "read"):
-        requests = await assistance_api.list_requests(session, access, limit=LATEST)
+        latest = await requests.list_requests(session, access, requests.RequestFilters(), LATEST)
         open_requests = [
             item
-            for item in requests.items
+            for item in latest.items
             if item.status not in (RequestStatus.WITHDRAWN, RequestStatus.DECLINED)
         ]
         panels.append(Panel("requests", open_requests, "/portal/requests"))
     if access := await portal.access_for("offer", "read"):
-        offers = await assistance_api.list_offers(
-            session, access, offer_status=OfferStatus.PENDING, limit=LATEST
+        pending = await offers.list_offers(
+            session, access, offers.OfferFilters(status=OfferStatus.PENDING), LATEST
         )
-        panels.append(Panel("offers", offers.items, "/portal/offers"))
+        panels.append(Panel("offers", pending.items, "/portal/offers"))
     if access := await portal.access_for("need", "read"):
-        needs = await assistance_api.list_needs(session, access, limit=LATEST)
-        panels.append(Panel("needs", needs.items, "/portal/needs"))
+        latest_needs = await needs.list_needs(session, access, needs.NeedFilters(), LATEST)
+        panels.append(Panel("needs", latest_needs.items, "/portal/needs"))
     if access := await portal.access_for("consultation", "read"):
-        plans = await consultations_api.list_consultations(session, access, limit=LATEST)
+        plans = await consultations.list_consultations(
+            session, access, consultations.ConsultationFilters(), LATEST
+        )
         panels.append(Panel("plans", plans.items, "/portal/plans"))
     return panels
 
