@@ -39,27 +39,27 @@ from ctcp.assistance.schemas import (
     Suggestion,
     TransitionIn,
 )
-from ctcp.authz.guard import Access
 from ctcp.authz.scopes import DataScope
 from ctcp.core.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from ctcp.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
 from ctcp.organizations.models import OrganizationKind
 from ctcp.reports.models import Priority, ThematicArea
-from ctcp.web.portal import PREFIX, Portal, page_guard
+from ctcp.web.paths import PREFIX
+from ctcp.web.portal import GuardedPortal, page_guard
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
-ReadNeeds = Annotated[Portal, page_guard("need", "read")]
-WriteNeeds = Annotated[Portal, page_guard("need", "write")]
-ReadRequests = Annotated[Portal, page_guard("request", "read")]
-FileRequests = Annotated[Portal, page_guard("request", "create")]
-MoveRequests = Annotated[Portal, page_guard("request", "transition")]
-MakeOffers = Annotated[Portal, page_guard("offer", "create")]
-ReadOffers = Annotated[Portal, page_guard("offer", "read")]
-DecideOffers = Annotated[Portal, page_guard("offer", "decide")]
-ReadPlans = Annotated[Portal, page_guard("consultation", "read")]
-WritePlans = Annotated[Portal, page_guard("consultation", "write")]
-ReportProgress = Annotated[Portal, page_guard("consultation", "progress")]
+ReadNeeds = Annotated[GuardedPortal, page_guard("need", "read")]
+WriteNeeds = Annotated[GuardedPortal, page_guard("need", "write")]
+ReadRequests = Annotated[GuardedPortal, page_guard("request", "read")]
+FileRequests = Annotated[GuardedPortal, page_guard("request", "create")]
+MoveRequests = Annotated[GuardedPortal, page_guard("request", "transition")]
+MakeOffers = Annotated[GuardedPortal, page_guard("offer", "create")]
+ReadOffers = Annotated[GuardedPortal, page_guard("offer", "read")]
+DecideOffers = Annotated[GuardedPortal, page_guard("offer", "decide")]
+ReadPlans = Annotated[GuardedPortal, page_guard("consultation", "read")]
+WritePlans = Annotated[GuardedPortal, page_guard("consultation", "write")]
+ReportProgress = Annotated[GuardedPortal, page_guard("consultation", "progress")]
 
 FilterQuery = Annotated[str | None, Query(max_length=64)]
 CursorParam = Annotated[str | None, Query(max_length=512)]
@@ -71,12 +71,6 @@ INDICATOR_FIELDS = ("name", "unit", "baseline", "target", "due_date")
 DIRECT_MOVES = (RequestStatus.UNDER_REVIEW, RequestStatus.IN_PROGRESS, RequestStatus.COMPLETED)
 # Lists shown whole on a page (a request's offers, a State's open needs): the largest page.
 WHOLE_LIST = PageRequest(limit=MAX_LIMIT)
-
-
-def _access(portal: Portal) -> Access:
-    """The grant of the page's guard (every route here has one)."""
-    assert portal.access is not None
-    return portal.access
 
 
 def _choice(kind: type[E], value: str | None, name: str) -> E | None:
@@ -98,7 +92,7 @@ def _page_at(cursor: str | None) -> PageRequest:
     return PageRequest(DEFAULT_LIMIT, cursor or None)
 
 
-async def _organizations(portal: Portal, kind: OrganizationKind) -> list[tuple[str, str]]:
+async def _organizations(portal: GuardedPortal, kind: OrganizationKind) -> list[tuple[str, str]]:
     """(code, name) of the active organizations of a kind, for selects and checkboxes."""
     names = await portal.organization_names()
     found = [
@@ -133,7 +127,7 @@ async def needs_page(
         status=_choice(NeedStatus, status, "status"),
         priority=_choice(Priority, priority, "priority"),
     )
-    page = await needs.list_needs(portal.session, _access(portal), filters, _page_at(cursor))
+    page = await needs.list_needs(portal.session, portal.access, filters, _page_at(cursor))
     return await portal.render(
         "assistance/needs.html",
         page=page,
@@ -147,12 +141,14 @@ async def needs_page(
         area_options=portal.options(ThematicArea),
         status_options=portal.options(NeedStatus),
         priority_options=portal.options(Priority),
-        own_state_only=DataScope.ALL not in _access(portal).scopes
-        and DataScope.CONSENTED not in _access(portal).scopes,
+        own_state_only=DataScope.ALL not in portal.access.scopes
+        and DataScope.CONSENTED not in portal.access.scopes,
     )
 
 
-def _need_form_context(portal: Portal, values: dict[str, str], errors: dict[str, str]) -> Any:
+def _need_form_context(
+    portal: GuardedPortal, values: dict[str, str], errors: dict[str, str]
+) -> Any:
     return {
         "values": values,
         "errors": errors,
@@ -197,17 +193,17 @@ async def create_need(portal: WriteNeeds) -> Response:
             state_options=await _organizations(portal, OrganizationKind.MEMBER_STATE),
             **_need_form_context(portal, values, errors),
         )
-    created = await needs.record_need(portal.session, _access(portal), body)
+    created = await needs.record_need(portal.session, portal.access, body)
     if wanted is not NeedStatus.OPEN:
         # A need recorded as already (partly) met: the API's create, then its update.
         await needs.update_need(
-            portal.session, _access(portal), created.id, NeedUpdate(status=wanted)
+            portal.session, portal.access, created.id, NeedUpdate(status=wanted)
         )
     return portal.redirect(f"/portal/needs/{created.id}", notice=portal.gettext("Need recorded."))
 
 
 def _choice_or_error(
-    portal: Portal, kind: type[E], value: str, name: str, errors: dict[str, str]
+    portal: GuardedPortal, kind: type[E], value: str, name: str, errors: dict[str, str]
 ) -> E | None:
     try:
         return kind(value)
@@ -217,7 +213,7 @@ def _choice_or_error(
 
 
 async def _need_page(
-    portal: Portal,
+    portal: GuardedPortal,
     need_id: uuid.UUID,
     *,
     status: int = 200,
@@ -256,7 +252,7 @@ async def update_need(need_id: uuid.UUID, portal: WriteNeeds) -> Response:
     body, errors = portal.validate(NeedUpdate, values)
     if body is None:
         return await _need_page(portal, need_id, status=422, values=values, errors=errors)
-    await needs.update_need(portal.session, _access(portal), need_id, body)
+    await needs.update_need(portal.session, portal.access, need_id, body)
     return portal.redirect(f"/portal/needs/{need_id}", notice=portal.gettext("Saved."))
 
 
@@ -273,19 +269,19 @@ async def requests_page(
     filters = RequestFilters(
         state=_state_filter(state), status=_choice(RequestStatus, status, "status")
     )
-    page = await requests.list_requests(portal.session, _access(portal), filters, _page_at(cursor))
+    page = await requests.list_requests(portal.session, portal.access, filters, _page_at(cursor))
     return await portal.render(
         "assistance/requests.html",
         page=page,
         filters={"state": _state_filter(state) or "", "status": status or ""},
         state_options=await _organizations(portal, OrganizationKind.MEMBER_STATE),
         status_options=portal.options(RequestStatus),
-        own_state_only=_access(portal).scopes == {DataScope.OWN_STATE},
+        own_state_only=portal.access.scopes == {DataScope.OWN_STATE},
         can_file=portal.granted("request", "create"),
     )
 
 
-async def _open_needs(portal: Portal, state: str | None) -> list[NeedRead]:
+async def _open_needs(portal: GuardedPortal, state: str | None) -> list[NeedRead]:
     """The State's needs a request may name (open or partially met), from the needs list."""
     access = await portal.access_for("need", "read")
     if access is None or (state is None and DataScope.ALL in access.scopes):
@@ -298,12 +294,12 @@ async def _open_needs(portal: Portal, state: str | None) -> list[NeedRead]:
 
 
 async def _request_form(
-    portal: Portal,
+    portal: GuardedPortal,
     values: dict[str, Any],
     errors: dict[str, str],
     status: int = 200,
 ) -> Response:
-    on_behalf = DataScope.ALL in _access(portal).scopes
+    on_behalf = DataScope.ALL in portal.access.scopes
     state = values.get("state") or None
     return await portal.render(
         "assistance/request_form.html",
@@ -326,7 +322,7 @@ async def new_request_page(portal: FileRequests, state: FilterQuery = None) -> R
 
 @router.post("/requests/new", response_class=HTMLResponse)
 async def create_request(portal: FileRequests) -> Response:
-    on_behalf = DataScope.ALL in _access(portal).scopes
+    on_behalf = DataScope.ALL in portal.access.scopes
     values: dict[str, Any] = {
         "state": portal.field("state").upper() if on_behalf else "",
         "title": portal.field("title"),
@@ -339,11 +335,11 @@ async def create_request(portal: FileRequests) -> Response:
         if "need_ids" in errors and not values["need_ids"]:
             errors["need_ids"] = portal.gettext("Choose at least one need.")
         return await _request_form(portal, values, errors, status=422)
-    filed = await requests.file_request(portal.session, _access(portal), body)
+    filed = await requests.file_request(portal.session, portal.access, body)
     return portal.redirect(f"/portal/requests/{filed.id}", notice=portal.gettext("Request filed."))
 
 
-def _moves_for(portal: Portal, filed: RequestRead) -> list[RequestStatus]:
+def _moves_for(portal: GuardedPortal, filed: RequestRead) -> list[RequestStatus]:
     """The next moves the TRANSITIONS table allows the reader's roles from here."""
     if portal.principal is None or not portal.granted("request", "transition"):
         return []
@@ -357,7 +353,7 @@ def _moves_for(portal: Portal, filed: RequestRead) -> list[RequestStatus]:
 
 
 async def _request_page(
-    portal: Portal,
+    portal: GuardedPortal,
     request_id: uuid.UUID,
     *,
     status: int = 200,
@@ -396,7 +392,7 @@ async def request_page(request_id: uuid.UUID, portal: ReadRequests) -> Response:
 
 
 async def _move_page(
-    portal: Portal,
+    portal: GuardedPortal,
     request_id: uuid.UUID,
     to: RequestStatus,
     *,
@@ -467,7 +463,7 @@ async def move_request(request_id: uuid.UUID, portal: MoveRequests) -> Response:
         if to is None:
             raise ValidationError(portal.gettext("Name the move."), loc=["body", "to"])
         return await _move_page(portal, request_id, to, status=422, values=values, errors=errors)
-    await requests.transition(portal.session, _access(portal), request_id, body)
+    await requests.transition(portal.session, portal.access, request_id, body)
     return portal.redirect(
         f"/portal/requests/{request_id}",
         notice=portal.gettext("The request is now: %(status)s.", status=portal.label(body.to)),
@@ -487,7 +483,7 @@ async def create_offer(request_id: uuid.UUID, portal: MakeOffers) -> Response:
         return await _request_page(
             portal, request_id, status=422, offer_values=values, offer_errors=errors
         )
-    await offers.make_offer(portal.session, _access(portal), request_id, body)
+    await offers.make_offer(portal.session, portal.access, request_id, body)
     return portal.redirect(
         f"/portal/requests/{request_id}", notice=portal.gettext("Your offer was sent.")
     )
@@ -498,7 +494,7 @@ async def offers_page(
     portal: ReadOffers, status: FilterQuery = None, cursor: CursorParam = None
 ) -> Response:
     filters = OfferFilters(status=_choice(OfferStatus, status, "status"))
-    page = await offers.list_offers(portal.session, _access(portal), filters, _page_at(cursor))
+    page = await offers.list_offers(portal.session, portal.access, filters, _page_at(cursor))
     return await portal.render(
         "assistance/offers.html",
         page=page,
@@ -508,7 +504,7 @@ async def offers_page(
 
 
 async def _decision_page(
-    portal: Portal,
+    portal: GuardedPortal,
     offer_id: uuid.UUID,
     accept: bool,
     *,
@@ -530,7 +526,7 @@ async def _decision_page(
     )
 
 
-async def _decide(portal: Portal, offer_id: uuid.UUID, accept: bool) -> Response:
+async def _decide(portal: GuardedPortal, offer_id: uuid.UUID, accept: bool) -> Response:
     values = {"reason": portal.field("reason")}
     body, errors = portal.validate(OfferDecision, {"reason": values["reason"] or None})
     if body is None:
@@ -538,7 +534,7 @@ async def _decide(portal: Portal, offer_id: uuid.UUID, accept: bool) -> Response
             portal, offer_id, accept, status=422, values=values, errors=errors
         )
     offer = await offers.decide(
-        portal.session, _access(portal), offer_id, accept=accept, reason=body.reason
+        portal.session, portal.access, offer_id, accept=accept, reason=body.reason
     )
     notice = portal.gettext("Offer accepted.") if accept else portal.gettext("Offer declined.")
     return portal.redirect(f"/portal/requests/{offer.request_id}", notice=notice)
@@ -578,7 +574,7 @@ async def plans_page(
         state=_state_filter(state), programme=_choice(Programme, programme, "programme")
     )
     page = await consultations.list_consultations(
-        portal.session, _access(portal), filters, _page_at(cursor)
+        portal.session, portal.access, filters, _page_at(cursor)
     )
     return await portal.render(
         "assistance/plans.html",
@@ -586,13 +582,13 @@ async def plans_page(
         filters={"state": _state_filter(state) or "", "programme": programme or ""},
         state_options=await _organizations(portal, OrganizationKind.MEMBER_STATE),
         programme_options=portal.options(Programme),
-        own_state_only=_access(portal).scopes == {DataScope.OWN_STATE},
+        own_state_only=portal.access.scopes == {DataScope.OWN_STATE},
         can_write=portal.granted("consultation", "write"),
     )
 
 
 async def _plan_form(
-    portal: Portal, values: dict[str, str], errors: dict[str, str], status: int = 200
+    portal: GuardedPortal, values: dict[str, str], errors: dict[str, str], status: int = 200
 ) -> Response:
     return await portal.render(
         "assistance/plan_form.html",
@@ -645,7 +641,7 @@ async def create_plan(portal: WritePlans) -> Response:
         if "_" in errors and not {"start_date", "end_date"} & errors.keys():
             errors["end_date"] = errors.pop("_")
         return await _plan_form(portal, values, errors, status=422)
-    created = await consultations.record_consultation(portal.session, _access(portal), body)
+    created = await consultations.record_consultation(portal.session, portal.access, body)
     return portal.redirect(f"/portal/plans/{created.id}", notice=portal.gettext("Plan recorded."))
 
 
@@ -658,7 +654,7 @@ def _blank_measure() -> dict[str, str]:
 
 
 async def _plan_page(
-    portal: Portal,
+    portal: GuardedPortal,
     plan_id: uuid.UUID,
     *,
     status: int = 200,
@@ -733,7 +729,7 @@ async def add_measure(plan_id: uuid.UUID, portal: WritePlans) -> Response:
         return await _plan_page(
             portal, plan_id, status=422, measure_values=values, measure_errors=renamed
         )
-    await consultations.add_measure(portal.session, _access(portal), plan_id, body)
+    await consultations.add_measure(portal.session, portal.access, plan_id, body)
     return portal.redirect(f"/portal/plans/{plan_id}", notice=portal.gettext("Measure added."))
 
 
@@ -754,7 +750,7 @@ async def report_progress(
             progress_errors={key: errors},
             progress_values={key: values},
         )
-    await consultations.record_progress(portal.session, _access(portal), indicator_id, body)
+    await consultations.record_progress(portal.session, portal.access, indicator_id, body)
     return portal.redirect(
         f"/portal/plans/{plan_id}#indicator-{indicator_id}",
         notice=portal.gettext("Progress recorded."),

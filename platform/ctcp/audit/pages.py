@@ -16,12 +16,13 @@ from ctcp.core.db import DatabaseDep
 from ctcp.core.errors import ValidationError
 from ctcp.core.pagination import CursorQuery, PageRequest
 from ctcp.identity.dependencies import SettingsDep
-from ctcp.web.portal import PREFIX, Portal, page_guard
+from ctcp.web.paths import PREFIX
+from ctcp.web.portal import GuardedPortal, page_guard
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
-ReadAudit = Annotated[Portal, page_guard("audit", "read")]
-ExportAudit = Annotated[Portal, page_guard("audit", "export")]
-VerifyAudit = Annotated[Portal, page_guard("audit", "verify")]
+ReadAudit = Annotated[GuardedPortal, page_guard("audit", "read")]
+ExportAudit = Annotated[GuardedPortal, page_guard("audit", "export")]
+VerifyAudit = Annotated[GuardedPortal, page_guard("audit", "verify")]
 FILTERS = ("actor", "action", "outcome", "object_id", "since", "until")
 OUTCOMES = [outcome.value for outcome in Outcome]
 
@@ -37,11 +38,13 @@ class AuditQuery(BaseModel):
     until: datetime | None = None
 
 
-def _typed(portal: Portal) -> dict[str, str]:
+def _typed(portal: GuardedPortal) -> dict[str, str]:
     return {name: portal.request.query_params.get(name, "").strip() for name in FILTERS}
 
 
-def _filters(portal: Portal, typed: dict[str, str]) -> tuple[AuditFilters | None, dict[str, str]]:
+def _filters(
+    portal: GuardedPortal, typed: dict[str, str]
+) -> tuple[AuditFilters | None, dict[str, str]]:
     """The same filters the API builds from its query (naive times taken as UTC)."""
     query, errors = portal.validate(AuditQuery, {k: v for k, v in typed.items() if v})
     if query is None:
@@ -65,7 +68,6 @@ async def audit_page(portal: ReadAudit, cursor: CursorQuery = None) -> Response:
     events = []
     next_cursor = None
     if filters is not None:
-        assert portal.access is not None
         page = await trail.list_events(
             portal.session, portal.access, filters, PageRequest(cursor=cursor)
         )
@@ -96,7 +98,6 @@ async def export_download(portal: ExportAudit, database: DatabaseDep) -> Respons
     if filters is None:
         name, message = next(iter(errors.items()))
         raise ValidationError(f"{name}: {message}", loc=["query", name])
-    assert portal.access is not None
     return trail.export_events(portal.session, database, portal.access, filters)
 
 
@@ -106,6 +107,5 @@ async def verify_page(
 ) -> Response:
     """Recompute every hash and link of the chain and check it against the signed
     checkpoints, as the API verifies it."""
-    assert portal.access is not None
     result = await trail.verify(portal.session, database, portal.access, settings)
     return await portal.render("audit/verify.html", result=result)

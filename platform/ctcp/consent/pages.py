@@ -21,12 +21,13 @@ from ctcp.reports import service as reports_service
 from ctcp.reports.models import ReportStatus, ThematicArea
 from ctcp.reports.pages import choice, year_of
 from ctcp.reports.schemas import ReportRead
-from ctcp.web.portal import PREFIX, Portal, page_guard
+from ctcp.web.paths import PREFIX
+from ctcp.web.portal import GuardedPortal, page_guard
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
-CanReadConsent = Annotated[Portal, page_guard("consent", "read")]
-CanNarrow = Annotated[Portal, page_guard("consent", "narrow")]
-CanReadPublications = Annotated[Portal, page_guard("publication", "read")]
+CanReadConsent = Annotated[GuardedPortal, page_guard("consent", "read")]
+CanNarrow = Annotated[GuardedPortal, page_guard("consent", "narrow")]
+CanReadPublications = Annotated[GuardedPortal, page_guard("publication", "read")]
 
 
 # --- the consent page and its decision form ---------------------------------------------
@@ -62,7 +63,7 @@ def values_of(current: ConsentRead | None) -> dict[str, Any]:
     }
 
 
-def submitted_values(portal: Portal) -> dict[str, Any]:
+def submitted_values(portal: GuardedPortal) -> dict[str, Any]:
     return {
         "scope": portal.field("scope"),
         "sections": portal.fields("sections"),
@@ -84,7 +85,7 @@ def _datetime_or_none(text: str) -> datetime | None:
 
 
 def validate_decision(
-    portal: Portal, values: dict[str, Any]
+    portal: GuardedPortal, values: dict[str, Any]
 ) -> tuple[ConsentDecision | None, dict[str, str]]:
     """The API's ConsentDecision from the form (expiry: 00:00 UTC of the chosen day)."""
     errors: dict[str, str] = {}
@@ -131,7 +132,7 @@ def validate_decision(
 
 
 def decision_options(
-    portal: Portal, report: ReportRead | None, current: ConsentRead | None, may_broaden: bool
+    portal: GuardedPortal, report: ReportRead | None, current: ConsentRead | None, may_broaden: bool
 ) -> dict[str, Any]:
     """What the form offers: everything to a consent officer; to a State only what narrows."""
     sections = report.sections if report is not None else []
@@ -156,13 +157,12 @@ def decision_options(
 
 
 async def consent_context(
-    portal: Portal,
+    portal: GuardedPortal,
     report_id: uuid.UUID,
     values: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The consent page: the report, the current decision, the history, and the form."""
-    assert portal.access is not None
     consent_access = await portal.access_for("consent", "read")
     if consent_access is None:
         raise ForbiddenError(portal.gettext("Your roles do not allow read on consent."))
@@ -202,7 +202,6 @@ async def consent_page(report_id: uuid.UUID, portal: CanReadConsent) -> Response
 @router.post("/reports/{report_id}/consent/preview", response_class=HTMLResponse)
 async def preview_decision(report_id: uuid.UUID, portal: CanNarrow) -> Response:
     """Exactly what the publication would hold, by the code that builds it; writes nothing."""
-    assert portal.access is not None
     values = submitted_values(portal)
     decision, errors = validate_decision(portal, values)
     if decision is None:
@@ -224,7 +223,6 @@ async def preview_decision(report_id: uuid.UUID, portal: CanNarrow) -> Response:
 @router.post("/reports/{report_id}/consent", response_class=HTMLResponse)
 async def record_decision(report_id: uuid.UUID, portal: CanNarrow) -> Response:
     """Record the decision the preview showed (409 if another was recorded meanwhile)."""
-    assert portal.access is not None
     values = submitted_values(portal)
     decision, errors = validate_decision(portal, values)
     if decision is None:
@@ -250,7 +248,6 @@ async def withdraw_confirmation(report_id: uuid.UUID, portal: CanNarrow) -> Resp
 @router.post("/reports/{report_id}/consent/withdraw", response_class=HTMLResponse)
 async def withdraw(report_id: uuid.UUID, portal: CanNarrow) -> Response:
     """Withdraw all consent: every publication of the report is revoked at once."""
-    assert portal.access is not None
     reason = portal.field("reason")
     # No after_sequence: a withdrawal is never stale (see service.withdraw).
     body, errors = portal.validate(Withdrawal, {"reason": reason})
@@ -276,7 +273,6 @@ async def publications_list(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> Response:
     """The live publications the reader may read, newest first."""
-    assert portal.access is not None
     filters = consent_service.PublicationFilters(
         state=state or None, area=choice(ThematicArea, area, "area"), year=year_of(year)
     )
@@ -294,7 +290,6 @@ async def publications_list(
 @router.get("/publications/{publication_id}", response_class=HTMLResponse)
 async def publication_page(publication_id: uuid.UUID, portal: CanReadPublications) -> Response:
     """Only the consented sections, and the attachments the consent covers."""
-    assert portal.access is not None
     publication = await consent_service.read_publication(
         portal.session, portal.access, publication_id
     )
@@ -306,7 +301,6 @@ async def download_attachment(
     attachment_id: uuid.UUID, portal: CanReadPublications, database: DatabaseDep
 ) -> Response:
     """The API's download: readers of the full report, or of a publication covering the file."""
-    assert portal.access is not None
     attachment = await consent_service.read_attachment(
         portal.session,
         attachment_id,

@@ -19,7 +19,8 @@ in the newer window.
 
 Libraries considered: `limits` stores only in memory, Redis, Memcached or MongoDB, and
 `pyrate-limiter`'s SQL buckets need a second, synchronous driver and keep a row per
-hit; the platform's shared state lives in its own database (docs/operations.md, "Several instances").
+hit; the platform's shared state lives in its own database (docs/operations.md,
+"Several instances").
 """
 
 import asyncio

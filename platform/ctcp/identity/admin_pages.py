@@ -16,11 +16,12 @@ from ctcp.identity.roles import Role, role_fits
 from ctcp.identity.schemas import RolesUpdate, UserCreate, UserRead
 from ctcp.identity.users import UserFilters
 from ctcp.organizations.models import Organization
-from ctcp.web.portal import PREFIX, Portal, page_guard
+from ctcp.web.paths import PREFIX
+from ctcp.web.portal import GuardedPortal, page_guard
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
-ManageUsers = Annotated[Portal, page_guard("user", "manage")]
-ManageRoles = Annotated[Portal, page_guard("role", "manage")]
+ManageUsers = Annotated[GuardedPortal, page_guard("user", "manage")]
+ManageRoles = Annotated[GuardedPortal, page_guard("role", "manage")]
 ROLES = [role.value for role in Role]
 USERS = f"{PREFIX}/admin/users"
 
@@ -34,12 +35,12 @@ class UserQuery(BaseModel):
     q: str | None = Field(default=None, min_length=1, max_length=100)
 
 
-def _hasher(portal: Portal) -> PasswordHasher:
+def _hasher(portal: GuardedPortal) -> PasswordHasher:
     hasher: PasswordHasher = portal.request.app.state.hasher
     return hasher
 
 
-async def organization_options(portal: Portal, kinds: set[str] | None = None) -> list[Any]:
+async def organization_options(portal: GuardedPortal, kinds: set[str] | None = None) -> list[Any]:
     """(id, "Name (CODE)") of the organizations, by name, optionally of some kinds only."""
     organizations = (await portal.organization_names()).values()
     chosen = [org for org in organizations if kinds is None or org.kind in kinds]
@@ -49,12 +50,12 @@ async def organization_options(portal: Portal, kinds: set[str] | None = None) ->
     ]
 
 
-def _mfa_required_roles(portal: Portal) -> frozenset[str]:
+def _mfa_required_roles(portal: GuardedPortal) -> frozenset[str]:
     roles: frozenset[str] = portal.request.app.state.settings.mfa_required_roles
     return roles
 
 
-def _admin_may_hold_content_roles(portal: Portal) -> bool:
+def _admin_may_hold_content_roles(portal: GuardedPortal) -> bool:
     allowed: bool = portal.request.app.state.settings.admin_may_hold_content_roles
     return allowed
 
@@ -75,7 +76,6 @@ async def users_page(portal: ManageUsers, cursor: CursorQuery = None) -> Respons
             active=query.active,
             q=query.q,
         )
-        assert portal.access is not None
         page = await users.list_users(
             portal.session, portal.access, filters, PageRequest(cursor=cursor)
         )
@@ -91,7 +91,7 @@ async def users_page(portal: ManageUsers, cursor: CursorQuery = None) -> Respons
 
 
 async def _new_user_form(
-    portal: Portal, typed: dict[str, Any], errors: dict[str, str], status: int = 200
+    portal: GuardedPortal, typed: dict[str, Any], errors: dict[str, str], status: int = 200
 ) -> Response:
     return await portal.render(
         "identity/admin_user_new.html",
@@ -129,7 +129,6 @@ async def create_user(portal: ManageUsers) -> Response:
     errors |= {name: message for name, message in checked.items() if name not in errors}
     if body is None or errors:
         return await _new_user_form(portal, typed, errors, status=422)
-    assert portal.access is not None
     if body.roles:
         require(portal.request, portal.access, "role", "manage")
     created = await users.create_user(
@@ -142,7 +141,9 @@ async def create_user(portal: ManageUsers) -> Response:
     return portal.redirect(f"{USERS}/{created.id}", notice=portal.gettext("The user was created."))
 
 
-async def _check_new_user(portal: Portal, typed: dict[str, Any], password: str) -> dict[str, str]:
+async def _check_new_user(
+    portal: GuardedPortal, typed: dict[str, Any], password: str
+) -> dict[str, str]:
     """The service's rules checked first, so the form comes back with the fields marked."""
     errors: dict[str, str] = {}
     roles: list[str] = typed["roles"]
@@ -170,10 +171,9 @@ async def _check_new_user(portal: Portal, typed: dict[str, Any], password: str) 
 
 
 async def _user_page(
-    portal: Portal, user: UserRead, errors: dict[str, str], status: int = 200
+    portal: GuardedPortal, user: UserRead, errors: dict[str, str], status: int = 200
 ) -> Response:
     mfa_roles = _mfa_required_roles(portal)
-    assert portal.principal is not None
     return await portal.render(
         "identity/admin_user.html",
         status=status,
@@ -188,7 +188,6 @@ async def _user_page(
 
 @router.get("/admin/users/{user_id}", response_class=HTMLResponse)
 async def user_page(user_id: uuid.UUID, portal: ManageUsers) -> Response:
-    assert portal.access is not None
     user = await users.read_user(portal.session, portal.access, user_id)
     return await _user_page(portal, user, {})
 
@@ -199,7 +198,6 @@ async def set_roles(user_id: uuid.UUID, portal: ManageRoles) -> Response:
     body, errors = portal.validate(RolesUpdate, {"roles": portal.fields("roles")})
     if body is None:
         raise ValidationError(next(iter(errors.values())), loc=["roles"])
-    assert portal.access is not None
     await users.set_roles(
         portal.session,
         user_id,
@@ -213,7 +211,6 @@ async def set_roles(user_id: uuid.UUID, portal: ManageRoles) -> Response:
 @router.get("/admin/users/{user_id}/active", response_class=HTMLResponse)
 async def confirm_active_page(user_id: uuid.UUID, portal: ManageUsers) -> Response:
     """The confirmation step before an account is deactivated (or reactivated)."""
-    assert portal.access is not None
     user = await users.read_user(portal.session, portal.access, user_id)
     return await portal.render("identity/admin_user_active.html", user=user)
 
@@ -225,7 +222,6 @@ async def set_active(user_id: uuid.UUID, portal: ManageUsers) -> Response:
     if wanted not in ("true", "false"):
         raise ValidationError(portal.gettext("Choose a value from the list."), loc=["active"])
     active = wanted == "true"
-    assert portal.access is not None
     await users.update_user(portal.session, user_id, active=active, context=portal.access.audit)
     notice = (
         portal.gettext("The account was reactivated.")

@@ -18,7 +18,8 @@ from ctcp.identity.dependencies import (
     set_device_cookie,
     set_session_cookie,
 )
-from ctcp.web.portal import PREFIX, AnonymousForm, SignedInBeforeMfa, local_path
+from ctcp.web.paths import PREFIX, local_path
+from ctcp.web.portal import AnonymousForm, SignedInBeforeMfa
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
@@ -130,7 +131,6 @@ async def sign_in(
 async def sign_out(
     portal: SignedInBeforeMfa, settings: SettingsDep, context: RequestContextDep
 ) -> Response:
-    assert portal.principal is not None
     await service.sign_out(
         portal.session,
         principal=portal.principal,
@@ -144,7 +144,6 @@ async def sign_out(
 @router.get("/mfa", response_class=HTMLResponse)
 async def mfa_page(portal: SignedInBeforeMfa, settings: SettingsDep) -> Response:
     """Enrolment; a started one (after a mistyped code, say) is shown again to finish."""
-    assert portal.principal is not None
     user = portal.principal.user
     required = bool(portal.principal.roles & settings.mfa_required_roles)
     enrolment = None
@@ -175,7 +174,6 @@ async def mfa_start(
     portal: SignedInBeforeMfa, settings: SettingsDep, context: RequestContextDep
 ) -> Response:
     """A new secret, shown as a QR code and as text, pending until a first code confirms it."""
-    assert portal.principal is not None
     secret, uri = await service.begin_mfa_enrolment(
         portal.session,
         principal=portal.principal,
@@ -197,7 +195,6 @@ async def mfa_confirm(
     portal: SignedInBeforeMfa, settings: SettingsDep, context: RequestContextDep
 ) -> Response:
     """Enable TOTP with a first code; the recovery codes are shown this once."""
-    assert portal.principal is not None
     codes = await service.confirm_mfa_enrolment(
         portal.session,
         principal=portal.principal,

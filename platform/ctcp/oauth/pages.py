@@ -18,10 +18,11 @@ from ctcp.oauth.schemas import ApiClientCreate
 from ctcp.oauth.scopes import CLIENT_ROLE, OAuthScope
 from ctcp.oauth.service import ClientFilters
 from ctcp.organizations.models import OrganizationKind
-from ctcp.web.portal import PREFIX, Portal, page_guard
+from ctcp.web.paths import PREFIX
+from ctcp.web.portal import GuardedPortal, page_guard
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
-ManageClients = Annotated[Portal, page_guard("api_client", "manage")]
+ManageClients = Annotated[GuardedPortal, page_guard("api_client", "manage")]
 CLIENTS = f"{PREFIX}/admin/api-clients"
 SCOPES = [scope.value for scope in OAuthScope]
 # Organizations whose members' rights a client acts with (Member States have none).
@@ -35,7 +36,7 @@ class ClientQuery(BaseModel):
     active: bool | None = None
 
 
-async def _organizations(portal: Portal) -> list[tuple[str, str]]:
+async def _organizations(portal: GuardedPortal) -> list[tuple[str, str]]:
     organizations = (await portal.organization_names()).values()
     chosen = [org for org in organizations if org.kind in CLIENT_KINDS and org.active]
     return [
@@ -54,7 +55,6 @@ async def clients_page(portal: ManageClients, cursor: CursorQuery = None) -> Res
     query, errors = portal.validate(ClientQuery, {k: v for k, v in typed.items() if v})
     page = None
     if query is not None:
-        assert portal.access is not None
         page = await service.list_clients(
             portal.session,
             portal.access,
@@ -72,7 +72,7 @@ async def clients_page(portal: ManageClients, cursor: CursorQuery = None) -> Res
 
 
 async def _form(
-    portal: Portal, typed: dict[str, Any], errors: dict[str, str], status: int = 200
+    portal: GuardedPortal, typed: dict[str, Any], errors: dict[str, str], status: int = 200
 ) -> Response:
     return await portal.render(
         "oauth/new.html",
@@ -103,7 +103,6 @@ async def create_client(portal: ManageClients) -> Response:
         errors["scopes"] = portal.gettext("Choose at least one scope from the list.")
     if body is None:
         return await _form(portal, typed, errors, status=422)
-    assert portal.access is not None
     issued = await service.issue_client(portal.session, body, context=portal.access.audit)
     return await portal.render(
         "oauth/secret.html",
@@ -117,7 +116,6 @@ async def create_client(portal: ManageClients) -> Response:
 
 @router.get("/admin/api-clients/{api_client_id}", response_class=HTMLResponse)
 async def client_page(api_client_id: uuid.UUID, portal: ManageClients) -> Response:
-    assert portal.access is not None
     client = await service.read_client(portal.session, portal.access, api_client_id)
     return await portal.render("oauth/client.html", client=client)
 
@@ -125,7 +123,6 @@ async def client_page(api_client_id: uuid.UUID, portal: ManageClients) -> Respon
 @router.get("/admin/api-clients/{api_client_id}/disable", response_class=HTMLResponse)
 async def confirm_disable_page(api_client_id: uuid.UUID, portal: ManageClients) -> Response:
     """The confirmation step before a client is disabled."""
-    assert portal.access is not None
     client = await service.read_client(portal.session, portal.access, api_client_id)
     return await portal.render("oauth/confirm.html", client=client, action="disable")
 
@@ -133,7 +130,6 @@ async def confirm_disable_page(api_client_id: uuid.UUID, portal: ManageClients) 
 @router.post("/admin/api-clients/{api_client_id}/disable", response_class=HTMLResponse)
 async def disable_client(api_client_id: uuid.UUID, portal: ManageClients) -> Response:
     """The API's disabling: the secret stops working and every token dies at once."""
-    assert portal.access is not None
     await service.disable_client(
         portal.session, api_client_id=api_client_id, context=portal.access.audit
     )
@@ -145,7 +141,6 @@ async def disable_client(api_client_id: uuid.UUID, portal: ManageClients) -> Res
 @router.get("/admin/api-clients/{api_client_id}/secret", response_class=HTMLResponse)
 async def confirm_rotate_page(api_client_id: uuid.UUID, portal: ManageClients) -> Response:
     """The confirmation step before a secret is replaced (the old one dies at once)."""
-    assert portal.access is not None
     client = await service.read_client(portal.session, portal.access, api_client_id)
     return await portal.render("oauth/confirm.html", client=client, action="rotate")
 

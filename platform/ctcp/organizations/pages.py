@@ -11,11 +11,12 @@ from ctcp.organizations import service
 from ctcp.organizations.models import OrganizationKind
 from ctcp.organizations.schemas import OrganizationCreate
 from ctcp.organizations.service import OrganizationFilters
-from ctcp.web.portal import PREFIX, Portal, page_guard
+from ctcp.web.paths import PREFIX
+from ctcp.web.portal import GuardedPortal, page_guard
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
-ReadOrganizations = Annotated[Portal, page_guard("organization", "read")]
-ManageOrganizations = Annotated[Portal, page_guard("organization", "manage")]
+ReadOrganizations = Annotated[GuardedPortal, page_guard("organization", "read")]
+ManageOrganizations = Annotated[GuardedPortal, page_guard("organization", "manage")]
 ORGANIZATIONS = f"{PREFIX}/admin/organizations"
 KINDS = [kind.value for kind in OrganizationKind]
 
@@ -34,7 +35,6 @@ async def organizations_page(portal: ReadOrganizations, cursor: CursorQuery = No
     query, errors = portal.validate(OrganizationQuery, {k: v for k, v in typed.items() if v})
     page = None
     if query is not None:
-        assert portal.access is not None
         page = await service.list_organizations(
             portal.session,
             portal.access,
@@ -53,7 +53,7 @@ async def organizations_page(portal: ReadOrganizations, cursor: CursorQuery = No
 
 
 async def _form(
-    portal: Portal, typed: dict[str, Any], errors: dict[str, str], status: int = 200
+    portal: GuardedPortal, typed: dict[str, Any], errors: dict[str, str], status: int = 200
 ) -> Response:
     return await portal.render(
         "organizations/new.html",
@@ -97,7 +97,6 @@ async def create_organization(portal: ManageOrganizations) -> Response:
         )
     if body is None or errors:
         return await _form(portal, typed, errors, status=422)
-    assert portal.access is not None
     created = await service.create_organization(portal.session, body, context=portal.access.audit)
     return portal.redirect(
         f"{ORGANIZATIONS}?q={created.code}",

@@ -16,11 +16,12 @@ from ctcp.reports import service
 from ctcp.reports.models import Priority, ReportKind, ReportStatus, ThematicArea
 from ctcp.reports.schemas import ReportContent, ReportCreate, ReportRead
 from ctcp.reports.service import ReportFilters
-from ctcp.web.portal import PREFIX, Portal, page_guard
+from ctcp.web.paths import PREFIX
+from ctcp.web.portal import GuardedPortal, page_guard
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
-CanRead = Annotated[Portal, page_guard("report", "read")]
-CanWrite = Annotated[Portal, page_guard("report", "write")]
+CanRead = Annotated[GuardedPortal, page_guard("report", "read")]
+CanWrite = Annotated[GuardedPortal, page_guard("report", "write")]
 
 SECTION_BLOCKS = 8
 LANGUAGES = ("en", "fr", "es", "ar", "ru", "zh")
@@ -106,7 +107,7 @@ def values_of(report: ReportRead) -> dict[str, Any]:
     return values
 
 
-def submitted_values(portal: Portal) -> dict[str, Any]:
+def submitted_values(portal: GuardedPortal) -> dict[str, Any]:
     """What the analyst typed, as the form's values (shown again when there are errors)."""
     values: dict[str, Any] = {
         name: portal.field(name)
@@ -126,7 +127,7 @@ def submitted_values(portal: Portal) -> dict[str, Any]:
 
 
 def validate_content(
-    portal: Portal, values: dict[str, Any], *, with_state: bool
+    portal: GuardedPortal, values: dict[str, Any], *, with_state: bool
 ) -> tuple[ReportContent | None, dict[str, str]]:
     """The API's request schema from the form; blank section blocks are left out.
 
@@ -178,7 +179,7 @@ def validate_content(
 
 
 def _consistency_errors(
-    portal: Portal, values: dict[str, Any], blocks: list[int]
+    portal: GuardedPortal, values: dict[str, Any], blocks: list[int]
 ) -> dict[str, str]:
     """The schema's whole-report rules, said at the field they concern."""
     errors: dict[str, str] = {}
@@ -195,14 +196,14 @@ def _consistency_errors(
     return errors
 
 
-def section_options(portal: Portal, report: ReportRead) -> list[tuple[str, str]]:
+def section_options(portal: GuardedPortal, report: ReportRead) -> list[tuple[str, str]]:
     return [
         (str(section.id), f"{portal.label(section.area)} — {section.title}")
         for section in report.sections
     ]
 
 
-async def form_context(portal: Portal) -> dict[str, Any]:
+async def form_context(portal: GuardedPortal) -> dict[str, Any]:
     names = await portal.organization_names()
     states = sorted(
         (org for org in names.values() if org.kind == OrganizationKind.MEMBER_STATE.value),
@@ -230,7 +231,6 @@ async def reports_list(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> Response:
     """Reports in the reader's scope, newest visit first (a State sees only its own)."""
-    assert portal.access is not None
     everything = portal.access.everything
     filters = ReportFilters(
         state=(state or None) if everything else None,
@@ -271,7 +271,6 @@ async def new_report_form(portal: CanWrite) -> Response:
 @router.post("/reports/new", response_class=HTMLResponse)
 async def create_report(portal: CanWrite) -> Response:
     """Draft a report; the form comes back with its errors (422) and nothing is written."""
-    assert portal.access is not None
     values = submitted_values(portal)
     model, errors = validate_content(portal, values, with_state=True)
     if model is None or errors:
@@ -293,7 +292,6 @@ async def create_report(portal: CanWrite) -> Response:
 @router.get("/reports/{report_id}", response_class=HTMLResponse)
 async def report_page(report_id: uuid.UUID, portal: CanRead) -> Response:
     """One version in full, its attachments and the other versions the reader may read."""
-    assert portal.access is not None
     report = await service.read_report(portal.session, portal.access, report_id)
     versions = await service.list_reports(
         portal.session,
@@ -312,9 +310,8 @@ async def report_page(report_id: uuid.UUID, portal: CanRead) -> Response:
     )
 
 
-async def _readable(portal: Portal, report_id: uuid.UUID) -> ReportRead:
+async def _readable(portal: GuardedPortal, report_id: uuid.UUID) -> ReportRead:
     """A report for an analyst's form, read (and audited) as the API reads it."""
-    assert portal.access is not None
     access = await portal.access_for("report", "read")
     if access is None:
         raise ForbiddenError(portal.gettext("Your roles do not allow read on report."))
@@ -340,7 +337,6 @@ async def edit_report_form(report_id: uuid.UUID, portal: CanWrite) -> Response:
 
 @router.post("/reports/{report_id}/edit", response_class=HTMLResponse)
 async def update_report(report_id: uuid.UUID, portal: CanWrite) -> Response:
-    assert portal.access is not None
     values = submitted_values(portal)
     model, errors = validate_content(portal, values, with_state=False)
     if model is None or errors:
@@ -368,7 +364,6 @@ async def adopt_confirmation(report_id: uuid.UUID, portal: CanWrite) -> Response
 
 @router.post("/reports/{report_id}/adopt", response_class=HTMLResponse)
 async def adopt_report(report_id: uuid.UUID, portal: CanWrite) -> Response:
-    assert portal.access is not None
     report = await service.adopt_report(portal.session, portal.access, report_id)
     return portal.redirect(
         f"/portal/reports/{report.id}", notice=portal.gettext("The report was adopted.")
@@ -378,7 +373,6 @@ async def adopt_report(report_id: uuid.UUID, portal: CanWrite) -> Response:
 @router.post("/reports/{report_id}/amend", response_class=HTMLResponse)
 async def amend_report(report_id: uuid.UUID, portal: CanWrite) -> Response:
     """A new draft version; the analyst continues on its edit form."""
-    assert portal.access is not None
     report = await service.amend_report(portal.session, portal.access, report_id)
     return portal.redirect(
         f"/portal/reports/{report.id}/edit",
@@ -403,7 +397,6 @@ async def upload_form(report_id: uuid.UUID, portal: CanWrite) -> Response:
 @router.post("/reports/{report_id}/attachments", response_class=HTMLResponse)
 async def upload_attachment(report_id: uuid.UUID, portal: CanWrite) -> Response:
     """The API's upload (type from content, size limit, audit), from a multipart form."""
-    assert portal.access is not None
     upload = portal.form.get("file") if portal.form is not None else None
     section = portal.field("section_id")
     errors: dict[str, str] = {}

@@ -18,11 +18,12 @@ from ctcp.reports.models import VisitReport
 from ctcp.search import service as search_service
 from ctcp.search.schemas import SearchHit
 from ctcp.search.service import MARK_END, MARK_START
-from ctcp.web.portal import PREFIX, Portal, page_guard
+from ctcp.web.paths import PREFIX
+from ctcp.web.portal import GuardedPortal, page_guard
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 # The API's guard: publications are what every reader of content may read.
-CanSearch = Annotated[Portal, page_guard("publication", "read")]
+CanSearch = Annotated[GuardedPortal, page_guard("publication", "read")]
 MIN_LENGTH, MAX_LENGTH = 2, 200
 # Each kind of hit and the portal page that shows it.
 PAGES = {
@@ -51,10 +52,9 @@ def highlighted(snippet: str) -> Markup:
     )
 
 
-async def document_titles(portal: Portal, hits: list[SearchHit]) -> dict[uuid.UUID, str]:
+async def document_titles(portal: GuardedPortal, hits: list[SearchHit]) -> dict[uuid.UUID, str]:
     """The title of each hit's report or publication, read through the same scopes."""
     access = portal.access
-    assert access is not None
     titles: dict[uuid.UUID, str] = {}
     report_ids = {hit.id for hit in hits if hit.type == "report"}
     report_access = await portal.access_for("report", "read")

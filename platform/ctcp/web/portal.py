@@ -39,20 +39,8 @@ from ctcp.organizations.models import Organization
 from ctcp.web import forms, i18n, notices
 from ctcp.web.forms import ModelT
 from ctcp.web.labels import LABELS
-from ctcp.web.paths import PREFIX, local_path, sign_in_url, url_with
+from ctcp.web.paths import PREFIX, url_with
 from ctcp.web.rendering import environment_for
-
-__all__ = [
-    "PREFIX",
-    "AnonymousForm",
-    "GuardedPortal",
-    "Portal",
-    "SignedIn",
-    "SignedInBeforeMfa",
-    "local_path",
-    "page_guard",
-    "sign_in_url",
-]
 
 FORM_COOKIE = "ctcp_form"
 
@@ -73,7 +61,6 @@ class Portal:
     principal: Principal | None = None
     form: FormData | None = None
     csrf_token: str = ""
-    access: Access | None = None  # TRANSITION: set on a GuardedPortal only
     _names: dict[str, Organization] | None = field(default=None, repr=False)
     _grant: Access | None = field(default=None, repr=False)
 
@@ -208,11 +195,17 @@ class Portal:
 
 
 @dataclass(kw_only=True)
-class GuardedPortal(Portal):
-    """A page behind `page_guard`: the reader is signed in and holds the page's grant."""
+class SignedInPortal(Portal):
+    """A page for a signed-in reader: their session and subject are never None."""
 
     subject: Subject
     principal: Principal
+
+
+@dataclass(kw_only=True)
+class GuardedPortal(SignedInPortal):
+    """A page behind `page_guard`: the reader is signed in and holds the page's grant."""
+
     access: Access
 
     def __post_init__(self) -> None:
@@ -261,7 +254,7 @@ def page_guard(resource: str, action: str) -> Any:
 
 async def _signed_in_portal(
     request: Request, session: AsyncSession, *, require_enrolment: bool
-) -> Portal:
+) -> SignedInPortal:
     form = await forms.form_of(request)
     principal, subject = await person(
         request,
@@ -269,7 +262,7 @@ async def _signed_in_portal(
         require_enrolment=require_enrolment,
         form_csrf_token=forms.csrf_token_in(form),
     )
-    return Portal(
+    return SignedInPortal(
         request=request,
         session=session,
         locale=i18n.negotiate(request),
@@ -280,12 +273,12 @@ async def _signed_in_portal(
     )
 
 
-async def signed_in(request: Request, session: SessionDep) -> Portal:
+async def signed_in(request: Request, session: SessionDep) -> SignedInPortal:
     """Any signed-in person (enrolled in MFA where their role requires it)."""
     return await _signed_in_portal(request, session, require_enrolment=True)
 
 
-async def signed_in_before_mfa(request: Request, session: SessionDep) -> Portal:
+async def signed_in_before_mfa(request: Request, session: SessionDep) -> SignedInPortal:
     """A signed-in person who may still have to enrol in MFA (enrolment, sign-out)."""
     return await _signed_in_portal(request, session, require_enrolment=False)
 
@@ -317,6 +310,6 @@ mark_guard(signed_in, ("self", "any"))
 mark_guard(signed_in_before_mfa, ("self", "any"))
 mark_guard(anonymous_form, ("public", "form"))
 
-SignedIn = Annotated[Portal, Depends(signed_in)]
-SignedInBeforeMfa = Annotated[Portal, Depends(signed_in_before_mfa)]
+SignedIn = Annotated[SignedInPortal, Depends(signed_in)]
+SignedInBeforeMfa = Annotated[SignedInPortal, Depends(signed_in_before_mfa)]
 AnonymousForm = Annotated[Portal, Depends(anonymous_form)]
