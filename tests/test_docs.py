@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from ctcp.app import create_app
+from ctcp.authz.oauth_scopes import SCOPE_ROLE_PREFIX
 from ctcp.authz.policy import read_policy_file
 from ctcp.core.config import PROJECT_ROOT, Settings
-from ctcp.oauth.scopes import SCOPE_ROLE_PREFIX
 
 DOCS = PROJECT_ROOT / "docs"
 # The project's own Markdown: the short path in and every page it leads to.

@@ -16,9 +16,9 @@ import pytest
 from fastapi import FastAPI
 
 from ctcp.assistance.models import AssistanceRequest, AssistanceRequestNeed, Need, Offer
+from ctcp.authz.oauth_scopes import OAuthScope
 from ctcp.core.db import Database
 from ctcp.core.routes import iter_api_routes
-from ctcp.oauth.scopes import OAuthScope
 from tests.factories import (
     PASSWORD,
     audit_events,

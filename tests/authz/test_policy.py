@@ -12,11 +12,11 @@ from typer.testing import CliRunner
 from ctcp.app import create_app
 from ctcp.audit.service import AuditContext
 from ctcp.authz import policy
+from ctcp.authz.oauth_scopes import CLIENT_ROLE, OAuthScope, scope_role
 from ctcp.cli import app as cli
 from ctcp.core.config import Settings, get_settings
 from ctcp.core.db import Database
 from ctcp.identity.roles import Role
-from ctcp.oauth.scopes import CLIENT_ROLE, OAuthScope, scope_role
 from tests.factories import audit_events, make_user, new_client, sign_in
 
 

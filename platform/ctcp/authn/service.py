@@ -6,6 +6,7 @@ from fastapi import Depends, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ctcp.authn.subject import Subject, remember
+from ctcp.authz.oauth_scopes import CLIENT_ROLE
 from ctcp.core.db import SessionDep
 from ctcp.core.routes import mark_guard
 from ctcp.identity.dependencies import (
@@ -16,7 +17,6 @@ from ctcp.identity.dependencies import (
 )
 from ctcp.identity.service import Principal
 from ctcp.oauth.bearer import authenticate_bearer, bearer_token
-from ctcp.oauth.scopes import CLIENT_ROLE
 
 
 async def person(

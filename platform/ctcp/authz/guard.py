@@ -10,13 +10,12 @@ from ctcp.audit import service as audit
 from ctcp.audit.service import AuditContext, Outcome
 from ctcp.authn.service import subject_of
 from ctcp.authn.subject import Subject
+from ctcp.authz.oauth_scopes import REALM, OAuthScope, scope_role
 from ctcp.authz.policy import PolicyWatcher
 from ctcp.authz.scopes import DataScope
 from ctcp.core.db import SessionDep, on_failure
 from ctcp.core.errors import DomainError, ForbiddenError
 from ctcp.core.routes import mark_guard
-from ctcp.oauth.bearer import REALM
-from ctcp.oauth.scopes import OAuthScope, scope_role
 from ctcp.organizations.models import Organization
 
 

@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from ctcp.authz.oauth_scopes import SCOPE_ROLE_PREFIX, OAuthScope
 from ctcp.authz.policy import read_policy_file
 from ctcp.core.routes import GUARD_MARK, dependency_calls, iter_api_routes
-from ctcp.oauth.scopes import SCOPE_ROLE_PREFIX, OAuthScope
 
 SCOPE_DESCRIPTIONS = {
     OAuthScope.PUBLICATIONS_READ: "Read consented publications (and their attachments)",

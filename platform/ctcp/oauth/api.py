@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ctcp.audit import service as audit
 from ctcp.audit.service import AuditContext, Outcome
 from ctcp.authz.guard import authorize
+from ctcp.authz.oauth_scopes import OAuthScope
 from ctcp.core.config import Settings
 from ctcp.core.db import Database, SessionDep
 from ctcp.core.rate_limits import RateLimiter
@@ -22,7 +23,6 @@ from ctcp.identity.dependencies import audit_context_of
 from ctcp.oauth import service
 from ctcp.oauth.bearer import address_limit, client_limit, record_refusal, too_many
 from ctcp.oauth.schemas import Introspection, OAuthError, TokenResponse
-from ctcp.oauth.scopes import OAuthScope
 from ctcp.oauth.server import (
     ClientRecord,
     CtcpAuthorizationServer,

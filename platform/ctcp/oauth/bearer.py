@@ -7,6 +7,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ctcp.audit import service as audit
 from ctcp.audit.service import AuditContext, Outcome
+from ctcp.authz.oauth_scopes import REALM
 from ctcp.core.clock import clock
 from ctcp.core.config import Settings
 from ctcp.core.db import Database
@@ -18,7 +19,6 @@ from ctcp.identity.tokens import token_hash
 from ctcp.oauth import service
 from ctcp.oauth.service import BearerClient
 
-REALM = 'Bearer realm="CTCP"'
 # A cached token is read again from the database at least this often.
 TOKEN_RECHECK = timedelta(seconds=30)
 TokenCache = GrantsCache[BearerClient]

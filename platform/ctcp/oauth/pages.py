@@ -11,11 +11,11 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 
+from ctcp.authz.oauth_scopes import CLIENT_ROLE, OAuthScope
 from ctcp.core.pagination import CursorQuery, PageRequest
 from ctcp.identity.roles import role_fits
 from ctcp.oauth import service
 from ctcp.oauth.schemas import ApiClientCreate
-from ctcp.oauth.scopes import CLIENT_ROLE, OAuthScope
 from ctcp.oauth.service import ClientFilters
 from ctcp.organizations.models import OrganizationKind
 from ctcp.web.paths import PREFIX

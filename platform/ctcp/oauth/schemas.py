@@ -5,10 +5,10 @@ from datetime import datetime
 
 from pydantic import Field
 
+from ctcp.authz.oauth_scopes import OAuthScope
 from ctcp.core.schemas import RequestModel, ResponseModel
 from ctcp.identity.schemas import OrganizationSummary
 from ctcp.oauth.models import ApiClient
-from ctcp.oauth.scopes import OAuthScope
 from ctcp.organizations.models import Organization
 
 

@@ -33,10 +33,10 @@ from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 
+from ctcp.authz.oauth_scopes import OAuthScope
 from ctcp.core.clock import clock
 from ctcp.identity.tokens import token_hash
 from ctcp.oauth.models import AccessToken, ApiClient
-from ctcp.oauth.scopes import OAuthScope
 from ctcp.organizations.models import Organization
 
 CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]

@@ -14,6 +14,7 @@ from sqlmodel.sql.expression import Select
 
 from ctcp.audit import service as audit
 from ctcp.audit.service import AuditContext
+from ctcp.authz.oauth_scopes import CLIENT_ROLE, OAuthScope
 from ctcp.core.changes import bump_grants
 from ctcp.core.clock import clock
 from ctcp.core.errors import ConflictError, NotFoundError, ValidationError
@@ -22,7 +23,6 @@ from ctcp.identity.roles import role_fits
 from ctcp.identity.tokens import token_hash
 from ctcp.oauth.models import AccessToken, ApiClient
 from ctcp.oauth.schemas import ApiClientCreate, ApiClientIssued, ApiClientRead, ClientSecret
-from ctcp.oauth.scopes import CLIENT_ROLE, OAuthScope
 from ctcp.oauth.server import (
     ClientRecord,
     TokenRecord,
