@@ -10,11 +10,11 @@ from ctcp.audit import checkpoints, service, trail
 from ctcp.audit.schemas import AuditEventRead, CheckpointExport, VerifyRead
 from ctcp.audit.trail import AuditFilters
 from ctcp.authz.guard import Access, guard
+from ctcp.core.config import SettingsDep
 from ctcp.core.db import DatabaseDep, SessionDep
 from ctcp.core.errors import ValidationError
 from ctcp.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, PageRequest
 from ctcp.core.schemas import problem_responses
-from ctcp.identity.dependencies import SettingsDep
 
 router = APIRouter(prefix="/api/v1/audit-events", tags=["audit"])
 CanRead = Annotated[Access, guard("audit", "read")]

@@ -12,10 +12,10 @@ from pydantic import BaseModel, Field
 from ctcp.audit import trail
 from ctcp.audit.service import Outcome
 from ctcp.audit.trail import AuditFilters
+from ctcp.core.config import SettingsDep
 from ctcp.core.db import DatabaseDep
 from ctcp.core.errors import ValidationError
 from ctcp.core.pagination import CursorQuery, PageRequest
-from ctcp.identity.dependencies import SettingsDep
 from ctcp.web.paths import PREFIX
 from ctcp.web.portal import GuardedPortal, page_guard
 

@@ -5,6 +5,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
+from fastapi import Depends, Request
 from pydantic import (
     Field,
     IPvAnyNetwork,
@@ -192,3 +193,12 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process's settings, read once."""
     return Settings()
+
+
+async def settings_of_app(request: Request) -> Settings:
+    """The settings the running app was created with (a route's dependency)."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(settings_of_app)]

@@ -3,6 +3,7 @@
 from fastapi import APIRouter, Request, Response, status
 
 from ctcp.authn.service import PrincipalBeforeMfaDep, PrincipalDep
+from ctcp.core.config import SettingsDep
 from ctcp.core.db import DatabaseDep, SessionDep
 from ctcp.core.routes import PUBLIC
 from ctcp.core.schemas import problem_responses
@@ -10,7 +11,6 @@ from ctcp.identity import service, tokens
 from ctcp.identity.dependencies import (
     HasherDep,
     RequestContextDep,
-    SettingsDep,
     actor_context,
     set_device_cookie,
     set_session_cookie,

@@ -22,17 +22,11 @@ from ctcp.identity.service import TOUCH_INTERVAL, Principal, resolve_session
 CSRF_HEADER = "X-CSRF-Token"
 
 
-async def get_settings_from_app(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
 async def get_hasher(request: Request) -> PasswordHasher:
     hasher: PasswordHasher = request.app.state.hasher
     return hasher
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings_from_app)]
 HasherDep = Annotated[PasswordHasher, Depends(get_hasher)]
 
 

@@ -7,13 +7,13 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
+from ctcp.core.config import SettingsDep
 from ctcp.core.db import DatabaseDep
 from ctcp.core.errors import TooManyRequestsError, UnauthorizedError
 from ctcp.identity import mfa, service
 from ctcp.identity.dependencies import (
     HasherDep,
     RequestContextDep,
-    SettingsDep,
     actor_context,
     set_device_cookie,
     set_session_cookie,
