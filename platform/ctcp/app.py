@@ -53,7 +53,7 @@ from ctcp.reports import pages as reports_pages
 from ctcp.reports.api import router as reports_router
 from ctcp.search import pages as search_pages
 from ctcp.search.api import router as search_router
-from ctcp.web import dashboard
+from ctcp.dashboard import pages as dashboard_pages
 from ctcp.web.pages import install_portal
 
 logger = logging.getLogger("ctcp")
@@ -156,7 +156,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app,
         [
             identity_pages.router,
-            dashboard.router,
+            dashboard_pages.router,
             identity_admin_pages.router,
             organizations_pages.router,
             oauth_pages.router,
