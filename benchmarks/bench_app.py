@@ -27,7 +27,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ctcp.app import create_app
 from ctcp.audit import service as audit
 from ctcp.audit.service import PENDING_KEY, AuditContext
-from ctcp.authz.guard import Access, Subject, guard
+from ctcp.authn.subject import Subject
+from ctcp.authz.guard import Access, guard
+from ctcp.authz.oauth_scopes import CLIENT_ROLE, OAuthScope, scope_role
 from ctcp.consent import service as consent_service
 from ctcp.consent.models import Publication
 from ctcp.consent.schemas import PublicationRead
@@ -36,7 +38,6 @@ from ctcp.core.errors import NotFoundError
 from ctcp.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, keyset, page_of
 from ctcp.identity import service
 from ctcp.identity.schemas import UserRead
-from ctcp.oauth.scopes import CLIENT_ROLE, OAuthScope, scope_role
 from ctcp.organizations.models import Organization
 from ctcp.reports import service as reports
 from ctcp.reports.models import VisitReport

@@ -77,9 +77,7 @@ def test_only_the_authorization_module_asks_casbin() -> None:
         if _calls(tree, "scopes") or _calls(tree, "enforce") or "casbin" in _imports(tree)
     }
     assert asking <= {"ctcp.authz.guard", "ctcp.authz.policy"}
-    users_of_engine = {
-        module for module, tree in _modules() if "policy_of" in ast.unparse(tree)
-    }
+    users_of_engine = {module for module, tree in _modules() if "policy_of" in ast.unparse(tree)}
     assert users_of_engine <= {"ctcp.authz.guard"}
 
 

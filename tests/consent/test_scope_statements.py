@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy.sql.util import find_tables
 
 from ctcp.audit.service import AuditContext
-from ctcp.authz.guard import Access, Subject
+from ctcp.authn.subject import Subject
+from ctcp.authz.guard import Access
 from ctcp.authz.scopes import DataScope
 from ctcp.consent.models import Publication
 from ctcp.consent.service import public_publications, readable_publications
