@@ -2,8 +2,8 @@
 
 import gc
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
@@ -35,6 +35,7 @@ from ctcp.core.health import router as health_router
 from ctcp.core.http import BodyLimitMiddleware, OriginCheckMiddleware, RequestContextMiddleware
 from ctcp.core.rate_limits import RateLimiter
 from ctcp.core.routes import PUBLIC
+from ctcp.dashboard import pages as dashboard_pages
 from ctcp.identity import admin_pages as identity_admin_pages
 from ctcp.identity import pages as identity_pages
 from ctcp.identity.api import router as identity_router
@@ -53,15 +54,14 @@ from ctcp.reports import pages as reports_pages
 from ctcp.reports.api import router as reports_router
 from ctcp.search import pages as search_pages
 from ctcp.search.api import router as search_router
-from ctcp.dashboard import pages as dashboard_pages
 from ctcp.web.pages import install_portal
 
 logger = logging.getLogger("ctcp")
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the CTCP application for these settings (one per process or per test instance)."""
-    settings = settings or get_settings()
+def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """What runs for the process's lifetime: the database, the policy watcher, the caches,
+    the audit writer, the checkpointer and the mail sender, started and stopped in order."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -118,24 +118,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await writer.stop()
             await database.dispose()
 
-    app = FastAPI(
-        title="CTCP — Counter-Terrorism Coordination Platform",
-        version=__version__,
-        summary="Visit reports, consent, publications and technical assistance, "
-        "under role-based access control with a tamper-evident audit log.",
-        lifespan=lifespan,
-        openapi_url="/openapi.json",
-        # Served by install_api_docs from installed files; ReDoc was never offered.
-        docs_url=None,
-        redoc_url=None,
-    )
-    app.state.settings = settings
-    app.state.rate_limiter = RateLimiter(window_seconds=settings.rate_limit_window_seconds)
-    app.state.hasher = PasswordHasher(
-        memory_kib=settings.argon2_memory_kib,
-        time_cost=settings.argon2_time_cost,
-        parallelism=settings.argon2_parallelism,
-    )
+    return lifespan
+
+
+def _include_routes(app: FastAPI, settings: Settings) -> None:
+    """Error handlers, the OpenAPI document and its docs page, the API and the portal."""
     install_problem_handlers(app)
     install_openapi(app, cookie_name=settings.session_cookie_name)
     install_api_docs(app)
@@ -171,6 +158,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/", include_in_schema=False, dependencies=[PUBLIC])
     async def index() -> RedirectResponse:
         return RedirectResponse("/portal")
+
+
+def _install_middleware(app: FastAPI, settings: Settings) -> None:
+    """The middleware and the audit of what it refuses or what fails unexpectedly."""
 
     # Outermost last: request ids and headers wrap everything, including refusals.
     async def audit_foreign_origin(scope: Scope, origin: str) -> None:
@@ -229,4 +220,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hsts=settings.environment == "production",
         trusted_proxies=settings.trusted_proxies,
     )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the CTCP application for these settings (one per process or per test instance)."""
+    settings = settings or get_settings()
+
+    app = FastAPI(
+        title="CTCP — Counter-Terrorism Coordination Platform",
+        version=__version__,
+        summary="Visit reports, consent, publications and technical assistance, "
+        "under role-based access control with a tamper-evident audit log.",
+        lifespan=_lifespan(settings),
+        openapi_url="/openapi.json",
+        # Served by install_api_docs from installed files; ReDoc was never offered.
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.rate_limiter = RateLimiter(window_seconds=settings.rate_limit_window_seconds)
+    app.state.hasher = PasswordHasher(
+        memory_kib=settings.argon2_memory_kib,
+        time_cost=settings.argon2_time_cost,
+        parallelism=settings.argon2_parallelism,
+    )
+    _include_routes(app, settings)
+    _install_middleware(app, settings)
     return app
