@@ -21,7 +21,7 @@ from ctcp.app import create_app
 from ctcp.audit.models import AuditEvent
 from ctcp.cli import app as cli
 from ctcp.core.clock import clock
-from ctcp.core.config import get_settings
+from ctcp.core.config import Settings, get_settings
 from ctcp.core.db import Database
 from ctcp.identity.mfa import encrypt_secret
 from ctcp.identity.models import User, UserRole
@@ -33,14 +33,22 @@ MFA_ROLES = frozenset({"platform_admin", "consent_officer", "auditor"})
 # TOTP secrets of factory users with MFA, and the last step each used (codes work once).
 TOTP_SECRETS: dict[str, str] = {}
 _LAST_STEP: dict[str, int] = {}
+# The argon2 cost of the shared test settings: argon2's least, so a sign-in does not spend
+# ~25 ms hashing. Settings refuses it; tests of hashing itself use PRODUCTION_ARGON2.
+FAST_ARGON2 = {"argon2_memory_kib": 8, "argon2_time_cost": 1, "argon2_parallelism": 1}
+# What a deployment hashes with: Settings' defaults (OWASP's minimum).
+PRODUCTION_ARGON2 = {name: Settings.model_fields[name].default for name in FAST_ARGON2}
 
 
 @lru_cache(maxsize=1)
 def _password_hash() -> str:
-    # Hashed once per run at the production cost, so factories stay fast.
-    return PasswordHash((Argon2Hasher(memory_cost=19456, time_cost=2, parallelism=1),)).hash(
-        PASSWORD
+    # Hashed once per run at the test settings' cost, so sign-ins find nothing to upgrade.
+    hasher = Argon2Hasher(
+        memory_cost=FAST_ARGON2["argon2_memory_kib"],
+        time_cost=FAST_ARGON2["argon2_time_cost"],
+        parallelism=FAST_ARGON2["argon2_parallelism"],
     )
+    return PasswordHash((hasher,)).hash(PASSWORD)
 
 
 def unique(prefix: str) -> str:

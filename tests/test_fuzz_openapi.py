@@ -7,10 +7,12 @@ success once the credentials are taken away (schemathesis' `ignored_auth` probe)
 """
 
 import asyncio
+import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 
@@ -118,13 +120,29 @@ def _identities(database_url: str, base_url: str) -> dict[str, Identity]:
     return identities
 
 
-def _fuzz(
-    operation: Any,
-    mode: GenerationMode,
-    server: str,
-    headers: dict[str, str],
-    cookies: dict[str, str],
-) -> None:
+@dataclass
+class Drawn:
+    """The requests drawn for one operation in one mode, or why none could be."""
+
+    operation: Any
+    mode: GenerationMode
+    cases: list[Any]
+    error: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.operation.method.upper()} {self.operation.path}"
+
+    @property
+    def ends_session(self) -> bool:
+        return (self.operation.method.upper(), self.operation.path) in ENDS_SESSION
+
+
+def _draw(operation: Any, mode: GenerationMode) -> Drawn:
+    """What hypothesis generates for `operation`: always the same (`derandomize`), so it
+    is drawn once and sent as every caller, on every backend (drawing costs the most)."""
+    cases: list[Any] = []
+
     @given(case=operation.as_strategy(generation_mode=mode))
     @settings(
         max_examples=EXAMPLES,
@@ -134,38 +152,63 @@ def _fuzz(
         phases=[Phase.explicit, Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
-    def run(case: Any) -> None:
+    def draw(case: Any) -> None:
+        cases.append(case)
+
+    try:
+        draw()
+    except Unsatisfiable:
+        assert mode is GenerationMode.NEGATIVE  # nothing to break: no inputs
+    except (Exception, BaseExceptionGroup) as error:
+        return Drawn(operation, mode, cases, str(error))
+    return Drawn(operation, mode, cases)
+
+
+@pytest.fixture(scope="session")
+def drawn() -> dict[str, list[Drawn]]:
+    """The cases drawn for each document served: the backends serve the same one."""
+    return {}
+
+
+def _first_failure(drawn: Drawn, server: str, headers: dict[str, str]) -> str | None:
+    """Send the drawn requests until one fails as this caller (hypothesis stopped there)."""
+    if drawn.error is not None:
+        return drawn.error
+    for case in drawn.cases:
         with requests.Session() as session:
             # Keep no cookie a response sets: each request carries exactly the case's.
             session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-            case.call_and_validate(base_url=server, headers=headers, checks=CHECKS, session=session)
-
-    run()
+            try:
+                case.call_and_validate(
+                    base_url=server, headers=headers, checks=CHECKS, session=session
+                )
+            except (Exception, BaseExceptionGroup) as error:
+                return str(error)
+    return None
 
 
 def test_every_operation_survives_fuzzing_as_three_callers(
-    server: str, fresh_database_url: str
+    server: str, fresh_database_url: str, drawn: dict[str, list[Drawn]]
 ) -> None:
-    schema = schemathesis.openapi.from_url(f"{server}/openapi.json")
+    document = httpx.get(f"{server}/openapi.json").json()
+    key = json.dumps(document, sort_keys=True)
+    if key not in drawn:
+        schema = schemathesis.openapi.from_dict(document)
+        drawn[key] = [
+            _draw(result.ok(), mode)
+            for result in schema.get_all_operations()
+            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+        ]
+    assert len({generated.label for generated in drawn[key]}) >= 40
     identities = _identities(fresh_database_url, server)
     failures: list[str] = []
-    operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) >= 40
-    for operation in operations:
-        for caller, (headers, cookies) in identities.items():
-            if (
-                caller != "api_client"
-                and (operation.method.upper(), operation.path) in ENDS_SESSION
-            ):
+    for generated in drawn[key]:
+        for caller, (headers, _cookies) in identities.items():
+            if caller != "api_client" and generated.ends_session:
                 continue
-            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-                try:
-                    _fuzz(operation, mode, server, headers, cookies)
-                except Unsatisfiable:
-                    assert mode is GenerationMode.NEGATIVE  # nothing to break: no inputs
-                except (Exception, BaseExceptionGroup) as error:
-                    label = (
-                        f"{operation.method.upper()} {operation.path} as {caller} ({mode.value})"
-                    )
-                    failures.append(f"{label}:\n{error}")
+            failure = _first_failure(generated, server, headers)
+            if failure is not None:
+                failures.append(
+                    f"{generated.label} as {caller} ({generated.mode.value}):\n{failure}"
+                )
     assert not failures, "\n\n".join(failures[:10]) + f"\n\n{len(failures)} failing in all"

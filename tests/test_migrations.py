@@ -9,7 +9,8 @@ from ctcp.core.db import make_engine
 
 
 def test_upgrade_head_on_an_empty_database_then_no_drift(database_url: str) -> None:
-    # The session fixture built this database with `alembic upgrade head`; check agrees.
+    # This database copies the session's template, built by `alembic upgrade head`;
+    # check agrees.
     migrations.check(database_url)
 
 

@@ -9,7 +9,14 @@ from sqlmodel import update
 from ctcp.core.db import Database
 from ctcp.identity.models import User
 from ctcp.identity.passwords import password_problems
-from tests.factories import PASSWORD, make_user, new_client, sign_in
+from tests.factories import (
+    PASSWORD,
+    PRODUCTION_ARGON2,
+    another_instance,
+    make_user,
+    new_client,
+    sign_in,
+)
 
 
 @pytest.mark.parametrize(
@@ -32,7 +39,8 @@ def test_a_long_uncommon_password_is_accepted() -> None:
 
 
 async def test_hashes_are_argon2id_with_at_least_owasp_cost(app: FastAPI) -> None:
-    stored = await app.state.hasher.hash("Lantern-orbit-meadow-71")
+    async with another_instance(app, **PRODUCTION_ARGON2) as deployed:
+        stored = await deployed.state.hasher.hash("Lantern-orbit-meadow-71")
     parameters = extract_parameters(stored)
     assert stored.startswith("$argon2id$")
     assert parameters.memory_cost >= 19 * 1024
@@ -49,7 +57,10 @@ async def test_an_old_hash_is_upgraded_at_sign_in(app: FastAPI, database: Databa
             .where(User.id == user.id)  # type: ignore[arg-type]
             .values(password_hash=weak_hash)
         )
-    async with new_client(app) as client:
+    async with (
+        another_instance(app, **PRODUCTION_ARGON2) as deployed,
+        new_client(deployed) as client,
+    ):
         await sign_in(client, user.email)
     async with database.sessionmaker() as session:
         stored = await session.get(User, user.id)

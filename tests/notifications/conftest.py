@@ -14,12 +14,11 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import delete
-from sqlalchemy.engine import make_url
 
 from ctcp.core.config import Settings
 from ctcp.core.db import Database
 from ctcp.notifications.models import Notification
-from tests.conftest import _new_postgresql_database, _new_sqlite_database
+from tests.conftest import database_like
 
 
 class RecordingHandler:
@@ -114,10 +113,7 @@ def outbox_database_url(
 ) -> Iterator[str]:
     """A migrated database of the backend under test for these tests alone: a delivery pass
     takes every due row, so no other test's notifications may be in it."""
-    if make_url(database_url).get_backend_name() == "sqlite":
-        yield _new_sqlite_database(tmp_path_factory.mktemp("outbox") / "outbox.db")
-        return
-    with _new_postgresql_database() as url:
+    with database_like(database_url, tmp_path_factory.mktemp("outbox") / "outbox.db") as url:
         yield url
 
 

@@ -9,6 +9,7 @@ import html
 import re
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,8 +121,8 @@ async def _plan(world: Assist) -> dict[str, Any]:
     return plan
 
 
-@pytest.fixture
-async def scene(app: FastAPI, database: Database) -> AsyncIterator[Scene]:
+@asynccontextmanager
+async def _scene(app: FastAPI, database: Database) -> AsyncIterator[Scene]:
     """A State sharing its needs with a circulated request and a pending offer; another
     State not sharing, with its own request; a plan with measures for two entities."""
     world = await build_world(app, database)
@@ -158,6 +159,21 @@ async def scene(app: FastAPI, database: Database) -> AsyncIterator[Scene]:
             await client.aclose()
         for person in found.readers.values():
             await person.client.aclose()
+
+
+@pytest.fixture
+async def scene(app: FastAPI, database: Database) -> AsyncIterator[Scene]:
+    """A scene for one test, which changes it."""
+    async with _scene(app, database) as built:
+        yield built
+
+
+@pytest.fixture(scope="module")
+async def shared_scene(app: FastAPI, database: Database) -> AsyncIterator[Scene]:
+    """One scene for the tests that leave it as they found it (they read, are refused, or
+    send forms with errors), so its sixteen sign-ins are not repeated for each."""
+    async with _scene(app, database) as built:
+        yield built
 
 
 # --- every page x every role ----------------------------------------------------------
@@ -247,18 +263,18 @@ async def _as(scene: Scene, role: str, method: str, path: str, data: dict[str, s
     return await (person.get(path) if method == "GET" else person.post(path, data))
 
 
-async def test_every_page_for_every_role(scene: Scene) -> None:
+async def test_every_page_for_every_role(shared_scene: Scene) -> None:
     wrong = []
-    for path, expected in _get_rows(scene):
+    for path, expected in _get_rows(shared_scene):
         for role in ROLES:
-            response = await _as(scene, role, "GET", path, {})
+            response = await _as(shared_scene, role, "GET", path, {})
             if response.status_code != expected[role]:
                 wrong.append(f"GET {path} as {role}: {response.status_code} != {expected[role]}")
             elif role == "anonymous":
                 assert response.headers["location"].startswith("/portal/sign-in?next=")
-    for path, data, expected in _post_rows(scene):
+    for path, data, expected in _post_rows(shared_scene):
         for role in ROLES:
-            response = await _as(scene, role, "POST", path, data)
+            response = await _as(shared_scene, role, "POST", path, data)
             if response.status_code != expected[role]:
                 wrong.append(f"POST {path} as {role}: {response.status_code} != {expected[role]}")
             elif role == "anonymous":
@@ -266,12 +282,12 @@ async def test_every_page_for_every_role(scene: Scene) -> None:
     assert wrong == []
 
 
-async def test_pages_have_one_h1_and_no_script(scene: Scene) -> None:
-    for path, expected in _get_rows(scene):
+async def test_pages_have_one_h1_and_no_script(shared_scene: Scene) -> None:
+    for path, expected in _get_rows(shared_scene):
         for role in ROLES[1:]:
             if expected[role] != 200:
                 continue
-            page = await scene[role].get(path)
+            page = await shared_scene[role].get(path)
             assert page.text.count("<h1") == 1, (path, role)
             assert "<script" not in page.text and "style=" not in page.text, (path, role)
 
@@ -279,21 +295,23 @@ async def test_pages_have_one_h1_and_no_script(scene: Scene) -> None:
 # --- scope --------------------------------------------------------------------------
 
 
-async def test_an_entity_sees_only_shared_needs_and_requests(scene: Scene) -> None:
-    entity = scene[E]
+async def test_an_entity_sees_only_shared_needs_and_requests(shared_scene: Scene) -> None:
+    entity = shared_scene[E]
     needs = await entity.get("/portal/needs")
     assert needs.status_code == 200
     assert "Passenger data systems, shared." in needs.text
     assert OTHER_NEED_TEXT not in needs.text
-    assert (await entity.get(f"/portal/needs/{scene.other_need['id']}")).status_code == 404
+    assert (await entity.get(f"/portal/needs/{shared_scene.other_need['id']}")).status_code == 404
     requests = await entity.get("/portal/requests")
-    assert scene.request["title"] in requests.text
+    assert shared_scene.request["title"] in requests.text
     assert OTHER_REQUEST_TITLE not in requests.text
-    assert (await entity.get(f"/portal/requests/{scene.other_request['id']}")).status_code == 404
-    detail = await entity.get(f"/portal/requests/{scene.request['id']}")
+    assert (
+        await entity.get(f"/portal/requests/{shared_scene.other_request['id']}")
+    ).status_code == 404
+    detail = await entity.get(f"/portal/requests/{shared_scene.request['id']}")
     assert OTHER_NEED_TEXT not in detail.text
     # An entity reads no matching suggestions and makes no moves.
-    need = await entity.get(f"/portal/needs/{scene.need['id']}")
+    need = await entity.get(f"/portal/needs/{shared_scene.need['id']}")
     assert "Matching suggestions" not in need.text
     assert "/transition" not in detail.text and "Make an offer" in detail.text
 
@@ -313,56 +331,57 @@ async def test_an_entity_sees_only_its_own_offers(scene: Scene) -> None:
     assert (await scene[E].get(f"/portal/offers/{scene.offer['id']}/accept")).status_code == 403
 
 
-async def test_another_state_sees_nothing_of_this_one(scene: Scene) -> None:
-    other = scene["other_state"]
-    assert (await other.get(f"/portal/requests/{scene.request['id']}")).status_code == 404
-    assert (await other.get(f"/portal/needs/{scene.need['id']}")).status_code == 404
-    assert (await other.get(f"/portal/plans/{scene.plan['id']}")).status_code == 404
+async def test_another_state_sees_nothing_of_this_one(shared_scene: Scene) -> None:
+    other = shared_scene["other_state"]
+    assert (await other.get(f"/portal/requests/{shared_scene.request['id']}")).status_code == 404
+    assert (await other.get(f"/portal/needs/{shared_scene.need['id']}")).status_code == 404
+    assert (await other.get(f"/portal/plans/{shared_scene.plan['id']}")).status_code == 404
     assert (
-        await other.get(f"/portal/requests/{scene.request['id']}/transition?to=withdrawn")
+        await other.get(f"/portal/requests/{shared_scene.request['id']}/transition?to=withdrawn")
     ).status_code == 404
-    assert (await other.get(f"/portal/offers/{scene.offer['id']}/accept")).status_code == 404
+    assert (await other.get(f"/portal/offers/{shared_scene.offer['id']}/accept")).status_code == 404
     listing = await other.get("/portal/requests")
-    assert scene.request["title"] not in listing.text
+    assert shared_scene.request["title"] not in listing.text
     assert OTHER_REQUEST_TITLE in listing.text
     needs = await other.get("/portal/needs")
     assert "Passenger data systems, shared." not in needs.text
     plans = await other.get("/portal/plans")
-    assert f"/portal/plans/{scene.plan['id']}" not in plans.text
+    assert f"/portal/plans/{shared_scene.plan['id']}" not in plans.text
     # The State's own list holds its own request and not the other State's.
-    own = await scene[S].get("/portal/requests")
-    assert scene.request["title"] in own.text and OTHER_REQUEST_TITLE not in own.text
+    own = await shared_scene[S].get("/portal/requests")
+    assert shared_scene.request["title"] in own.text and OTHER_REQUEST_TITLE not in own.text
     # A withdrawal by another State is refused as if the request did not exist.
     withdrawn = await other.post(
-        f"/portal/requests/{scene.request['id']}/transition",
+        f"/portal/requests/{shared_scene.request['id']}/transition",
         {"to": "withdrawn", "reason": "Not ours."},
     )
     assert withdrawn.status_code == 404
-    assert await _request_status(scene, scene.request["id"]) == "circulated"
+    assert await _request_status(shared_scene, shared_scene.request["id"]) == "circulated"
 
 
-async def test_an_entity_sees_only_its_own_measures(scene: Scene) -> None:
-    plan = await scene[E].get(f"/portal/plans/{scene.plan['id']}")
+async def test_an_entity_sees_only_its_own_measures(shared_scene: Scene) -> None:
+    plan = await shared_scene[E].get(f"/portal/plans/{shared_scene.plan['id']}")
     assert plan.status_code == 200
     assert "API/PNR legal framework" in plan.text
     assert OTHER_MEASURE not in plan.text
     assert FINDINGS not in plan.text and PARTICIPANT not in plan.text
-    assert f"/indicators/{scene.indicator}/progress" in plan.text  # in charge: may report
-    whole = await scene[S].get(f"/portal/plans/{scene.plan['id']}")
+    assert f"/indicators/{shared_scene.indicator}/progress" in plan.text  # in charge: may report
+    whole = await shared_scene[S].get(f"/portal/plans/{shared_scene.plan['id']}")
     assert OTHER_MEASURE in whole.text and FINDINGS in whole.text and PARTICIPANT in whole.text
     assert "/progress" not in whole.text  # the State reads, it does not report
     # The other entity in charge sees its own measure, not this one's.
-    theirs = await scene["other_entity"].get(f"/portal/plans/{scene.plan['id']}")
+    theirs = await shared_scene["other_entity"].get(f"/portal/plans/{shared_scene.plan['id']}")
     assert OTHER_MEASURE in theirs.text and "API/PNR legal framework" not in theirs.text
-    refused = await scene["other_entity"].post(
-        f"/portal/plans/{scene.plan['id']}/indicators/{scene.indicator}/progress", {"value": "3"}
+    refused = await shared_scene["other_entity"].post(
+        f"/portal/plans/{shared_scene.plan['id']}/indicators/{shared_scene.indicator}/progress",
+        {"value": "3"},
     )
     assert refused.status_code == 404
-    assert await _updates_of(scene) == 0
+    assert await _updates_of(shared_scene) == 0
 
 
 async def test_an_entity_in_charge_of_no_measure_does_not_see_the_plan(
-    app: FastAPI, database: Database, scene: Scene
+    app: FastAPI, database: Database, shared_scene: Scene
 ) -> None:
     from tests.factories import make_org
 
@@ -374,9 +393,9 @@ async def test_an_entity_in_charge_of_no_measure_does_not_see_the_plan(
         kind="compact_entity",
     )
     try:
-        assert (await stranger.get(f"/portal/plans/{scene.plan['id']}")).status_code == 404
+        assert (await stranger.get(f"/portal/plans/{shared_scene.plan['id']}")).status_code == 404
         listing = await stranger.get("/portal/plans")
-        assert f"/portal/plans/{scene.plan['id']}" not in listing.text
+        assert f"/portal/plans/{shared_scene.plan['id']}" not in listing.text
     finally:
         await stranger.client.aclose()
 
@@ -433,9 +452,13 @@ async def _snapshot(scene: Scene) -> dict[str, Any]:
         }
 
 
-async def test_every_post_without_the_csrf_token_is_refused(scene: Scene) -> None:
-    request, offer, plan = scene.request["id"], scene.offer["id"], scene.plan["id"]
-    state = scene.world.state.code
+async def test_every_post_without_the_csrf_token_is_refused(shared_scene: Scene) -> None:
+    request, offer, plan = (
+        shared_scene.request["id"],
+        shared_scene.offer["id"],
+        shared_scene.plan["id"],
+    )
+    state = shared_scene.world.state.code
     posts: list[tuple[str, str, dict[str, Any]]] = [
         (
             A,
@@ -449,11 +472,15 @@ async def test_every_post_without_the_csrf_token_is_refused(scene: Scene) -> Non
                 "source": "state_request",
             },
         ),
-        (A, f"/portal/needs/{scene.need['id']}", {"description": "Changed.", "status": "met"}),
+        (
+            A,
+            f"/portal/needs/{shared_scene.need['id']}",
+            {"description": "Changed.", "status": "met"},
+        ),
         (
             S,
             "/portal/requests/new",
-            {"title": "T", "description": "D", "need_ids": scene.need["id"]},
+            {"title": "T", "description": "D", "need_ids": shared_scene.need["id"]},
         ),
         (A, f"/portal/requests/{request}/transition", {"to": "declined", "reason": "No."}),
         (S, f"/portal/requests/{request}/transition", {"to": "withdrawn", "reason": "No."}),
@@ -478,17 +505,19 @@ async def test_every_post_without_the_csrf_token_is_refused(scene: Scene) -> Non
         (
             A,
             f"/portal/plans/{plan}/measures",
-            {"title": "M", "recommendations": "R", "entity": scene.world.entity.code},
+            {"title": "M", "recommendations": "R", "entity": shared_scene.world.entity.code},
         ),
-        (E, f"/portal/plans/{plan}/indicators/{scene.indicator}/progress", {"value": "2"}),
+        (E, f"/portal/plans/{plan}/indicators/{shared_scene.indicator}/progress", {"value": "2"}),
     ]
-    before = await _snapshot(scene)
+    before = await _snapshot(shared_scene)
     for role, path, data in posts:
-        response = await scene[role].post_without_csrf(path, data)
+        response = await shared_scene[role].post_without_csrf(path, data)
         assert response.status_code == 403, (path, response.status_code)
-        wrong_token = await scene[role].client.post(path, data=data | {"csrf_token": "forged"})
+        wrong_token = await shared_scene[role].client.post(
+            path, data=data | {"csrf_token": "forged"}
+        )
         assert wrong_token.status_code == 403, path
-    assert await _snapshot(scene) == before
+    assert await _snapshot(shared_scene) == before
 
 
 # --- happy paths ----------------------------------------------------------------------
@@ -571,14 +600,14 @@ async def test_a_need_from_a_recommendation(scene: Scene) -> None:
     assert "needs recommendation_id" in missing.text
 
 
-async def test_suggestions_are_shown_to_cted(scene: Scene) -> None:
-    page = await scene[A].get(f"/portal/needs/{scene.need['id']}")
+async def test_suggestions_are_shown_to_cted(shared_scene: Scene) -> None:
+    page = await shared_scene[A].get(f"/portal/needs/{shared_scene.need['id']}")
     assert "Matching suggestions" in page.text
     assert "Countering Terrorist Travel" in page.text  # the entity's earlier offer
     assert await audit_events(
-        scene.world.database, action="need.suggestions", object_id=scene.need["id"]
+        shared_scene.world.database, action="need.suggestions", object_id=shared_scene.need["id"]
     )
-    state_page = await scene[S].get(f"/portal/needs/{scene.need['id']}")
+    state_page = await shared_scene[S].get(f"/portal/needs/{shared_scene.need['id']}")
     assert "Matching suggestions" not in state_page.text
 
 
@@ -729,31 +758,32 @@ async def test_a_withdrawal_needs_a_reason(scene: Scene) -> None:
     assert await _request_status(scene, scene.request["id"]) == "withdrawn"
 
 
-async def test_an_illegal_move_is_a_409_page(scene: Scene) -> None:
-    response = await scene[A].post(
-        f"/portal/requests/{scene.request['id']}/transition", {"to": "completed"}
+async def test_an_illegal_move_is_a_409_page(shared_scene: Scene) -> None:
+    response = await shared_scene[A].post(
+        f"/portal/requests/{shared_scene.request['id']}/transition", {"to": "completed"}
     )
     assert response.status_code == 409
     assert "text/html" in response.headers["content-type"]
     assert "This change conflicts with the current state" in response.text
     assert "Traceback" not in response.text and "ctcp.assistance" not in response.text
     # Matching goes through an offer, never a bare move; an entity may not move at all.
-    matched = await scene[S].post(
-        f"/portal/requests/{scene.request['id']}/transition", {"to": "matched"}
+    matched = await shared_scene[S].post(
+        f"/portal/requests/{shared_scene.request['id']}/transition", {"to": "matched"}
     )
     assert matched.status_code == 409
-    by_entity = await scene[E].post(
-        f"/portal/requests/{scene.request['id']}/transition", {"to": "withdrawn", "reason": "x"}
+    by_entity = await shared_scene[E].post(
+        f"/portal/requests/{shared_scene.request['id']}/transition",
+        {"to": "withdrawn", "reason": "x"},
     )
     assert by_entity.status_code == 403
-    assert await _request_status(scene, scene.request["id"]) == "circulated"
+    assert await _request_status(shared_scene, shared_scene.request["id"]) == "circulated"
 
 
-async def test_forms_with_errors_are_shown_again(scene: Scene) -> None:
-    need = await scene[A].post(
+async def test_forms_with_errors_are_shown_again(shared_scene: Scene) -> None:
+    need = await shared_scene[A].post(
         "/portal/needs/new",
         {
-            "state": scene.world.state.code,
+            "state": shared_scene.world.state.code,
             "area": "legislation",
             "description": "",
             "priority": "urgent",
@@ -765,24 +795,24 @@ async def test_forms_with_errors_are_shown_again(scene: Scene) -> None:
     assert "Fill in this field." in need.text and "Choose a value from the list." in need.text
     assert 'aria-invalid="true"' in need.text
 
-    request = await scene[S].post(
+    request = await shared_scene[S].post(
         "/portal/requests/new", {"title": "Kept title", "description": "", "need_ids": []}
     )
     assert request.status_code == 422
     assert "Choose at least one need." in request.text and 'value="Kept title"' in request.text
 
-    offer = await scene[E].post(
-        f"/portal/requests/{scene.request['id']}/offers",
+    offer = await shared_scene[E].post(
+        f"/portal/requests/{shared_scene.request['id']}/offers",
         {"programme": "Kept programme", "description": "D", "timeline": "T", "budget": "100"},
     )
     assert offer.status_code == 422
     assert "a budget and its currency go together" in offer.text
     assert 'value="Kept programme"' in offer.text
 
-    plan = await scene[A].post(
+    plan = await shared_scene[A].post(
         "/portal/plans/new",
         {
-            "state": scene.world.state.code,
+            "state": shared_scene.world.state.code,
             "programme": "fusion_cells",
             "start_date": "2026-05-10",
             "end_date": "2026-05-01",
@@ -792,12 +822,12 @@ async def test_forms_with_errors_are_shown_again(scene: Scene) -> None:
     assert plan.status_code == 422
     assert "end_date must not be before start_date" in plan.text and "Kept findings." in plan.text
 
-    measure = await scene[A].post(
-        f"/portal/plans/{scene.plan['id']}/measures",
+    measure = await shared_scene[A].post(
+        f"/portal/plans/{shared_scene.plan['id']}/measures",
         {
             "title": "Kept measure",
             "recommendations": "R",
-            "entity": scene.world.entity.code,
+            "entity": shared_scene.world.entity.code,
             "indicators.1.name": "Half an indicator",
         },
     )
@@ -805,13 +835,13 @@ async def test_forms_with_errors_are_shown_again(scene: Scene) -> None:
     assert 'id="indicators.1.unit-error"' in measure.text
     assert 'value="Half an indicator"' in measure.text
 
-    progress = await scene[E].post(
-        f"/portal/plans/{scene.plan['id']}/indicators/{scene.indicator}/progress",
+    progress = await shared_scene[E].post(
+        f"/portal/plans/{shared_scene.plan['id']}/indicators/{shared_scene.indicator}/progress",
         {"value": "lots", "note": "Kept note"},
     )
     assert progress.status_code == 422
     assert "Enter a valid number." in progress.text and 'value="Kept note"' in progress.text
-    assert await _updates_of(scene) == 0
+    assert await _updates_of(shared_scene) == 0
 
 
 async def test_plans_are_recorded_extended_and_reported_on(scene: Scene) -> None:
@@ -896,11 +926,11 @@ async def test_plans_are_recorded_extended_and_reported_on(scene: Scene) -> None
     assert f"/portal/plans/{plan_id}" in listing.text
 
 
-async def test_lists_page_and_refuse_unknown_filters(scene: Scene) -> None:
+async def test_lists_page_and_refuse_unknown_filters(shared_scene: Scene) -> None:
     from tests.factories import make_org
 
-    state = await make_org(scene.world.database)
-    async with scene.world.database.transaction() as session:
+    state = await make_org(shared_scene.world.database)
+    async with shared_scene.world.database.transaction() as session:
         session.add_all(
             Need(
                 state_id=state.id,
@@ -911,11 +941,11 @@ async def test_lists_page_and_refuse_unknown_filters(scene: Scene) -> None:
             )
             for number in range(51)
         )
-    first = await scene[A].get(f"/portal/needs?state={state.code}")
+    first = await shared_scene[A].get(f"/portal/needs?state={state.code}")
     assert first.status_code == 200 and first.text.count("Paged need") == 50
     match = re.search(r'href="([^"]*cursor=[^"]+)" rel="next"', first.text)
     assert match, "no next page link"
-    second = await scene[A].get(html.unescape(match.group(1)))
+    second = await shared_scene[A].get(html.unescape(match.group(1)))
     assert second.status_code == 200 and second.text.count("Paged need") == 1
     assert "First page" in second.text
     for path in (
@@ -923,19 +953,19 @@ async def test_lists_page_and_refuse_unknown_filters(scene: Scene) -> None:
         "/portal/requests?status=lost",
         "/portal/offers?status=x",
     ):
-        refused = await scene[A].get(path)
+        refused = await shared_scene[A].get(path)
         assert refused.status_code == 422 and "text/html" in refused.headers["content-type"]
 
 
-async def test_pages_in_french(app: FastAPI, database: Database, scene: Scene) -> None:
+async def test_pages_in_french(app: FastAPI, database: Database, shared_scene: Scene) -> None:
     analyst = await reader(app, database, roles=("cted_analyst",), locale="fr")
     try:
         for path in (
             "/portal/needs",
-            f"/portal/needs/{scene.need['id']}",
-            f"/portal/requests/{scene.request['id']}",
+            f"/portal/needs/{shared_scene.need['id']}",
+            f"/portal/requests/{shared_scene.request['id']}",
             "/portal/offers",
-            f"/portal/plans/{scene.plan['id']}",
+            f"/portal/plans/{shared_scene.plan['id']}",
             "/portal/plans/new",
         ):
             page = await analyst.get(path)
