@@ -98,15 +98,13 @@ async def list_consultations(
         ).where(col(Organization.code) == filters.state.upper())
     if filters.programme is not None:
         statement = statement.where(col(CapacityConsultation.programme) == filters.programme.value)
-    shown = await audited_page(
+    return await audited_page(
         session,
         access,
         statement,
         order=[CapacityConsultation.start_date, CapacityConsultation.id],
         page=page,
-    )
-    return Page[ConsultationRead](
-        items=await _read_models(session, access, shown.items), next_cursor=shown.next_cursor
+        read_models=lambda reader, rows: _read_models(reader, access, rows),
     )
 
 

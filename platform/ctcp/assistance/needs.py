@@ -97,11 +97,13 @@ async def list_needs(
         statement = statement.where(col(Need.status) == filters.status.value)
     if filters.priority is not None:
         statement = statement.where(col(Need.priority) == filters.priority.value)
-    shown = await audited_page(
-        session, access, statement, order=[Need.created_at, Need.id], page=page
-    )
-    return Page[NeedRead](
-        items=await read_models(session, shown.items), next_cursor=shown.next_cursor
+    return await audited_page(
+        session,
+        access,
+        statement,
+        order=[Need.created_at, Need.id],
+        page=page,
+        read_models=read_models,
     )
 
 

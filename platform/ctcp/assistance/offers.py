@@ -77,11 +77,13 @@ async def list_offers(
         statement = statement.where(col(Offer.request_id) == filters.request_id)
     if filters.status is not None:
         statement = statement.where(col(Offer.status) == filters.status.value)
-    shown = await audited_page(
-        session, access, statement, order=[Offer.created_at, Offer.id], page=page
-    )
-    return Page[OfferRead](
-        items=await _read_models(session, shown.items), next_cursor=shown.next_cursor
+    return await audited_page(
+        session,
+        access,
+        statement,
+        order=[Offer.created_at, Offer.id],
+        page=page,
+        read_models=_read_models,
     )
 
 

@@ -148,15 +148,13 @@ async def list_requests(
         ).where(col(Organization.code) == filters.state.upper())
     if filters.status is not None:
         statement = statement.where(col(AssistanceRequest.status) == filters.status.value)
-    shown = await audited_page(
+    return await audited_page(
         session,
         access,
         statement,
         order=[AssistanceRequest.created_at, AssistanceRequest.id],
         page=page,
-    )
-    return Page[RequestRead](
-        items=await read_models(session, shown.items), next_cursor=shown.next_cursor
+        read_models=read_models,
     )
 
 

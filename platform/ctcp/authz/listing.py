@@ -1,6 +1,6 @@
 """A scoped list, newest first, one keyset page at a time, its read audited with the ids."""
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from sqlmodel import col
@@ -12,6 +12,8 @@ from ctcp.authz.guard import Access
 from ctcp.core.pagination import Page, PageRequest, keyset, page_of
 
 T = TypeVar("T")
+R = TypeVar("R")
+ReadModels = Callable[[AsyncSession, Sequence[T]], Awaitable[list[R]]]
 
 
 async def audited_page(
@@ -21,9 +23,11 @@ async def audited_page(
     *,
     order: Sequence[Any],
     page: PageRequest,
-) -> Page[T]:
+    read_models: ReadModels[T, R],
+) -> Page[R]:
     """One page of `statement` (already scoped), ordered by `order` descending (model
-    attributes, unique together), audited as `<resource>.list` with the ids shown."""
+    attributes, unique together), audited as `<resource>.list` with the ids shown, and
+    answered as the read models `read_models` builds from its rows."""
     columns = [col(attribute) for attribute in order]
     names = [attribute.key for attribute in order]
     rows = (
@@ -42,4 +46,4 @@ async def audited_page(
         details={"ids": [str(getattr(item, "id", "")) for item in shown.items]},
         read=True,
     )
-    return shown
+    return Page[R](items=await read_models(session, shown.items), next_cursor=shown.next_cursor)

@@ -715,10 +715,14 @@ async def list_publications(
     """The live publications in the caller's scope, newest first; audited as
     `publication.list` with the ids shown."""
     statement = _filtered(readable_publications(access), filters)
-    shown = await audited_page(
-        session, access, statement, order=[Publication.published_at, Publication.id], page=page
+    return await audited_page(
+        session,
+        access,
+        statement,
+        order=[Publication.published_at, Publication.id],
+        page=page,
+        read_models=read_model,
     )
-    return await _read_page(session, shown)
 
 
 async def list_public_publications(

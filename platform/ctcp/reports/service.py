@@ -507,11 +507,13 @@ async def list_reports(
         statement = statement.where(
             extract("year", col(VisitReport.visit_start_date)) == filters.year
         )
-    shown = await audited_page(
-        session, access, statement, order=[VisitReport.visit_start_date, VisitReport.id], page=page
-    )
-    return Page[ReportSummary](
-        items=await summaries(session, shown.items), next_cursor=shown.next_cursor
+    return await audited_page(
+        session,
+        access,
+        statement,
+        order=[VisitReport.visit_start_date, VisitReport.id],
+        page=page,
+        read_models=summaries,
     )
 
 
