@@ -32,6 +32,7 @@ READ_ELSEWHERE = {
     "CTCP_ADMIN_DATABASE_URL": "platform/ctcp/cli.py",  # db create-roles, setup
     "CTCP_DEMO_ADMIN_EMAIL": "scripts/run-portal",
     "CTCP_TEST_DATABASE_URL": "tests/conftest.py",
+    "CTCP_TEST_WORKERS": "scripts/test",
     "CTCP_CHROMIUM": "tests/browser/conftest.py",
     "CTCP_TEST_ARTIFACTS": "tests/browser/conftest.py",
     "CTCP_DB_OWNER_PASSWORD": "docker-compose.yml",
