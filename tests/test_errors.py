@@ -1,5 +1,8 @@
 """Every error is an RFC 9457 problem; bad input is a clear 4xx and writes nothing."""
 
+import base64
+import json
+
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -130,6 +133,30 @@ async def test_nul_in_a_query_or_path_is_422_never_a_database_error(
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["errors"][0]["msg"] == "NUL characters are not accepted."
+
+
+def _cursor(*values: object) -> str:
+    raw = json.dumps(list(values)).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        # A timestamp without a zone, and one with no UTC instant: never made by the server.
+        _cursor("2020-01-01T00:00:00", "6b1f7c2e-0d8a-4f43-9d55-0c1e3d4f5a6b"),
+        _cursor("0001-01-01T00:00:00+14:00", "6b1f7c2e-0d8a-4f43-9d55-0c1e3d4f5a6b"),
+        _cursor("2020-01-01T00:00:00+00:00", "not a uuid"),
+        _cursor(12, None, 3),
+        "%%%",
+    ],
+)
+async def test_a_crafted_cursor_is_422_never_a_server_error(
+    client: httpx.AsyncClient, cursor: str
+) -> None:
+    response = await client.get("/api/v1/public/publications", params={"cursor": cursor})
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["loc"] == ["query", "cursor"]
 
 
 class _DriverError(Exception):

@@ -5,7 +5,7 @@ import binascii
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Generic, TypeVar, cast
 
 from fastapi import Query
@@ -71,12 +71,21 @@ def _decode(cursor: str, columns: Sequence[Any]) -> list[Any]:
             python_type = _python_type(column)
             if value is None:
                 parsed.append(None)
-            elif python_type in (datetime, date):
-                parsed.append(python_type.fromisoformat(value))
+            elif python_type is datetime:
+                # Every timestamp column is UTC: a cursor without a zone, or one whose
+                # instant does not exist in UTC, was not made by this server.
+                moment = datetime.fromisoformat(value)
+                if moment.tzinfo is None:
+                    raise ValueError("naive timestamp")
+                parsed.append(moment.astimezone(UTC))
+            elif python_type is date:
+                parsed.append(date.fromisoformat(value))
             else:
                 item = python_type(value)
                 if isinstance(item, int) and not -(2**63) <= item < 2**63:
                     raise ValueError("out of range")
+                if isinstance(item, str) and "\x00" in item:
+                    raise ValueError("NUL")
                 parsed.append(item)
         return parsed
     except (ValueError, TypeError, OverflowError, binascii.Error) as error:
