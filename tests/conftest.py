@@ -171,6 +171,8 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         rate_limit_per_client=1_000_000,
         rate_limit_per_address=1_000_000,
         login_address_max_failures=1_000_000,
+        # No background reminder pass: tests run `send_reminders` when they mean to.
+        contact_reminder_seconds=0,
     )
     # A copy is not validated: argon2 below the floor Settings enforces, for speed.
     return validated.model_copy(update=FAST_ARGON2)

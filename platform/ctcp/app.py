@@ -25,6 +25,8 @@ from ctcp.authz.openapi import install_openapi
 from ctcp.authz.policy import PolicyWatcher, load_engine
 from ctcp.consent import pages as consent_pages
 from ctcp.consent.api import router as consent_router
+from ctcp.contacts import service as contacts_service
+from ctcp.contacts.api import router as contacts_router
 from ctcp.core import database_roles
 from ctcp.core.api_docs import install_api_docs
 from ctcp.core.changes import LOCAL_LISTENERS_KEY, read_versions
@@ -61,7 +63,8 @@ logger = logging.getLogger("ctcp")
 
 def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """What runs for the process's lifetime: the database, the policy watcher, the caches,
-    the audit writer, the checkpointer and the mail sender, started and stopped in order."""
+    the audit writer, the checkpointer, the mail sender and the contact-point reminders,
+    started and stopped in order."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -102,6 +105,15 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
         app.state.notification_sender = sender
         if sender is not None:
             sender.start()
+        # Reminders of contact points to confirm; 0 seconds: none from this process.
+        reminders = (
+            contacts_service.ReminderLoop(database, settings.contact_reminder_seconds)
+            if settings.contact_reminder_seconds
+            else None
+        )
+        app.state.contact_reminders = reminders
+        if reminders is not None:
+            reminders.start()
         # What start-up built (routes, models, policy, caches) lives as long as the process:
         # move it out of the collector's reach, so full collections stay short under load.
         gc.collect()
@@ -109,6 +121,8 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
         try:
             yield
         finally:
+            if reminders is not None:
+                await reminders.stop()
             if sender is not None:
                 await sender.stop()
             await app.state.policy.stop()
@@ -138,6 +152,7 @@ def _include_routes(app: FastAPI, settings: Settings) -> None:
     app.include_router(search_router)
     app.include_router(assistance_router)
     app.include_router(consultations_router)
+    app.include_router(contacts_router)
 
     install_portal(
         app,

@@ -8,7 +8,7 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
+    DownloadColumn,
     MofNCompleteColumn,
     Progress,
     TaskID,
@@ -39,6 +40,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 notifications_app = typer.Typer(help="E-mail notifications.", no_args_is_help=True)
 app.add_typer(notifications_app, name="notifications")
+contacts_app = typer.Typer(help="The directory of national contact points.", no_args_is_help=True)
+app.add_typer(contacts_app, name="contacts")
 console = Console(stderr=True)
 T = TypeVar("T")
 
@@ -738,6 +741,109 @@ def notifications_send(
         asyncio.run(run())
     except KeyboardInterrupt:
         console.print("stopped")
+
+
+def _advancing(lines: Iterable[bytes], advance: Callable[[int], None]) -> Iterator[bytes]:
+    """The lines, moving a progress bar by the bytes each one takes."""
+    for line in lines:
+        advance(len(line))
+        yield line
+
+
+@contacts_app.command("import")
+def contacts_import(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            help="A UTF-8 CSV file with the columns of the CSV export",
+        ),
+    ],
+    as_email: Annotated[
+        str | None,
+        typer.Option(
+            "--as",
+            help="A CTED analyst's e-mail: the entries' history and the audit log name them "
+            "(default: the command line)",
+        ),
+    ] = None,
+) -> None:
+    """Load contact points from a CSV file with the export's columns. Every row is checked
+    as the API checks it; if any row is bad, each problem is printed with its line, nothing
+    of the file is written, and the exit code is 1."""
+    from ctcp.contacts import exchange
+    from ctcp.contacts import service as contacts
+    from ctcp.core.config import get_settings
+    from ctcp.core.db import Database
+
+    settings = get_settings()
+
+    async def run() -> int | list[exchange.ImportProblem]:
+        database = Database(settings.database_url)
+        try:
+            with (
+                file.open("rb") as source,
+                Progress(
+                    TextColumn("contact points"),
+                    BarColumn(),
+                    DownloadColumn(),
+                    TimeElapsedColumn(),
+                    console=console,
+                ) as bar,
+            ):
+                task = bar.add_task("import", total=file.stat().st_size)
+                lines = _advancing(source, lambda size: bar.advance(task, size))
+                try:
+                    async with database.transaction() as session:
+                        editor = await contacts.import_editor(session, _cli_context(), as_email)
+                        report = await contacts.import_contact_points(
+                            session, editor, lines, source=file.name
+                        )
+                except contacts.ImportRefusedError as refused:
+                    return refused.problems
+                return report.created
+        finally:
+            await database.dispose()
+
+    outcome = _run_or_refuse(run())
+    if isinstance(outcome, int):
+        console.print(f"imported {outcome} contact points from {file.name}", markup=False)
+        return
+    for problem in outcome:
+        console.print(str(problem), markup=False, highlight=False)
+    console.print(
+        f"[red]nothing imported: {len(outcome)} problems in {file.name}[/red]", highlight=False
+    )
+    raise typer.Exit(1)
+
+
+@contacts_app.command("remind")
+def contacts_remind() -> None:
+    """Remind States' focal points, by notification, of entries that turn stale within 30
+    days or have turned stale (once per confirmation each): one pass, e.g. from cron."""
+    from ctcp.contacts import service as contacts
+    from ctcp.contacts.schemas import REMIND_DAYS_BEFORE_STALE
+    from ctcp.core.config import get_settings
+    from ctcp.core.db import Database
+
+    settings = get_settings()
+
+    async def run() -> contacts.ReminderReport:
+        database = Database(settings.database_url)
+        try:
+            async with database.transaction() as session:
+                return await contacts.send_reminders(session)
+        finally:
+            await database.dispose()
+
+    report = _run_or_refuse(run())
+    console.print(
+        f"reminders sent: {report.soon} entries turning stale within "
+        f"{REMIND_DAYS_BEFORE_STALE} days, {report.stale} entries stale",
+        highlight=False,
+    )
 
 
 if __name__ == "__main__":

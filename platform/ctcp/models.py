@@ -22,6 +22,7 @@ from ctcp.consent.models import (
     PublicationAttachment,
     PublicationSection,
 )
+from ctcp.contacts.models import ContactPoint, ContactPointVersion
 from ctcp.core.changes import AccessState
 from ctcp.core.rate_limits import RateLimitCounter
 from ctcp.identity.models import LoginThrottle, RecoveryCode, User, UserRole, UserSession
@@ -53,6 +54,8 @@ __all__ = [
     "CapacityConsultation",
     "CasbinRule",
     "ConsentEvent",
+    "ContactPoint",
+    "ContactPointVersion",
     "IndicatorUpdate",
     "LoginThrottle",
     "Need",

@@ -74,6 +74,10 @@ class World:
     own_consultation: str = ""
     other_consultation: str = ""
     entity_indicator: str = ""
+    own_contact: str = ""  # own State's, audience secretariat
+    compact_contact: str = ""  # the other State's, by audience
+    member_states_contact: str = ""
+    secretariat_contact: str = ""
 
     @property
     def state_code(self) -> str:
@@ -553,6 +557,68 @@ async def _add_measure(world: World, role: str) -> Request:
         f"/api/v1/consultations/{world.own_consultation}/measures",
         {"title": "M2", "recommendations": "R", "entity": world.entity_org.code},
     )
+
+
+CONTACT_READERS = only(
+    {
+        "anonymous": 401,
+        "state_focal_point": 200,
+        "entity_focal_point": 200,
+        "cted_analyst": 200,
+        "consent_officer": 200,
+    },
+    403,
+)
+CONTACT_WRITERS = only({"anonymous": 401, "state_focal_point": 200, "cted_analyst": 200}, 403)
+CONTACT_CREATORS = only({"anonymous": 401, "state_focal_point": 201, "cted_analyst": 201}, 403)
+CONTACT_RETIRERS = only({"anonymous": 401, "state_focal_point": 204, "cted_analyst": 204}, 403)
+CONTACT_HISTORIANS = only(
+    {"anonymous": 401, "state_focal_point": 200, "cted_analyst": 200, "consent_officer": 200}, 403
+)
+
+
+def contact_body(state_code: str, audience: str = "secretariat") -> dict[str, Any]:
+    return {
+        "state": state_code,
+        "kind": "asset_freeze",
+        "authority": "Asset Freezing Unit",
+        "email": "freeze@gov.example.org",
+        "languages": ["en"],
+        "audience": audience,
+    }
+
+
+async def _make_contact(world: World, state: Any, audience: str = "member_states") -> str:
+    created = await world.clients["cted_analyst"].post(
+        "/api/v1/contact-points", json=contact_body(state.code, audience)
+    )
+    assert created.status_code == 201, created.text
+    contact_id: str = created.json()["id"]
+    return contact_id
+
+
+async def _contacts_world(world: World) -> None:
+    world.own_contact = await _make_contact(world, world.state_org, "secretariat")
+    for audience in ("compact", "member_states", "secretariat"):
+        setattr(
+            world, f"{audience}_contact", await _make_contact(world, world.other_state, audience)
+        )
+
+
+async def _create_own_contact(world: World, role: str) -> Request:
+    return "POST", "/api/v1/contact-points", contact_body(world.state_code)
+
+
+async def _create_other_contact(world: World, role: str) -> Request:
+    return "POST", "/api/v1/contact-points", contact_body(world.other_state_code)
+
+
+async def _retire_own_contact(world: World, role: str) -> Request:
+    return "DELETE", f"/api/v1/contact-points/{await _make_contact(world, world.state_org)}", None
+
+
+async def _retire_other_contact(world: World, role: str) -> Request:
+    return "DELETE", f"/api/v1/contact-points/{await _make_contact(world, world.other_state)}", None
 
 
 @dataclass(frozen=True)
@@ -1068,6 +1134,136 @@ ENDPOINTS = [
         path_of("/api/v1/indicators/{}/progress", "entity_indicator", "POST", {"value": 1}),
         relation="a measure in the entity's charge",
     ),
+    Endpoint(
+        "GET",
+        "/api/v1/contact-points",
+        CONTACT_READERS,
+        fixed("GET", "/api/v1/contact-points"),
+        client_ok=200,
+        client_scope="contacts:read",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/contact-points",
+        CONTACT_CREATORS,
+        _create_own_contact,
+        relation="own state",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/contact-points",
+        CONTACT_CREATORS | {"state_focal_point": 403},
+        _create_other_contact,
+        relation="other state",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/contact-points/export",
+        CONTACT_READERS,
+        fixed("GET", "/api/v1/contact-points/export?format=vcard"),
+        client_ok=200,
+        client_scope="contacts:read",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/contact-points/coverage",
+        ANALYST_ONLY,
+        fixed("GET", "/api/v1/contact-points/coverage"),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/contact-points/{contact_id}",
+        CONTACT_READERS | {"entity_focal_point": 404},
+        path_of("/api/v1/contact-points/{}", "own_contact"),
+        relation="own state, audience secretariat",
+        client_ok=404,
+        client_scope="contacts:read",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/contact-points/{contact_id}",
+        CONTACT_READERS | {"state_focal_point": 404},
+        path_of("/api/v1/contact-points/{}", "compact_contact"),
+        relation="other state, audience compact",
+        client_ok=200,
+        client_scope="contacts:read",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/contact-points/{contact_id}",
+        CONTACT_READERS,
+        path_of("/api/v1/contact-points/{}", "member_states_contact"),
+        relation="other state, audience member_states",
+        client_ok=200,
+        client_scope="contacts:read",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/contact-points/{contact_id}",
+        CONTACT_READERS | {"state_focal_point": 404, "entity_focal_point": 404},
+        path_of("/api/v1/contact-points/{}", "secretariat_contact"),
+        relation="other state, audience secretariat",
+        client_ok=404,
+        client_scope="contacts:read",
+    ),
+    Endpoint(
+        "PATCH",
+        "/api/v1/contact-points/{contact_id}",
+        CONTACT_WRITERS,
+        path_of("/api/v1/contact-points/{}", "own_contact", "PATCH", {"notes": "By phone."}),
+        relation="own state",
+    ),
+    Endpoint(
+        "PATCH",
+        "/api/v1/contact-points/{contact_id}",
+        CONTACT_WRITERS | {"state_focal_point": 404},
+        path_of(
+            "/api/v1/contact-points/{}", "member_states_contact", "PATCH", {"notes": "By phone."}
+        ),
+        relation="other state, audience member_states",
+    ),
+    Endpoint(
+        "DELETE",
+        "/api/v1/contact-points/{contact_id}",
+        CONTACT_RETIRERS,
+        _retire_own_contact,
+        relation="own state",
+    ),
+    Endpoint(
+        "DELETE",
+        "/api/v1/contact-points/{contact_id}",
+        CONTACT_RETIRERS | {"state_focal_point": 404},
+        _retire_other_contact,
+        relation="other state, audience member_states",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/contact-points/{contact_id}/confirm",
+        CONTACT_WRITERS,
+        path_of("/api/v1/contact-points/{}/confirm", "own_contact", "POST"),
+        relation="own state",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/contact-points/{contact_id}/confirm",
+        CONTACT_WRITERS | {"state_focal_point": 404},
+        path_of("/api/v1/contact-points/{}/confirm", "member_states_contact", "POST"),
+        relation="other state, audience member_states",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/contact-points/{contact_id}/history",
+        CONTACT_HISTORIANS,
+        path_of("/api/v1/contact-points/{}/history", "own_contact"),
+        relation="own state",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/contact-points/{contact_id}/history",
+        CONTACT_HISTORIANS | {"state_focal_point": 404},
+        path_of("/api/v1/contact-points/{}/history", "member_states_contact"),
+        relation="other state, audience member_states",
+    ),
 ]
 
 CASES = [
@@ -1121,6 +1317,7 @@ async def world(app: FastAPI, database: Database) -> AsyncIterator[World]:
     world.public_publication = await _consented(world, "public")
     world.third_state = await make_org(database, kind="member_state")
     await _assistance_world(world)
+    await _contacts_world(world)
     yield world
     for client in world.clients.values():
         await client.aclose()

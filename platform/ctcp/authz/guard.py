@@ -11,7 +11,7 @@ from ctcp.audit.service import AuditContext, Outcome
 from ctcp.authn.service import subject_of
 from ctcp.authn.subject import Subject
 from ctcp.authz.oauth_scopes import REALM, OAuthScope, scope_role
-from ctcp.authz.policy import PolicyWatcher
+from ctcp.authz.policy import PolicyWatcher, load_engine
 from ctcp.authz.scopes import DataScope
 from ctcp.core.db import SessionDep, on_failure
 from ctcp.core.errors import DomainError, ForbiddenError
@@ -61,6 +61,15 @@ def decide(request: Request, subject: Subject, resource: str, action: str) -> fr
         return scopes
     roles = frozenset(scope_role(scope) for scope in subject.oauth_scopes)
     return scopes & engine.scopes(roles, organization, resource, action)
+
+
+async def decide_stored(
+    session: AsyncSession, roles: frozenset[str], organization: str, resource: str, action: str
+) -> frozenset[DataScope]:
+    """`decide` for a person acting outside a request (the command line, e.g.
+    `ctcp contacts import --as`), from the policy stored in the database."""
+    engine = await load_engine(session)
+    return engine.scopes(roles, organization, resource, action)
 
 
 def _refusal(request: Request, subject: Subject, resource: str, action: str) -> ForbiddenError:

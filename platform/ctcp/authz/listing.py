@@ -24,19 +24,33 @@ async def audited_page(
     order: Sequence[Any],
     page: PageRequest,
     read_models: ReadModels[T, R],
+    key: Callable[[T], Sequence[Any]] | None = None,
+    ascending: bool = False,
 ) -> Page[R]:
-    """One page of `statement` (already scoped), ordered by `order` descending (model
-    attributes, unique together), audited as `<resource>.list` with the ids shown, and
-    answered as the read models `read_models` builds from its rows."""
+    """One page of `statement` (already scoped), ordered by `order` (model attributes,
+    unique together; descending unless `ascending`), audited as `<resource>.list` with
+    the ids shown, and answered as the read models `read_models` builds from its rows.
+
+    `key` gives a row's values of `order` where they are not all the row's own
+    attributes (a column of a joined table)."""
     columns = [col(attribute) for attribute in order]
     names = [attribute.key for attribute in order]
     rows = (
         await session.exec(
-            keyset(statement, order=columns, descending=True, limit=page.limit, cursor=page.cursor)
+            keyset(
+                statement,
+                order=columns,
+                descending=not ascending,
+                limit=page.limit,
+                cursor=page.cursor,
+            )
         )
     ).all()
     shown = page_of(
-        rows, limit=page.limit, key=lambda row: [getattr(row, n) for n in names], item=lambda r: r
+        rows,
+        limit=page.limit,
+        key=key or (lambda row: [getattr(row, n) for n in names]),
+        item=lambda r: r,
     )
     audit.record(
         session,

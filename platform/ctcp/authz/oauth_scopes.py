@@ -16,6 +16,7 @@ class OAuthScope(StrEnum):
     NEEDS_READ = "needs:read"
     REQUESTS_READ = "requests:read"
     OFFERS_WRITE = "offers:write"
+    CONTACTS_READ = "contacts:read"
 
 
 def scope_role(scope: str) -> str:

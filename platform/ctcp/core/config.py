@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     notification_retry_max_seconds: int = Field(default=3600, ge=1)
     notification_max_attempts: int = Field(default=8, ge=1)
     notification_poll_seconds: float = Field(default=10, gt=0)
+    # How often each app process reminds States' focal points of contact points to confirm
+    # (claims make each reminder go once, whatever the number of processes); 0: never.
+    contact_reminder_seconds: float = Field(default=3600, ge=0)
 
     # Signed checkpoints of the audit chain, kept outside the database (see README).
     audit_signing_key_file: Path | None = None

@@ -29,6 +29,7 @@ APPEND_ONLY_TABLES = (
     "publication_attachments",
     "attachment_blobs",
     "attachment_chunks",
+    "contact_point_versions",
 )
 # What the app may do on tables that need less than SELECT, INSERT, UPDATE, DELETE.
 NARROWER_GRANTS = {
