@@ -25,6 +25,7 @@ from ctcp.authz.openapi import install_openapi
 from ctcp.authz.policy import PolicyWatcher, load_engine
 from ctcp.consent import pages as consent_pages
 from ctcp.consent.api import router as consent_router
+from ctcp.contacts import pages as contacts_pages
 from ctcp.contacts import service as contacts_service
 from ctcp.contacts.api import router as contacts_router
 from ctcp.core import database_roles
@@ -166,6 +167,7 @@ def _include_routes(app: FastAPI, settings: Settings) -> None:
             reports_pages.router,
             consent_pages.router,
             assistance_pages.router,
+            contacts_pages.router,
             search_pages.router,
         ],
     )

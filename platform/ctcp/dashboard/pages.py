@@ -2,7 +2,9 @@
 audited service reads (the same the API and their pages make)."""
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
@@ -11,6 +13,8 @@ from ctcp.assistance import consultations, needs, offers, requests
 from ctcp.assistance.models import OfferStatus, RequestStatus
 from ctcp.authz.scopes import DataScope
 from ctcp.consent import service as consent_service
+from ctcp.contacts import service as contacts
+from ctcp.contacts.schemas import STALE_AFTER_DAYS
 from ctcp.core.pagination import PageRequest
 from ctcp.reports import service as reports
 from ctcp.web.paths import PREFIX
@@ -46,6 +50,12 @@ async def for_reader(portal: Portal) -> list[Panel]:
                 for report in adopted
             ]
             panels.append(Panel("consent", states, "/portal/reports"))
+    keeper = await portal.access_for("contact", "write")
+    if keeper is not None and DataScope.OWN_STATE in keeper.scopes:
+        # A State's focal points keep their State's entries: those due for confirmation.
+        due = await contacts.entries_to_confirm(session, keeper, limit=LATEST.limit)
+        own = urlencode({"state": keeper.organization.code})
+        panels.append(Panel("contacts", due.items, f"/portal/contacts?{own}"))
     if access := await portal.access_for("publication", "read"):
         publications = await consent_service.list_publications(
             session, access, consent_service.PublicationFilters(), LATEST
@@ -77,4 +87,8 @@ async def for_reader(portal: Portal) -> list[Panel]:
 
 @router.get("", response_class=HTMLResponse)
 async def dashboard(portal: SignedIn) -> Response:
-    return await portal.render("dashboard.html", panels=await for_reader(portal))
+    return await portal.render(
+        "dashboard.html",
+        panels=await for_reader(portal),
+        stale_after=timedelta(days=STALE_AFTER_DAYS),
+    )

@@ -77,4 +77,20 @@ LABELS: dict[str, str] = {
     "allowed": N_("Allowed"),
     "denied": N_("Denied"),
     "error": N_("Error"),
+    # kinds of contact points (audiences: "secretariat", "compact", "member_states" above)
+    "asset_freeze": N_("Asset-freeze requests"),
+    "mla_central_authority": N_("Central authority for mutual legal assistance"),
+    "extradition_central_authority": N_("Central authority for extradition"),
+    "police_24_7": N_("24/7 police network"),
+    "financial_intelligence_unit": N_("Financial-intelligence unit"),
+    "ct_coordinator": N_("Counter-terrorism coordinator"),
+    # a kind's status on a State's card of the directory
+    "present": N_("Present"),
+    "stale": N_("Out of date"),
+    "missing": N_("None listed"),
+    # changes in a contact point's history
+    "created": N_("Created"),
+    "updated": N_("Changed"),
+    "confirmed": N_("Confirmed as current"),
+    "retired": N_("Retired"),
 }
