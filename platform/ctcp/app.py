@@ -30,6 +30,7 @@ from ctcp.contacts import service as contacts_service
 from ctcp.contacts.api import router as contacts_router
 from ctcp.core import database_roles
 from ctcp.core.api_docs import install_api_docs
+from ctcp.core.background import BackgroundTask
 from ctcp.core.changes import LOCAL_LISTENERS_KEY, read_versions
 from ctcp.core.config import Settings, get_settings
 from ctcp.core.db import Database
@@ -46,7 +47,7 @@ from ctcp.identity.dependencies import audit_context_of
 from ctcp.identity.passwords import PasswordHasher
 from ctcp.identity.principal_cache import PrincipalCache
 from ctcp.identity.users_api import router as users_router
-from ctcp.notifications.service import NotificationSender
+from ctcp.notifications.service import deliver_forever
 from ctcp.oauth import pages as oauth_pages
 from ctcp.oauth.api import router as oauth_router
 from ctcp.oauth.bearer import TokenCache
@@ -102,13 +103,22 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
         if checkpointer is not None:
             checkpointer.start()
         # Mail goes out only where SMTP is configured: development sends nothing.
-        sender = NotificationSender(database, settings) if settings.smtp_host else None
+        sender = (
+            BackgroundTask("ctcp-notification-sender", lambda: deliver_forever(database, settings))
+            if settings.smtp_host
+            else None
+        )
         app.state.notification_sender = sender
         if sender is not None:
             sender.start()
         # Reminders of contact points to confirm; 0 seconds: none from this process.
         reminders = (
-            contacts_service.ReminderLoop(database, settings.contact_reminder_seconds)
+            BackgroundTask(
+                "ctcp-contact-reminders",
+                lambda: contacts_service.remind_forever(
+                    database, settings.contact_reminder_seconds
+                ),
+            )
             if settings.contact_reminder_seconds
             else None
         )

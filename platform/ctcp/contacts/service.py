@@ -6,7 +6,6 @@ current is refused (409), never applied over someone else's change.
 """
 
 import asyncio
-import contextlib
 import logging
 import re
 import uuid
@@ -760,27 +759,6 @@ async def remind_forever(database: Database, every_seconds: float) -> None:
                 report.soon,
                 report.stale,
             )
-
-
-class ReminderLoop:
-    """The app's background reminder pass, when `CTCP_CONTACT_REMINDER_SECONDS` is not 0."""
-
-    def __init__(self, database: Database, every_seconds: float) -> None:
-        self.database = database
-        self.every_seconds = every_seconds
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(
-            remind_forever(self.database, self.every_seconds), name="ctcp-contact-reminders"
-        )
-
-    async def stop(self) -> None:
-        if self._task is None:
-            return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
 
 
 class ImportRefusedError(ValidationError):

@@ -21,7 +21,6 @@ content (the reader signs in to see it).
 """
 
 import asyncio
-import contextlib
 import logging
 import smtplib
 import ssl
@@ -481,24 +480,3 @@ async def deliver_forever(
             on_pass(report)
         if report is None or report.claimed < BATCH_SIZE:
             await asyncio.sleep(settings.notification_poll_seconds)
-
-
-class NotificationSender:
-    """The app's background sender: started with the app when SMTP is configured."""
-
-    def __init__(self, database: Database, settings: Settings) -> None:
-        self.database = database
-        self.settings = settings
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(
-            deliver_forever(self.database, self.settings), name="ctcp-notification-sender"
-        )
-
-    async def stop(self) -> None:
-        if self._task is None:
-            return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
