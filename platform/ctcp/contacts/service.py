@@ -328,6 +328,22 @@ def _add_version(
     )
 
 
+async def _keep_change(
+    session: AsyncSession,
+    entry: ContactPoint,
+    editor: Editor,
+    change: ContactChange,
+    changes: dict[str, Any],
+) -> Organization:
+    """Write a changed entry and the version that records the change; its State."""
+    session.add(entry)
+    await session.flush()
+    state = await session.get(Organization, entry.state_id)
+    assert state is not None
+    _add_version(session, entry, state, editor, change, changes)
+    return state
+
+
 def _audit_changes(changes: dict[str, Any]) -> dict[str, Any]:
     """Before and after of each changed field; notes are long free text: named only."""
     return {name: ("changed" if name == "notes" else change) for name, change in changes.items()}
@@ -413,11 +429,7 @@ async def apply_update(
         # confirmation, and its reminders start over.
         entry.updated_at = entry.confirmed_at = clock.now()
         entry.soon_stale_reminded_at = entry.stale_reminded_at = None
-        session.add(entry)
-        await session.flush()
-        state = await session.get(Organization, entry.state_id)
-        assert state is not None
-        _add_version(session, entry, state, editor, ContactChange.UPDATED, changes)
+        await _keep_change(session, entry, editor, ContactChange.UPDATED, changes)
     audit.record(
         session,
         editor.audit,
@@ -461,11 +473,7 @@ async def confirm_contact_point(
     entry.confirmed_at = now
     entry.soon_stale_reminded_at = None
     entry.stale_reminded_at = None
-    session.add(entry)
-    await session.flush()
-    state = await session.get(Organization, entry.state_id)
-    assert state is not None
-    _add_version(session, entry, state, Editor.of(access), ContactChange.CONFIRMED, {})
+    await _keep_change(session, entry, Editor.of(access), ContactChange.CONFIRMED, {})
     audit.record(
         session,
         access.audit,
@@ -484,11 +492,7 @@ async def retire_contact_point(
     entry = await get_contact_point(session, access, contact_id, for_update=True)
     _check_version(entry, based_on)
     entry.retired_at = clock.now()
-    session.add(entry)
-    await session.flush()
-    state = await session.get(Organization, entry.state_id)
-    assert state is not None
-    _add_version(session, entry, state, Editor.of(access), ContactChange.RETIRED, {})
+    state = await _keep_change(session, entry, Editor.of(access), ContactChange.RETIRED, {})
     audit.record(
         session,
         access.audit,
