@@ -5,10 +5,13 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import phonenumbers
+import pycountry
 import pytest
 from fastapi import FastAPI
 from sqlmodel import SQLModel, col, select
@@ -25,15 +28,21 @@ from ctcp.assistance.models import (
 )
 from ctcp.audit import service as audit
 from ctcp.audit.models import AuditEvent
+from ctcp.audit.service import AuditContext
 from ctcp.consent import service as consent
 from ctcp.consent.models import ConsentEvent, NeedsSharingEvent, Publication, PublicationSection
+from ctcp.contacts.models import ContactPoint, ContactPointVersion
+from ctcp.contacts.schemas import REMIND_DAYS_BEFORE_STALE, STALE_AFTER_DAYS
 from ctcp.core.clock import clock
 from ctcp.core.config import Settings
 from ctcp.core.db import Database
 from ctcp.identity.models import User
+from ctcp.identity.passwords import PasswordHasher
+from ctcp.organizations import service as organizations
 from ctcp.organizations.models import Organization
 from ctcp.reports.models import ReportSection, VisitReport
 from ctcp_demo import content
+from ctcp_demo import service as demo_service
 from ctcp_demo.content import DEMO_PASSWORD
 from tests.conftest import database_like
 from tests.factories import new_client, run_ctcp, table_counts
@@ -51,6 +60,8 @@ TABLES: dict[str, type[SQLModel]] = {
     "measures": PlanMeasure,
     "indicators": PlanIndicator,
     "progress updates": IndicatorUpdate,
+    "contact points": ContactPoint,
+    "contact-point versions": ContactPointVersion,
     "audit events": AuditEvent,
 }
 EXPECTED = {
@@ -66,7 +77,11 @@ EXPECTED = {
     "measures": 7,
     "indicators": 8,
     "progress updates": 8,
+    # Each entry's creation, France's change of number and Kenya's confirmation.
+    "contact points": 23,
+    "contact-point versions": 25,
 }
+DEMO_STATES = {"KEN", "FRA", "IDN", "JOR", "COL"}
 
 
 @dataclass
@@ -301,3 +316,195 @@ async def test_an_entity_focal_point_sees_only_consented_material(
         needs = await unodc.get("/api/v1/needs", params={"limit": 200})
         assert needs.status_code == 200, needs.text
         assert {n["state"]["code"] for n in needs.json()["items"]} == {"KEN", "IDN", "COL"}
+
+
+def _when(item: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(item["confirmed_at"])
+
+
+async def _directory(client: httpx.AsyncClient, **params: str) -> list[dict[str, Any]]:
+    response = await client.get("/api/v1/contact-points", params={"limit": 100, **params})
+    assert response.status_code == 200, response.text
+    return list(response.json()["items"])
+
+
+async def test_the_directory_mixes_audiences_languages_and_valid_numbers(
+    demo_app: FastAPI, demo_run: DemoRun
+) -> None:
+    async with _signed_in(demo_app, "analyst") as analyst:
+        items = await _directory(analyst)
+    assert len(items) == EXPECTED["contact points"]
+    assert {item["state"]["code"] for item in items} == DEMO_STATES
+    assert {item["audience"] for item in items} == {"secretariat", "compact", "member_states"}
+    assert {"en", "fr", "es", "ar", "sw", "id"} <= {code for i in items for code in i["languages"]}
+    assert len({item["kind"] for item in items}) == 6
+    for item in items:
+        # Each number belongs to the State's own country, as the library reads it.
+        country = pycountry.countries.get(alpha_3=item["state"]["code"])
+        assert country is not None
+        for number in (item["phone"], item["fax"]):
+            if number is not None:
+                parsed = phonenumbers.parse(number)
+                assert phonenumbers.is_valid_number(parsed), number
+                assert phonenumbers.region_code_for_number(parsed) == country.alpha_2, number
+        assert item["email"].endswith(".example")
+        for link in (item["website"], item["request_form_url"]):
+            assert link is None or link.startswith("https://")
+    # Two entries in one State of one kind: Indonesia's two central authorities.
+    indonesian = [
+        i["kind"]
+        for i in items
+        if i["state"]["code"] == "IDN" and i["kind"] == "mla_central_authority"
+    ]
+    assert len(indonesian) == 2
+
+
+async def test_stale_entries_and_missing_kinds_show_in_the_coverage_view(
+    demo_app: FastAPI, demo_run: DemoRun
+) -> None:
+    async with _signed_in(demo_app, "analyst") as analyst:
+        stale = await _directory(analyst, stale="true")
+        response = await analyst.get("/api/v1/contact-points/coverage")
+    assert {(i["state"]["code"], i["kind"]) for i in stale} == {
+        ("JOR", "asset_freeze"),
+        ("COL", "police_24_7"),
+    }
+    cutoff = datetime.now().astimezone() - timedelta(days=STALE_AFTER_DAYS)
+    assert all(item["stale"] and _when(item) < cutoff for item in stale)
+    assert response.status_code == 200, response.text
+    coverage = {row["state"]["code"]: row for row in response.json()}
+    assert coverage["FRA"]["missing"] == []
+    assert set(coverage["KEN"]["missing"]) == {"extradition_central_authority"}
+    assert {"asset_freeze", "extradition_central_authority"} <= set(coverage["IDN"]["missing"])
+    assert coverage["JOR"]["stale"] == 1 and coverage["COL"]["stale"] == 1
+    # States outside the demo have every kind missing.
+    assert set(coverage["NGA"]["missing"]) == {k["kind"] for k in coverage["NGA"]["kinds"]}
+
+
+async def test_kenyas_focal_point_has_one_entry_to_confirm(
+    demo_app: FastAPI, demo_run: DemoRun
+) -> None:
+    """Kenya's central authority turns stale within the reminder window: the entry its
+    focal point (Wanjiru Kamau) is asked to confirm."""
+    now = datetime.now().astimezone()
+    soon = now - timedelta(days=STALE_AFTER_DAYS - REMIND_DAYS_BEFORE_STALE)
+    async with _signed_in(demo_app, "focal.kenya") as kenya:
+        own = await _directory(kenya, state="KEN")
+        due = [item for item in own if _when(item) < soon]
+        assert [(i["kind"], i["authority"], i["stale"]) for i in due] == [
+            (
+                "mla_central_authority",
+                "Office of the Attorney General — Central Authority",
+                False,
+            )
+        ]
+        # Kenya's own entries, the Secretariat-only one included.
+        assert {i["audience"] for i in own} == {"secretariat", "compact", "member_states"}
+        history = await kenya.get(f"/api/v1/contact-points/{due[0]['id']}/history")
+        assert history.status_code == 200, history.text
+        assert [v["change"] for v in history.json()] == ["created"]
+        assert history.json()[0]["actor"]["organization"] == "CTED"
+
+
+async def test_the_history_shows_the_demos_change_and_confirmation(
+    demo_app: FastAPI, demo_run: DemoRun
+) -> None:
+    async with _signed_in(demo_app, "analyst") as analyst:
+        entries = {
+            (i["state"]["code"], i["kind"]): i
+            for i in await _directory(analyst, kind="financial_intelligence_unit")
+        }
+        france = entries[("FRA", "financial_intelligence_unit")]
+        kenya = entries[("KEN", "financial_intelligence_unit")]
+        changed = (await analyst.get(f"/api/v1/contact-points/{france['id']}/history")).json()
+        confirmed = (await analyst.get(f"/api/v1/contact-points/{kenya['id']}/history")).json()
+    assert france["version"] == 2 and france["phone"] == "+33199003010"
+    assert [v["change"] for v in changed] == ["updated", "created"]
+    assert changed[0]["changes"]["phone"] == {"before": "+33199003000", "after": "+33199003010"}
+    assert changed[0]["actor"]["name"] == "Claire Dubois (France)"
+    assert [v["change"] for v in confirmed] == ["confirmed", "created"]
+    assert confirmed[0]["actor"]["name"] == "Wanjiru Kamau (Kenya)"
+    assert not kenya["stale"] and kenya["version"] == 1
+
+
+async def test_entities_and_other_states_read_only_their_audiences(
+    demo_app: FastAPI, demo_run: DemoRun
+) -> None:
+    async with _signed_in(demo_app, "focal.unodc") as unodc:
+        seen = await _directory(unodc)
+        swahili = await _directory(unodc, language="sw")
+    assert {i["audience"] for i in seen} == {"compact", "member_states"}
+    assert len(seen) == EXPECTED["contact points"] - 2  # the two Secretariat-only entries
+    assert {i["state"]["code"] for i in swahili} == {"KEN"}
+    assert "Office of the Attorney General — Central Authority" in {i["authority"] for i in swahili}
+    async with _signed_in(demo_app, "focal.france") as france:
+        seen = await _directory(france)
+    others = [i for i in seen if i["state"]["code"] != "FRA"]
+    assert others and {i["audience"] for i in others} == {"member_states"}
+    assert len([i for i in seen if i["state"]["code"] == "FRA"]) == 6
+
+
+async def test_a_demo_loaded_before_the_directory_gets_it_and_nothing_else(
+    fresh_database_url: str, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An existing demo database (loaded before the directory existed) gets the directory
+    on the next `ctcp demo`, written by its own accounts; a third run adds nothing."""
+    database = Database(fresh_database_url)
+    hasher = PasswordHasher(
+        memory_kib=settings.argon2_memory_kib,
+        time_cost=settings.argon2_time_cost,
+        parallelism=settings.argon2_parallelism,
+    )
+
+    async def load() -> demo_service.DemoSummary | None:
+        async with database.transaction() as session:
+            return await demo_service.load_demo(
+                session, password=DEMO_PASSWORD, hasher=hasher, context=AuditContext()
+            )
+
+    async def without_directory(demo: Any) -> None:
+        pass
+
+    try:
+        async with database.transaction() as session:
+            await organizations.load_reference_data(session, context=AuditContext())
+        with monkeypatch.context() as patched:
+            patched.setattr(demo_service, "_contact_points", without_directory)
+            assert await load() is not None
+        before = await table_counts(fresh_database_url, TABLES)
+        assert before["contact points"] == 0
+        topped_up = await load()
+        assert topped_up is not None
+        assert topped_up.counts == {"contact points": 23, "contact-point versions": 25}
+        after = await table_counts(fresh_database_url, TABLES)
+        # Kenya changes the marker entry's address, then retires it: still there.
+        async with database.transaction() as session:
+            marker = await session.get(ContactPoint, content.CONTACT_MARKER_ID)
+            assert marker is not None
+            marker.email, marker.retired_at = "new.address@ag.go.ke.example", clock.now()
+            session.add(marker)
+        assert await load() is None
+        assert await table_counts(fresh_database_url, TABLES) == after
+        async with database.sessionmaker() as session:
+            writers = set(
+                (
+                    await session.exec(
+                        select(User.email).join(
+                            ContactPointVersion,
+                            col(ContactPointVersion.actor_user_id) == col(User.id),
+                        )
+                    )
+                ).all()
+            )
+    finally:
+        await database.dispose()
+    added = {name: after[name] - before[name] for name in TABLES}
+    assert added == {
+        **dict.fromkeys(TABLES, 0),
+        "contact points": 23,
+        "contact-point versions": 25,
+        "audit events": added["audit events"],
+    }
+    # One event per entry written, per change and per confirmation.
+    assert added["audit events"] == 25
+    assert {f"{key}@{content.DEMO_DOMAIN}" for key in ("analyst", "focal.kenya")} <= writers

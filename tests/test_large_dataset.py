@@ -1,12 +1,18 @@
 """`ctcp demo --scale small`: the bulk data set, at 1/100 of the large one, on both backends."""
 
 import asyncio
+import csv
+import io
+import re
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
+import phonenumbers
+import pycountry
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import delete
@@ -25,6 +31,9 @@ from ctcp.audit import service as audit
 from ctcp.audit.models import AuditEvent
 from ctcp.consent import service as consent
 from ctcp.consent.models import ConsentEvent, Publication, PublicationSection
+from ctcp.contacts.models import ContactPoint, ContactPointVersion
+from ctcp.contacts.schemas import STALE_AFTER_DAYS, ContactPointContent
+from ctcp.contacts.service import CONTENT_FIELDS
 from ctcp.core.clock import clock
 from ctcp.core.config import Settings
 from ctcp.core.db import Database
@@ -33,7 +42,7 @@ from ctcp.identity.roles import role_fits
 from ctcp.organizations.models import Organization
 from ctcp.reports.models import Recommendation, ReportSection, VisitReport
 from ctcp_demo.content import DEMO_PASSWORD
-from ctcp_demo.large import MARKER_EMAIL, SCALES
+from ctcp_demo.large import CONTACT_STATES, MARKER_EMAIL, SCALES
 from tests.conftest import database_like
 from tests.factories import make_user, new_client, run_ctcp, sign_in, table_counts
 
@@ -51,6 +60,8 @@ TABLES: dict[str, type[SQLModel]] = {
     "request needs": AssistanceRequestNeed,
     "transitions": RequestTransition,
     "offers": Offer,
+    "contact points": ContactPoint,
+    "contact-point versions": ContactPointVersion,
     "audit events": AuditEvent,
 }
 
@@ -138,6 +149,8 @@ def test_counts_follow_the_scale(built: Built) -> None:
     assert counts["offers"] > SMALL.requests // 2
     assert counts["audit events"] == built.chain_before + SMALL.audit_events
     assert MARKER_EMAIL in output and DEMO_PASSWORD in output
+    assert re.search(rf"\bcontact points\W+{counts['contact points']}\b", output), output
+    assert re.search(r"States with contact points\W+59\b", output), output
 
 
 async def test_roles_fit_organizations_and_statuses_spread(built: Built) -> None:
@@ -284,6 +297,156 @@ async def test_a_generated_state_focal_point_reads_only_its_states_reports(
         assert {item["state"]["code"] for item in items} == {code}
         assert {item["id"] for item in items} == {str(report_id) for report_id in own}
         assert (await client.get(f"/api/v1/reports/{other}")).status_code == 404
+
+
+async def _directory(url: str) -> tuple[list[ContactPoint], list[ContactPointVersion], dict]:
+    database = Database(url)
+    try:
+        async with database.sessionmaker() as session:
+            entries = list((await session.exec(select(ContactPoint))).all())
+            versions = list(
+                (
+                    await session.exec(
+                        select(ContactPointVersion).order_by(
+                            col(ContactPointVersion.at), col(ContactPointVersion.version)
+                        )
+                    )
+                ).all()
+            )
+            actions = Counter(
+                (
+                    await session.exec(
+                        select(AuditEvent.action).where(
+                            col(AuditEvent.object_type) == "contact",
+                            col(AuditEvent.outcome) == "allowed",
+                        )
+                    )
+                ).all()
+            )
+            states = {o.id: o for o in (await session.exec(select(Organization))).all()}
+    finally:
+        await database.dispose()
+    return entries, versions, {"actions": actions, "states": states}
+
+
+async def test_the_directory_holds_59_states_with_several_kinds_each(built: Built) -> None:
+    """The figure of S/2017/1065: 59 States' authorities, an asset-freeze one each."""
+    entries, _, found = await _directory(built.url)
+    states = found["states"]
+    assert CONTACT_STATES == 59
+    by_state: dict[uuid.UUID, set[str]] = {}
+    for entry in entries:
+        by_state.setdefault(entry.state_id, set()).add(entry.kind)
+    assert len(by_state) == 59
+    assert all(states[state_id].kind == "member_state" for state_id in by_state)
+    assert all("asset_freeze" in kinds and len(kinds) >= 3 for kinds in by_state.values())
+    assert 5 * 59 <= len(entries) <= 8 * 59
+    assert {e.audience for e in entries} == {"secretariat", "compact", "member_states"}
+    cutoff = clock.now() - timedelta(days=STALE_AFTER_DAYS)
+    stale = [e for e in entries if e.confirmed_at < cutoff]
+    assert 0.05 * len(entries) < len(stale) < 0.4 * len(entries)
+    assert sum(1 for e in entries if "fr" in e.languages.split(",")) >= 30
+    for entry in entries:
+        # Every entry passes the checks the API makes, and its numbers are its country's.
+        content = {name: getattr(entry, name) for name in CONTENT_FIELDS}
+        ContactPointContent.model_validate({**content, "languages": entry.languages.split(",")})
+        country = pycountry.countries.get(alpha_3=states[entry.state_id].code)
+        assert country is not None and entry.phone is not None
+        assert phonenumbers.region_code_for_number(phonenumbers.parse(entry.phone)) == (
+            country.alpha_2
+        )
+
+
+async def test_each_entry_has_the_versions_and_audit_events_the_service_writes(
+    built: Built,
+) -> None:
+    entries, versions, found = await _directory(built.url)
+    by_entry: dict[uuid.UUID, list[ContactPointVersion]] = {}
+    for version in versions:
+        by_entry.setdefault(version.contact_point_id, []).append(version)
+    changes = Counter(version.change for version in versions)
+    assert set(by_entry) == {entry.id for entry in entries}
+    assert changes["created"] == len(entries) and changes["updated"] and changes["confirmed"]
+    for entry in entries:
+        history = by_entry[entry.id]
+        assert history[0].change == "created" and history[0].version == 1
+        assert history[0].at == entry.created_at
+        # The last version holds the entry as it is; versions count only content changes.
+        assert (
+            history[-1].version
+            == entry.version
+            == 1 + sum(1 for v in history if v.change == "updated")
+        )
+        snapshot = {name: getattr(entry, name) for name in CONTENT_FIELDS}
+        snapshot["languages"] = entry.languages.split(",")
+        assert history[-1].snapshot == {"state": found["states"][entry.state_id].code, **snapshot}
+        confirmations = [v.at for v in history if v.change != "updated"]
+        assert entry.confirmed_at == max(confirmations)
+    actions = found["actions"]
+    assert actions["contact.create"] == changes["created"]
+    assert actions["contact.update"] == changes["updated"]
+    assert actions["contact.confirm"] == changes["confirmed"]
+    assert actions["contact.read"] > 0
+
+
+def _exported_ids(text: str) -> set[str]:
+    return {row["id"] for row in csv.DictReader(io.StringIO(text))}
+
+
+async def test_generated_focal_points_read_the_directory_by_its_rules(
+    built: Built, built_app: FastAPI
+) -> None:
+    entries, _, found = await _directory(built.url)
+    states = found["states"]
+    database = Database(built.url)
+    try:
+        async with database.sessionmaker() as session:
+            state_email, state_id = (
+                await session.exec(
+                    select(User.email, User.organization_id)
+                    .join(UserRole, col(UserRole.user_id) == col(User.id))
+                    .where(
+                        col(UserRole.role) == "state_focal_point",
+                        col(User.organization_id).in_({e.state_id for e in entries}),
+                    )
+                    .order_by(col(User.email))
+                    .limit(1)
+                )
+            ).one()
+            entity_email = (
+                await session.exec(
+                    select(User.email)
+                    .join(UserRole, col(UserRole.user_id) == col(User.id))
+                    .join(Organization, col(Organization.id) == col(User.organization_id))
+                    .where(
+                        col(UserRole.role) == "entity_focal_point",
+                        col(Organization.kind) == "compact_entity",
+                    )
+                    .order_by(col(User.email))
+                    .limit(1)
+                )
+            ).one()
+    finally:
+        await database.dispose()
+    code = states[state_id].code
+    own = {str(e.id) for e in entries if e.state_id == state_id}
+    others = {
+        str(e.id) for e in entries if e.state_id != state_id and e.audience == "member_states"
+    }
+    for_entities = {str(e.id) for e in entries if e.audience in ("compact", "member_states")}
+    async with new_client(built_app) as client:
+        await sign_in(client, state_email, DEMO_PASSWORD)
+        response = await client.get("/api/v1/contact-points", params={"state": code})
+        assert response.status_code == 200, response.text
+        assert {item["id"] for item in response.json()["items"]} == own
+        exported = await client.get("/api/v1/contact-points/export", params={"format": "csv"})
+        assert exported.status_code == 200, exported.text
+        assert _exported_ids(exported.text) == own | others
+    async with new_client(built_app) as client:
+        await sign_in(client, entity_email, DEMO_PASSWORD)
+        exported = await client.get("/api/v1/contact-points/export", params={"format": "csv"})
+        assert exported.status_code == 200, exported.text
+        assert _exported_ids(exported.text) == for_entities
 
 
 def test_a_second_run_adds_nothing(built: Built) -> None:

@@ -4,11 +4,14 @@ Every text here is invented for demonstration. It names real Member States and C
 entities (so the reference data fits), but no finding or recommendation is real.
 """
 
+import uuid
 from dataclasses import dataclass
 from datetime import date
 
 from ctcp.assistance.models import Programme
 from ctcp.assistance.schemas import ConsultationCreate, IndicatorIn, MeasureIn, Participant
+from ctcp.contacts.models import ContactAudience, ContactKind
+from ctcp.contacts.schemas import STALE_AFTER_DAYS, ContactPointContent, ContactPointUpdate
 from ctcp.identity.roles import Role
 from ctcp.reports.models import Priority, ReportKind, ThematicArea
 from ctcp.reports.schemas import RecommendationIn, ReportContent, SectionIn
@@ -678,4 +681,435 @@ COLOMBIA_CONSULTATION = ConsultationCreate(
             ],
         ),
     ],
+)
+
+
+# --- the directory of national contact points -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class DemoContactPoint:
+    """An entry of the demo directory.
+
+    `confirmed_days_ago` None: the State's focal point (`writer`) adds it today through the
+    service, as the API does. A number: CTED loaded it from its former database with the
+    date it was last confirmed there, which is what makes entries stale or about to be.
+    """
+
+    key: str
+    state: str
+    writer: str
+    body: ContactPointContent
+    confirmed_days_ago: int | None = None
+
+
+K = ContactKind
+SECRETARIAT, COMPACT, MEMBER_STATES = (
+    ContactAudience.SECRETARIAT,
+    ContactAudience.COMPACT,
+    ContactAudience.MEMBER_STATES,
+)
+# Kenya's central authority turns stale within the reminder window (30 days): the entry
+# "to confirm" on Kenya's focal point's dashboard. Two others are stale already.
+SOON_STALE_DAYS = STALE_AFTER_DAYS - 20
+STALE_DAYS = (STALE_AFTER_DAYS + 65, STALE_AFTER_DAYS + 35)
+
+
+def _entry(
+    key: str,
+    state: str,
+    writer: str,
+    kind: ContactKind,
+    authority: str,
+    email: str,
+    languages: list[str],
+    audience: ContactAudience,
+    *,
+    confirmed_days_ago: int | None = None,
+    **optional: str,
+) -> DemoContactPoint:
+    body = ContactPointContent(
+        kind=kind,
+        authority=authority,
+        email=email,
+        languages=languages,
+        audience=audience,
+        **optional,
+    )
+    return DemoContactPoint(key, state, writer, body, confirmed_days_ago)
+
+
+CONTACT_POINTS: tuple[DemoContactPoint, ...] = (
+    # Kenya: five kinds (no separate extradition authority: the Attorney General's central
+    # authority handles both), one of them to confirm, one visible to the Secretariat only.
+    _entry(
+        "ken.mla",
+        "KEN",
+        "analyst",
+        K.MLA_CENTRAL_AUTHORITY,
+        "Office of the Attorney General — Central Authority",
+        "central.authority@ag.go.ke.example",
+        ["en", "sw"],
+        MEMBER_STATES,
+        confirmed_days_ago=SOON_STALE_DAYS,
+        phone="+254 20 2012 870",
+        website="https://ag.go.ke.example/central-authority",
+        request_form_url="https://ag.go.ke.example/central-authority/mla-request",
+        working_hours="Mon-Fri 08:00-17:00",
+        time_zone="Africa/Nairobi",
+        notes="Send requests by e-mail with a signed letter of request and a certified copy "
+        "in English; the original follows through diplomatic channels. Also handles "
+        "extradition requests. Urgent requests (detained suspects, evidence at risk): call "
+        "first, then e-mail.",
+    ),
+    _entry(
+        "ken.fiu",
+        "KEN",
+        "analyst",
+        K.FINANCIAL_INTELLIGENCE_UNIT,
+        "Financial Intelligence Unit of Kenya",
+        "requests@fiu.go.ke.example",
+        ["en", "sw"],
+        MEMBER_STATES,
+        confirmed_days_ago=200,
+        phone="+254 20 2012 345",
+        website="https://fiu.go.ke.example",
+        working_hours="Mon-Fri 08:00-17:00",
+        time_zone="Africa/Nairobi",
+        notes="Requests from foreign financial intelligence units through the Egmont Secure "
+        "Web only; no requests from law enforcement abroad directly. Answer within 10 working "
+        "days, within 48 hours when marked urgent.",
+    ),
+    _entry(
+        "ken.asset_freeze",
+        "KEN",
+        "focal.kenya",
+        K.ASSET_FREEZE,
+        "Counter-Financing of Terrorism Inter-Ministerial Committee — Secretariat",
+        "tfs.secretariat@treasury.go.ke.example",
+        ["en"],
+        COMPACT,
+        phone="+254 20 2012 590",
+        working_hours="Mon-Fri 08:00-17:00",
+        time_zone="Africa/Nairobi",
+        notes="Receives third-party requests to freeze assets under resolution 1373 (2001). "
+        "Send the request by note verbale, with the identifying information and the reasons "
+        "for the designation; an advance copy by e-mail is welcome.",
+    ),
+    _entry(
+        "ken.police",
+        "KEN",
+        "focal.kenya",
+        K.POLICE_24_7,
+        "National Police Service — INTERPOL National Central Bureau Nairobi (24/7)",
+        "ncb.nairobi@police.go.ke.example",
+        ["en", "sw"],
+        COMPACT,
+        phone="+254 712 123 456",
+        working_hours="24/7",
+        time_zone="Africa/Nairobi",
+        notes="Staffed around the clock. Use I-24/7 for police-to-police requests; call the "
+        "duty officer for preservation of electronic evidence.",
+    ),
+    _entry(
+        "ken.ct",
+        "KEN",
+        "focal.kenya",
+        K.CT_COORDINATOR,
+        "National Counter Terrorism Centre — Office of the Director",
+        "director.office@counterterrorism.go.ke.example",
+        ["en"],
+        SECRETARIAT,
+        phone="+254 20 2012 011",
+        time_zone="Africa/Nairobi",
+        notes="Coordinates the national strategy; the contact for CTED's follow-up visits.",
+    ),
+    # France: every kind, notes in French.
+    _entry(
+        "fra.asset_freeze",
+        "FRA",
+        "focal.france",
+        K.ASSET_FREEZE,
+        "Direction générale du Trésor — Bureau des sanctions financières internationales",
+        "gel-des-avoirs@tresor.gouv.fr.example",
+        ["en", "fr"],
+        MEMBER_STATES,
+        phone="+33 1 99 00 12 34",
+        website="https://tresor.gouv.fr.example/gel-des-avoirs",
+        request_form_url="https://tresor.gouv.fr.example/gel-des-avoirs/demande",
+        working_hours="lun.-ven. 09:00-18:00",
+        time_zone="Europe/Paris",
+        notes="Demandes de gel au titre de la résolution 1373 : par courriel, avec les "
+        "éléments d'identification et l'exposé des motifs. Réponse sous 15 jours ; en cas "
+        "d'urgence, appeler le bureau.",
+    ),
+    _entry(
+        "fra.mla",
+        "FRA",
+        "focal.france",
+        K.MLA_CENTRAL_AUTHORITY,
+        "Ministère de la Justice — Bureau de l'entraide pénale internationale",
+        "entraide-penale@justice.gouv.fr.example",
+        ["en", "fr"],
+        MEMBER_STATES,
+        phone="+33 1 99 00 45 10",
+        fax="+33 1 99 00 45 11",
+        website="https://justice.gouv.fr.example/entraide",
+        working_hours="lun.-ven. 09:00-18:00",
+        time_zone="Europe/Paris",
+        notes="Les demandes d'entraide sont reçues en français ou accompagnées d'une "
+        "traduction. Transmission par voie électronique acceptée ; l'original suit par la "
+        "voie diplomatique.",
+    ),
+    _entry(
+        "fra.extradition",
+        "FRA",
+        "focal.france",
+        K.EXTRADITION_CENTRAL_AUTHORITY,
+        "Ministère de la Justice — Bureau de l'entraide pénale internationale, section extradition",
+        "extradition@justice.gouv.fr.example",
+        ["fr"],
+        MEMBER_STATES,
+        phone="+33 1 99 00 45 20",
+        time_zone="Europe/Paris",
+        notes="Demandes d'arrestation provisoire : par INTERPOL et, en copie, par courriel. "
+        "Le dossier complet est attendu dans les délais de la convention applicable.",
+    ),
+    _entry(
+        "fra.police",
+        "FRA",
+        "focal.france",
+        K.POLICE_24_7,
+        "Direction centrale de la police judiciaire — permanence 24/7 de coopération "
+        "internationale",
+        "permanence.cooperation@interieur.gouv.fr.example",
+        ["en", "es", "fr"],
+        COMPACT,
+        phone="+33 1 99 00 77 02",
+        working_hours="24/7",
+        time_zone="Europe/Paris",
+        notes="Permanence 24 h/24. Conservation rapide de données informatiques : "
+        "formulaire Budapest en anglais ou en français.",
+    ),
+    _entry(
+        "fra.fiu",
+        "FRA",
+        "focal.france",
+        K.FINANCIAL_INTELLIGENCE_UNIT,
+        "Tracfin — cellule de renseignement financier",
+        "international@tracfin.gouv.fr.example",
+        ["en", "fr"],
+        COMPACT,
+        phone="+33 1 99 00 30 00",
+        website="https://tracfin.gouv.fr.example",
+        time_zone="Europe/Paris",
+        notes="Échanges avec les cellules étrangères par le réseau Egmont uniquement.",
+    ),
+    _entry(
+        "fra.ct",
+        "FRA",
+        "focal.france",
+        K.CT_COORDINATOR,
+        "Coordination nationale du renseignement et de la lutte contre le terrorisme",
+        "coordination@cnrlt.gouv.fr.example",
+        ["en", "fr"],
+        SECRETARIAT,
+        time_zone="Europe/Paris",
+        notes="Interlocuteur de la Direction exécutive pour les visites d'évaluation.",
+    ),
+    # Indonesia: two central authorities for mutual legal assistance; no asset-freeze or
+    # extradition entry yet.
+    _entry(
+        "idn.mla",
+        "IDN",
+        "focal.indonesia",
+        K.MLA_CENTRAL_AUTHORITY,
+        "Ministry of Law — Directorate of International Law and Central Authority",
+        "central.authority@kemenkum.go.id.example",
+        ["en", "id"],
+        MEMBER_STATES,
+        phone="+62 21 8350 140",
+        website="https://kemenkum.go.id.example/central-authority",
+        working_hours="Mon-Fri 08:00-16:00",
+        time_zone="Asia/Jakarta",
+        notes="The central authority for requests under the MLA law. Requests in English or "
+        "Bahasa Indonesia, sent by e-mail and by diplomatic note.",
+    ),
+    _entry(
+        "idn.mla.prosecution",
+        "IDN",
+        "analyst",
+        K.MLA_CENTRAL_AUTHORITY,
+        "Attorney General's Office — Centre for International Legal Cooperation",
+        "mla.prosecution@kejaksaan.go.id.example",
+        ["en", "id"],
+        COMPACT,
+        confirmed_days_ago=90,
+        phone="+62 21 8350 333",
+        time_zone="Asia/Jakarta",
+        notes="For requests once a terrorism case is before the courts: the prosecutor in "
+        "charge answers through this centre. Permintaan mendesak: telepon terlebih dahulu.",
+    ),
+    _entry(
+        "idn.police",
+        "IDN",
+        "focal.indonesia",
+        K.POLICE_24_7,
+        "Indonesian National Police — NCB-INTERPOL Jakarta",
+        "ncb.jakarta@polri.go.id.example",
+        ["en", "id"],
+        COMPACT,
+        phone="+62 21 8350 500",
+        working_hours="24/7",
+        time_zone="Asia/Jakarta",
+    ),
+    _entry(
+        "idn.fiu",
+        "IDN",
+        "focal.indonesia",
+        K.FINANCIAL_INTELLIGENCE_UNIT,
+        "Indonesian Financial Transaction Reports and Analysis Centre",
+        "international@ppatk.go.id.example",
+        ["en", "id"],
+        MEMBER_STATES,
+        phone="+62 21 8350 210",
+        website="https://ppatk.go.id.example",
+        time_zone="Asia/Jakarta",
+        notes="Egmont Secure Web for exchanges between financial intelligence units.",
+    ),
+    _entry(
+        "idn.ct",
+        "IDN",
+        "focal.indonesia",
+        K.CT_COORDINATOR,
+        "National Counter-Terrorism Agency — Deputy for International Cooperation",
+        "international@bnpt.go.id.example",
+        ["en", "id"],
+        COMPACT,
+        time_zone="Asia/Jakarta",
+    ),
+    # Jordan: three kinds, its asset-freeze entry stale.
+    _entry(
+        "jor.asset_freeze",
+        "JOR",
+        "analyst",
+        K.ASSET_FREEZE,
+        "Committee for the Implementation of Security Council Sanctions Resolutions "
+        "(لجنة تنفيذ قرارات مجلس الأمن)",
+        "sanctions.committee@mfa.gov.jo.example",
+        ["ar", "en"],
+        MEMBER_STATES,
+        confirmed_days_ago=STALE_DAYS[0],
+        phone="+962 6 200 1480",
+        time_zone="Asia/Amman",
+        notes="Requests under resolution 1373 by note verbale to the Ministry of Foreign "
+        "Affairs, in Arabic or English, with the supporting evidence.",
+    ),
+    _entry(
+        "jor.fiu",
+        "JOR",
+        "focal.jordan",
+        K.FINANCIAL_INTELLIGENCE_UNIT,
+        "Anti-Money Laundering and Counter-Terrorist Financing Unit",
+        "international@amlu.gov.jo.example",
+        ["ar", "en"],
+        COMPACT,
+        phone="+962 6 200 1399",
+        website="https://amlu.gov.jo.example",
+        time_zone="Asia/Amman",
+        notes="Egmont Secure Web; urgent requests marked as such are answered within 24 hours.",
+    ),
+    _entry(
+        "jor.mla",
+        "JOR",
+        "focal.jordan",
+        K.MLA_CENTRAL_AUTHORITY,
+        "Ministry of Justice — International Cooperation Directorate",
+        "international.cooperation@moj.gov.jo.example",
+        ["ar", "en"],
+        MEMBER_STATES,
+        phone="+962 6 200 1220",
+        working_hours="Sun-Thu 08:30-15:30",
+        time_zone="Asia/Amman",
+        notes="Letters of request in Arabic, or with an Arabic translation.",
+    ),
+    # Colombia: four kinds, its 24/7 entry stale; notes in Spanish.
+    _entry(
+        "col.fiu",
+        "COL",
+        "focal.colombia",
+        K.FINANCIAL_INTELLIGENCE_UNIT,
+        "Unidad de Información y Análisis Financiero",
+        "cooperacion.internacional@uiaf.gov.co.example",
+        ["en", "es"],
+        COMPACT,
+        phone="+57 601 234 5110",
+        website="https://uiaf.gov.co.example",
+        time_zone="America/Bogota",
+        notes="Intercambio con unidades de inteligencia financiera extranjeras por la red Egmont.",
+    ),
+    _entry(
+        "col.mla",
+        "COL",
+        "focal.colombia",
+        K.MLA_CENTRAL_AUTHORITY,
+        "Fiscalía General de la Nación — Dirección de Asuntos Internacionales",
+        "asistencia.judicial@fiscalia.gov.co.example",
+        ["en", "es"],
+        MEMBER_STATES,
+        phone="+57 601 234 5999",
+        request_form_url="https://fiscalia.gov.co.example/asistencia-judicial/solicitud",
+        working_hours="lun.-vie. 08:00-17:00",
+        time_zone="America/Bogota",
+        notes="Solicitudes en español o con traducción al español. Casos urgentes: llamar "
+        "antes de enviar la solicitud por correo electrónico.",
+    ),
+    _entry(
+        "col.extradition",
+        "COL",
+        "focal.colombia",
+        K.EXTRADITION_CENTRAL_AUTHORITY,
+        "Ministerio de Justicia y del Derecho — Grupo de Extradiciones",
+        "extradiciones@minjusticia.gov.co.example",
+        ["es"],
+        MEMBER_STATES,
+        phone="+57 601 234 5400",
+        time_zone="America/Bogota",
+        notes="Solicitudes formales de extradición por vía diplomática; la detención "
+        "preventiva puede pedirse por INTERPOL.",
+    ),
+    _entry(
+        "col.police",
+        "COL",
+        "analyst",
+        K.POLICE_24_7,
+        "Policía Nacional — Oficina Central Nacional INTERPOL Bogotá",
+        "ocn.bogota@policia.gov.co.example",
+        ["en", "es"],
+        COMPACT,
+        confirmed_days_ago=STALE_DAYS[1],
+        phone="+57 310 123 4567",
+        working_hours="24/7",
+        time_zone="America/Bogota",
+        notes="Punto de contacto 24/7 para la conservación de evidencia digital.",
+    ),
+)
+# Entries from CTED's former database keep an id of their own there: the same in every
+# demo database. The first is the marker of the demo directory (ids never change, and a
+# retired entry keeps its row): `ctcp demo` adds the directory to a demo data set loaded
+# before it existed, and nothing once that entry is there.
+CONTACT_NAMESPACE = uuid.UUID("6f1c2f0e-5d43-4a5e-9c55-2322c7ed0000")
+
+
+def former_database_id(key: str) -> uuid.UUID:
+    return uuid.uuid5(CONTACT_NAMESPACE, key)
+
+
+CONTACT_MARKER_ID = former_database_id(CONTACT_POINTS[0].key)
+# Changes made after the entries are in, for their history: France's financial
+# intelligence unit moves to another number; Kenya's confirms its entry, nothing changed.
+FRANCE_FIU_UPDATE = ContactPointUpdate(
+    version=1,
+    phone="+33 1 99 00 30 10",
+    working_hours="lun.-ven. 09:00-18:00",
 )

@@ -30,6 +30,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol, cast
 
+import phonenumbers
+import pycountry
+from babel.core import Locale, get_global
+from babel.languages import get_official_languages
 from sqlalchemy import Table, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel, col
@@ -50,6 +54,8 @@ from ctcp.authz.models import CasbinRule
 from ctcp.consent import needs_sharing
 from ctcp.consent import service as consent_service
 from ctcp.consent.models import Audience, ConsentEvent, ConsentScope, NeedsSharingEvent
+from ctcp.contacts.models import ContactAudience, ContactChange, ContactKind, ContactPoint
+from ctcp.contacts.schemas import ContactPointContent, iso_639_1_codes
 from ctcp.core.db import Database
 from ctcp.core.errors import DomainError
 from ctcp.identity import service as identity
@@ -354,6 +360,227 @@ PATHS: dict[RequestStatus, tuple[RequestStatus, ...]] = {
 }
 MATCHED_OR_LATER = (RequestStatus.MATCHED, RequestStatus.IN_PROGRESS, RequestStatus.COMPLETED)
 
+# The directory of national contact points. CTED's database of the authorities receiving
+# third-party asset-freeze requests held 59 Member States' entries (S/2017/1065, the
+# Counter-Terrorism Committee's report on resolution 2322): the directory is that size
+# at every scale, as it is a count of States, not of users.
+CONTACT_STATES = 59
+# The directory draws from a generator of its own, so every other row stays as it was.
+CONTACT_SEED = SEED + 2322
+# Kinds beyond the asset-freeze authority each State has: the chance of one entry, and of
+# a second (two central authorities, a second 24/7 desk).
+CONTACT_KINDS = (
+    (ContactKind.MLA_CENTRAL_AUTHORITY, 0.95, 0.4),
+    (ContactKind.EXTRADITION_CENTRAL_AUTHORITY, 0.85, 0.15),
+    (ContactKind.POLICE_24_7, 0.95, 0.35),
+    (ContactKind.FINANCIAL_INTELLIGENCE_UNIT, 0.95, 0.1),
+    (ContactKind.CT_COORDINATOR, 0.8, 0.0),
+)
+CONTACT_AUDIENCES = (
+    (ContactAudience.MEMBER_STATES, 50),
+    (ContactAudience.COMPACT, 35),
+    (ContactAudience.SECRETARIAT, 15),
+)
+# Share of entries their State keeps confirming; the others go stale after a year.
+CONTACT_KEPT = 0.85
+# Authority names by the language of the State's first official language (English when
+# neither French nor Spanish); {state} is the State's name in that language.
+AUTHORITIES: dict[str, dict[ContactKind, tuple[str, ...]]] = {
+    "en": {
+        ContactKind.ASSET_FREEZE: (
+            "Ministry of Finance of {state} — Targeted Financial Sanctions Unit",
+            "Ministry of Foreign Affairs of {state} — Sanctions Committee Secretariat",
+            "National Committee on Counter-Terrorist Financing of {state}",
+        ),
+        ContactKind.MLA_CENTRAL_AUTHORITY: (
+            "Ministry of Justice of {state} — Central Authority for Mutual Legal Assistance",
+            "Office of the Attorney General of {state} — Central Authority",
+            "Office of the Prosecutor General of {state} — International Cooperation Department",
+        ),
+        ContactKind.EXTRADITION_CENTRAL_AUTHORITY: (
+            "Ministry of Justice of {state} — Extradition Unit",
+            "Office of the Attorney General of {state} — Extradition Section",
+        ),
+        ContactKind.POLICE_24_7: (
+            "INTERPOL National Central Bureau of {state} — 24/7 desk",
+            "National Police of {state} — 24/7 Cybercrime Contact Point",
+        ),
+        ContactKind.FINANCIAL_INTELLIGENCE_UNIT: (
+            "Financial Intelligence Unit of {state}",
+            "Financial Intelligence Centre of {state}",
+            "Financial Analysis Unit of {state}",
+        ),
+        ContactKind.CT_COORDINATOR: (
+            "National Counter-Terrorism Centre of {state}",
+            "Office of the National Counter-Terrorism Coordinator of {state}",
+        ),
+    },
+    "fr": {
+        ContactKind.ASSET_FREEZE: (
+            "Ministère des Finances ({state}) — Cellule des sanctions financières",
+            "Ministère des Affaires étrangères ({state}) — Comité national de gel des avoirs",
+        ),
+        ContactKind.MLA_CENTRAL_AUTHORITY: (
+            "Ministère de la Justice ({state}) — Autorité centrale d'entraide judiciaire",
+            "Parquet général ({state}) — Service de la coopération internationale",
+        ),
+        ContactKind.EXTRADITION_CENTRAL_AUTHORITY: (
+            "Ministère de la Justice ({state}) — Bureau des extraditions",
+        ),
+        ContactKind.POLICE_24_7: (
+            "Bureau central national INTERPOL ({state}) — permanence 24/7",
+            "Police nationale ({state}) — point de contact 24/7 cybercriminalité",
+        ),
+        ContactKind.FINANCIAL_INTELLIGENCE_UNIT: (
+            "Cellule de renseignement financier ({state})",
+            "Cellule nationale de traitement des informations financières ({state})",
+        ),
+        ContactKind.CT_COORDINATOR: (
+            "Coordination nationale de la lutte contre le terrorisme ({state})",
+        ),
+    },
+    "es": {
+        ContactKind.ASSET_FREEZE: (
+            "Ministerio de Hacienda — Unidad de Sanciones Financieras",
+            "Ministerio de Relaciones Exteriores — Comité de Sanciones",
+        ),
+        ContactKind.MLA_CENTRAL_AUTHORITY: (
+            "Fiscalía General — Dirección de Cooperación Internacional",
+            "Ministerio de Justicia — Autoridad Central de Asistencia Judicial",
+        ),
+        ContactKind.EXTRADITION_CENTRAL_AUTHORITY: (
+            "Ministerio de Justicia — Oficina de Extradiciones",
+        ),
+        ContactKind.POLICE_24_7: (
+            "Policía Nacional — Oficina Central Nacional INTERPOL, guardia 24/7",
+        ),
+        ContactKind.FINANCIAL_INTELLIGENCE_UNIT: (
+            "Unidad de Información Financiera",
+            "Unidad de Análisis Financiero",
+        ),
+        ContactKind.CT_COORDINATOR: ("Coordinación Nacional contra el Terrorismo",),
+    },
+}
+# Procedural notes (channel, urgency, format): one on the kind's own channel where it has
+# one, one on requests in general.
+CONTACT_NOTES: dict[str, tuple[str, ...]] = {
+    "en": (
+        "Send requests by e-mail with a signed cover letter; the original follows through "
+        "diplomatic channels.",
+        "Urgent requests: call the duty officer first, then confirm by e-mail.",
+        "Requests in {languages}; supporting documents with a certified translation.",
+        "Answers within 10 working days, within 48 hours when marked urgent.",
+    ),
+    "fr": (
+        "Demandes par courriel, accompagnées d'une lettre signée ; l'original suit par la "
+        "voie diplomatique.",
+        "En cas d'urgence, appeler la permanence puis confirmer par courriel.",
+        "Demandes reçues en français ou accompagnées d'une traduction certifiée.",
+        "Réponse sous 10 jours ouvrés ; sous 48 heures pour les demandes urgentes.",
+    ),
+    "es": (
+        "Solicitudes por correo electrónico con una carta firmada; el original sigue por "
+        "vía diplomática.",
+        "Casos urgentes: llamar al oficial de guardia y confirmar por correo electrónico.",
+        "Solicitudes en español o con traducción certificada.",
+    ),
+}
+KIND_NOTES: dict[str, dict[ContactKind, str]] = {
+    "en": {
+        ContactKind.ASSET_FREEZE: "Requests under resolution 1373 (2001) by note verbale, with "
+        "the identifying information and the reasons for the designation.",
+        ContactKind.FINANCIAL_INTELLIGENCE_UNIT: "Exchanges between financial intelligence "
+        "units through the Egmont Secure Web only.",
+        ContactKind.POLICE_24_7: "Preservation of electronic evidence on request, 24 hours a "
+        "day; police-to-police requests through I-24/7.",
+        ContactKind.EXTRADITION_CENTRAL_AUTHORITY: "Requests for provisional arrest through "
+        "INTERPOL, the full request within the time the applicable treaty allows.",
+    },
+    "fr": {
+        ContactKind.ASSET_FREEZE: "Demandes de gel au titre de la résolution 1373 (2001) par "
+        "note verbale, avec les éléments d'identification et l'exposé des motifs.",
+        ContactKind.FINANCIAL_INTELLIGENCE_UNIT: "Échanges entre cellules de renseignement "
+        "financier par le réseau Egmont uniquement.",
+        ContactKind.POLICE_24_7: "Permanence 24 h/24 ; conservation rapide de données "
+        "informatiques sur demande.",
+    },
+    "es": {
+        ContactKind.FINANCIAL_INTELLIGENCE_UNIT: "Intercambio con unidades de inteligencia "
+        "financiera por la red Egmont.",
+        ContactKind.POLICE_24_7: "Guardia 24/7; conservación de evidencia digital a pedido.",
+    },
+}
+CONTACT_SLUGS = {
+    ContactKind.ASSET_FREEZE: ("sanctions", "tfs.requests"),
+    ContactKind.MLA_CENTRAL_AUTHORITY: ("justice", "central.authority"),
+    ContactKind.EXTRADITION_CENTRAL_AUTHORITY: ("justice", "extradition"),
+    ContactKind.POLICE_24_7: ("police", "duty.officer"),
+    ContactKind.FINANCIAL_INTELLIGENCE_UNIT: ("fiu", "international"),
+    ContactKind.CT_COORDINATOR: ("ctc", "coordination"),
+}
+ENGLISH = Locale("en")
+# What a State adds to its notes when it changes them.
+COPY_NOTE = {
+    "en": "Copy every request to the duty officer.",
+    "fr": "Toute demande en copie à la permanence.",
+    "es": "Toda solicitud con copia al oficial de guardia.",
+}
+WORKING_HOURS = ("Mon-Fri 08:00-17:00", "Mon-Fri 09:00-18:00", "Mon-Thu 08:00-16:00")
+# The capital's zone of Member States spanning several (CLDR lists them without an order).
+CAPITAL_ZONES = {
+    "AR": "America/Argentina/Buenos_Aires",
+    "AU": "Australia/Sydney",
+    "BR": "America/Sao_Paulo",
+    "CA": "America/Toronto",
+    "CD": "Africa/Kinshasa",
+    "CL": "America/Santiago",
+    "CN": "Asia/Shanghai",
+    "CY": "Asia/Nicosia",
+    "DE": "Europe/Berlin",
+    "EC": "America/Guayaquil",
+    "ES": "Europe/Madrid",
+    "FM": "Pacific/Pohnpei",
+    "ID": "Asia/Jakarta",
+    "KI": "Pacific/Tarawa",
+    "KZ": "Asia/Almaty",
+    "MH": "Pacific/Majuro",
+    "MN": "Asia/Ulaanbaatar",
+    "MX": "America/Mexico_City",
+    "MY": "Asia/Kuala_Lumpur",
+    "NZ": "Pacific/Auckland",
+    "PG": "Pacific/Port_Moresby",
+    "PT": "Europe/Lisbon",
+    "RU": "Europe/Moscow",
+    "UA": "Europe/Kyiv",
+    "US": "America/New_York",
+    "UZ": "Asia/Tashkent",
+}
+
+
+@dataclass(frozen=True)
+class _Country:
+    """What an entry of a State draws on: its country code, languages and capital's zone."""
+
+    alpha_2: str
+    languages: tuple[str, ...]
+    zone: str | None
+
+    @classmethod
+    def of(cls, state: Organization) -> "_Country | None":
+        country = pycountry.countries.get(alpha_3=state.code)
+        if country is None:
+            return None
+        alpha_2 = country.alpha_2
+        official = get_official_languages(alpha_2, de_facto=True)
+        languages = tuple(code for code in official if code in iso_639_1_codes())
+        zones = get_global("territory_zones").get(alpha_2, [])
+        zone = zones[0] if len(zones) == 1 else CAPITAL_ZONES.get(alpha_2)
+        return cls(alpha_2, languages or ("en",), zone)
+
+    @property
+    def text_language(self) -> str:
+        return self.languages[0] if self.languages[0] in AUTHORITIES else "en"
+
 
 # --- the people and the calendar ------------------------------------------------------------
 
@@ -419,6 +646,57 @@ class _NeedRef:
 def _json(details: dict[str, Any]) -> str:
     """Details exactly as `audit.service._append` stores them."""
     return json.dumps(details, sort_keys=True, default=str)
+
+
+def _phone(rng: random.Random, alpha_2: str) -> str | None:
+    """A number valid for the country, in E.164: phonenumbers' example fixed line with
+    other last digits (the example itself if no variation is valid)."""
+    example = phonenumbers.example_number_for_type(alpha_2, phonenumbers.PhoneNumberType.FIXED_LINE)
+    if example is None:
+        return None
+    digits = str(example.national_number)
+    changed = min(4, len(digits) - 3)
+    for _ in range(10):
+        candidate = phonenumbers.PhoneNumber()
+        candidate.merge_from(example)
+        tail = "".join(str(rng.randrange(10)) for _ in range(changed))
+        candidate.national_number = int(digits[: len(digits) - changed] + tail)
+        if phonenumbers.is_valid_number_for_region(candidate, alpha_2):
+            return phonenumbers.format_number(candidate, phonenumbers.PhoneNumberFormat.E164)
+    return phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _after(changes: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The content fields a change sets (languages back to a list)."""
+    return {
+        name: change["after"].split(",") if name == "languages" else change["after"]
+        for name, change in changes.items()
+    }
+
+
+def _version(
+    rng: random.Random,
+    entry_id: uuid.UUID,
+    version: int,
+    change: ContactChange,
+    state: Organization,
+    content: dict[str, Any],
+    changes: dict[str, Any],
+    actor: _Person,
+    at: datetime,
+) -> dict[str, Any]:
+    """A contact_point_versions row: the entry as it is after the change, and who made it."""
+    return {
+        "id": uuid.UUID(int=rng.getrandbits(128), version=4),
+        "contact_point_id": entry_id,
+        "version": version,
+        "change": change.value,
+        "snapshot": {"state": state.code, **content},
+        "changes": changes,
+        "actor_user_id": actor.id,
+        "actor_organization_id": actor.org.id,
+        "at": at,
+    }
 
 
 class _Rows:
@@ -1429,6 +1707,197 @@ class _Build:
             {"request_id": str(request_id), "not_selected": [str(o["id"]) for o in others]},
         )
 
+    # --- the directory of national contact points ----------------------------------------
+
+    async def contact_points(self) -> None:
+        """CONTACT_STATES States' entries: an asset-freeze authority each and most other
+        kinds, some twice; each written by CTED (loading its former database) or the
+        State's focal point, then confirmed, or changed, by the State over the two years
+        (the neglected ones left to go stale), with every version and audit event."""
+        rng = random.Random(CONTACT_SEED)  # noqa: S311 (seeded on purpose, like SEED)
+        states = [
+            (state, country) for state in self.states if (country := _Country.of(state)) is not None
+        ][:CONTACT_STATES]
+        self.progress.start("contact points", len(states))
+        for state, country in states:
+            kinds = [(ContactKind.ASSET_FREEZE, 1)]
+            for kind, first, second in CONTACT_KINDS:
+                if rng.random() < first:
+                    kinds.append((kind, 1))
+                    if rng.random() < second:
+                        kinds.append((kind, 2))
+            for kind, number in kinds:
+                await self._contact_point(rng, state, country, kind, number)
+            self.progress.advance(1)
+        await self.rows.flush()
+        self.tally["States with contact points"] = len(states)
+
+    def _contact_writer(self, rng: random.Random, state: Organization) -> _Person:
+        """One of the State's focal points; an analyst for a State without any."""
+        pool = self.state_focal_points.get(state.id) or self.by_role[Role.CTED_ANALYST.value]
+        return rng.choice(pool)
+
+    def _contact_content(
+        self,
+        rng: random.Random,
+        state: Organization,
+        country: _Country,
+        kind: ContactKind,
+        number: int,
+    ) -> ContactPointContent:
+        language = country.text_language
+        name = state.name_fr if language == "fr" and state.name_fr else state.name_en
+        authority = rng.choice(AUTHORITIES[language][kind]).format(state=name)
+        languages = set(country.languages)
+        if rng.random() < 0.8:
+            languages.add("en")
+        if rng.random() < 0.12:
+            languages.add("fr")
+        host, local = CONTACT_SLUGS[kind]
+        domain = f"{host}{'' if number == 1 else number}.{state.code.lower()}.{DOMAIN}"
+        names = ", ".join(ENGLISH.languages.get(code, code) for code in sorted(languages))
+        general = rng.choice(CONTACT_NOTES[language]).format(languages=names)
+        own = KIND_NOTES[language].get(kind)
+        notes = f"{own} {general}" if own else general
+        website = f"https://{domain}/" if rng.random() < 0.6 else None
+        return ContactPointContent(
+            kind=kind,
+            authority=authority,
+            email=f"{local}@{domain}",
+            phone=_phone(rng, country.alpha_2),
+            fax=_phone(rng, country.alpha_2) if rng.random() < 0.25 else None,
+            website=website,
+            request_form_url=f"{website}requests/form" if website and rng.random() < 0.3 else None,
+            languages=sorted(languages),
+            working_hours="24/7" if kind is ContactKind.POLICE_24_7 else rng.choice(WORKING_HOURS),
+            time_zone=country.zone,
+            notes=notes,
+            audience=rng.choices(
+                [a for a, _ in CONTACT_AUDIENCES], weights=[w for _, w in CONTACT_AUDIENCES]
+            )[0],
+        )
+
+    async def _contact_point(
+        self,
+        rng: random.Random,
+        state: Organization,
+        country: _Country,
+        kind: ContactKind,
+        number: int,
+    ) -> None:
+        """One entry and its history, as `contacts.service` writes them: a `created`
+        version, then `confirmed` (same version) or `updated` (a new one) versions."""
+        body = self._contact_content(rng, state, country, kind, number)
+        entry_id = uuid.UUID(int=rng.getrandbits(128), version=4)
+        created = START + timedelta(days=rng.uniform(ONBOARDING_DAYS, 330))
+        creator = (
+            rng.choice(self.by_role[Role.CTED_ANALYST.value])
+            if rng.random() < 0.5
+            else self._contact_writer(rng, state)
+        )
+        content = body.model_dump(mode="json")
+        versions = [
+            _version(rng, entry_id, 1, ContactChange.CREATED, state, content, {}, creator, created)
+        ]
+        self.write(
+            created,
+            creator,
+            "contact.create",
+            "contact",
+            entry_id,
+            {"state": state.code, "kind": content["kind"], "audience": content["audience"]},
+            ("contact", state.id, entry_id, content["audience"]),
+        )
+        version, confirmed, updated, moment = 1, created, created, created
+        kept = rng.random() < CONTACT_KEPT
+        while kept:
+            moment = moment + timedelta(days=rng.uniform(60, 240))
+            if moment >= END:
+                break
+            writer = self._contact_writer(rng, state)
+            changes = self._contact_change(rng, country, content) if rng.random() < 0.2 else {}
+            if changes:
+                content = {**content, **_after(changes)}
+                version += 1
+                updated = moment
+                versions.append(
+                    _version(
+                        rng,
+                        entry_id,
+                        version,
+                        ContactChange.UPDATED,
+                        state,
+                        content,
+                        changes,
+                        writer,
+                        moment,
+                    )
+                )
+                named = {n: "changed" if n == "notes" else c for n, c in changes.items()}
+                details = {"version": version, "changes": named}
+                self.write(moment, writer, "contact.update", "contact", entry_id, details)
+            else:
+                versions.append(
+                    _version(
+                        rng,
+                        entry_id,
+                        version,
+                        ContactChange.CONFIRMED,
+                        state,
+                        content,
+                        {},
+                        writer,
+                        moment,
+                    )
+                )
+                details = {"version": version, "previously_confirmed_at": confirmed.isoformat()}
+                self.write(moment, writer, "contact.confirm", "contact", entry_id, details)
+                confirmed = moment
+        await self.rows.add(
+            "contact_points",
+            {
+                **content,
+                "languages": ",".join(content["languages"]),
+                "id": entry_id,
+                "state_id": state.id,
+                "version": version,
+                "confirmed_at": confirmed,
+                "created_at": created,
+                "updated_at": updated,
+                "retired_at": None,
+                "soon_stale_reminded_at": None,
+                "stale_reminded_at": None,
+            },
+        )
+        # After their entry: a batch flushed in between never holds a version without it.
+        for row in versions:
+            await self.rows.add("contact_point_versions", row)
+        self.tally["contact points"] += 1
+        self.tally["contact-point versions"] += len(versions)
+
+    def _contact_change(
+        self, rng: random.Random, country: _Country, content: dict[str, Any]
+    ) -> dict[str, dict[str, Any]]:
+        """What a State corrects in an entry (its number, hours, notes or languages), with
+        before and after as the service records them (languages joined: "en,fr")."""
+        name = rng.choice(("phone", "working_hours", "notes", "languages"))
+        before = content[name]
+        after: Any
+        if name == "phone":
+            after = _phone(rng, country.alpha_2)
+        elif name == "working_hours":
+            after = rng.choice([hours for hours in WORKING_HOURS if hours != before])
+        elif name == "notes":
+            after = f"{before} {COPY_NOTE[country.text_language]}"
+        else:
+            after = sorted({*before, rng.choice(("ar", "en", "es", "fr", "ru", "zh"))})
+        if after == before:
+            return {}
+        ContactPointContent.model_validate({**content, name: after})  # as the service checks
+        if name == "languages":
+            return {name: {"before": ",".join(before), "after": ",".join(after)}}
+        return {name: {"before": before, "after": after}}
+
     # --- the audit log --------------------------------------------------------------------
 
     async def audit_log(self, head: tuple[int, str]) -> tuple[int, str]:
@@ -1645,6 +2114,10 @@ class _Build:
             offer_id, entity_id = rng.choice(pools.offers)
             reader = rng.choice(self.entity_focal_points[entity_id])
             return at, reader, False, "offer.read", allowed, "offer", offer_id, "{}"
+        if kind == "contact.read" and pools.contacts:
+            contact_id, state_id, audience = rng.choice(pools.contacts)
+            reader = self._contact_reader(state_id, audience)
+            return at, reader, False, "contact.read", allowed, "contact", contact_id, "{}"
         person = rng.choice(self.people)
         if kind == "sign-in.denied":
             details = {"email": person.email, "reason": "bad_password"}
@@ -1661,6 +2134,19 @@ class _Build:
         details = {"rehashed": False, "second_factor": None}
         return at, person, False, "session.create", allowed, "user", str(person.id), _json(details)
 
+    def _contact_reader(self, state_id: uuid.UUID, audience: str) -> _Person:
+        """Who looks an entry up: the State's own focal points, the entities and other
+        States the audience lets in, or CTED."""
+        draw = self.rng.random()
+        own = self.state_focal_points.get(state_id)
+        if own and draw < 0.3:
+            return self.rng.choice(own)
+        if audience != ContactAudience.SECRETARIAT.value and draw < 0.7:
+            return self.rng.choice(self.by_role[Role.ENTITY_FOCAL_POINT.value])
+        if audience == ContactAudience.MEMBER_STATES.value and draw < 0.85:
+            return self.rng.choice(self.by_role[Role.STATE_FOCAL_POINT.value])
+        return self.someone(Role.CTED_ANALYST)
+
 
 READ_MIX = (
     ("sign-in", 10),
@@ -1674,6 +2160,7 @@ READ_MIX = (
     ("need.read", 8),
     ("request.read", 8),
     ("offer.read", 5),
+    ("contact.read", 3),
 )
 
 
@@ -1689,6 +2176,7 @@ class _Pools:
         self.needs: list[tuple[str, uuid.UUID]] = []
         self.requests: list[tuple[str, uuid.UUID]] = []
         self.offers: list[tuple[str, uuid.UUID]] = []
+        self.contacts: list[tuple[str, uuid.UUID, str]] = []
 
     def apply(self, effect: tuple[Any, ...]) -> None:
         kind = effect[0]
@@ -1711,6 +2199,9 @@ class _Pools:
             self.requests.append((str(effect[2]), effect[1]))
         elif kind == "offer":
             self.offers.append((str(effect[2]), effect[1]))
+        elif kind == "contact":
+            _, state_id, contact_id, audience = effect
+            self.contacts.append((str(contact_id), state_id, audience))
 
     def _remove(self, publication_id: str) -> None:
         index = self._publication_at.pop(publication_id)
@@ -1733,6 +2224,7 @@ async def _other_data(connection: AsyncConnection) -> list[str]:
         "visit reports": select(func.count()).select_from(VisitReport),
         "needs": select(func.count()).select_from(Need),
         "assistance requests": select(func.count()).select_from(AssistanceRequest),
+        "contact points": select(func.count()).select_from(ContactPoint),
     }
     found = []
     for label, statement in checks.items():
@@ -1805,13 +2297,16 @@ async def build(
             # on; with a larger cache for this connection they are written once, at commit.
             await connection.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         orgs = [
-            Organization(id=row.id, code=row.code, kind=row.kind, name_en=row.name_en)
+            Organization(
+                id=row.id, code=row.code, kind=row.kind, name_en=row.name_en, name_fr=row.name_fr
+            )
             for row in await connection.execute(
                 select(
                     col(Organization.id),
                     col(Organization.code),
                     col(Organization.kind),
                     col(Organization.name_en),
+                    col(Organization.name_fr),
                 )
             )
         ]
@@ -1829,6 +2324,8 @@ async def build(
         lap("needs-sharing decisions, needs (planned)")
         await run.requests_and_offers(need_rows)
         lap("needs, requests, offers")
+        await run.contact_points()
+        lap("contact points")
         last_id, last_hash = await run.audit_log((head.last_id, head.last_hash))
         await connection.execute(
             update(AuditChainHead)

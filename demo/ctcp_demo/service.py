@@ -47,6 +47,9 @@ from ctcp.consent import needs_sharing
 from ctcp.consent import service as consent_service
 from ctcp.consent.models import Audience, ConsentScope, Publication
 from ctcp.consent.schemas import ConsentDecision, NeedsSharingDecision
+from ctcp.contacts import service as contacts
+from ctcp.contacts.models import ContactPoint, ContactPointVersion
+from ctcp.contacts.schemas import ContactPointCreate, ContactPointUpdate
 from ctcp.core.clock import clock
 from ctcp.core.errors import DomainError
 from ctcp.identity import service as identity
@@ -57,7 +60,7 @@ from ctcp.reports import service as reports
 from ctcp.reports.models import Priority, Recommendation, ReportSection, ThematicArea, VisitReport
 from ctcp.reports.schemas import ReportContent
 from ctcp_demo import content
-from ctcp_demo.content import ACCOUNTS, MARKER_EMAIL, DemoAccount
+from ctcp_demo.content import ACCOUNTS, CONTACT_MARKER_ID, MARKER_EMAIL, DemoAccount
 
 
 class DemoSetupError(DomainError):
@@ -114,6 +117,7 @@ class _Demo:
     report_ids: list[uuid.UUID] = field(default_factory=list)
     request_ids: list[uuid.UUID] = field(default_factory=list)
     offer_ids: list[uuid.UUID] = field(default_factory=list)
+    contact_ids: dict[str, uuid.UUID] = field(default_factory=dict)
 
     def __getitem__(self, key: str) -> Actor:
         return self.actors[key]
@@ -142,6 +146,21 @@ class _Demo:
             )
             self.actors[account.key] = Actor(subject, self.engine)
             self.tally["users"] += 1
+
+    async def sign_in_accounts(self) -> None:
+        """The accounts of a demo loaded earlier, acting with the roles they hold now."""
+        for account in ACCOUNTS:
+            found = await identity.load_account(self.session, email=account.email)
+            if found is None:
+                _missing(f"the demo account {account.email}")
+            subject = Subject(
+                user_id=found.user.id,
+                client_id=None,
+                organization=found.organization,
+                roles=found.roles,
+                audit=self.context.as_user(found.user.id, found.organization.code),
+            )
+            self.actors[account.key] = Actor(subject, self.engine)
 
     async def _organization(self, code: str) -> Organization:
         organization = await organizations.organization_by_code(self.session, code)
@@ -349,6 +368,41 @@ class _Demo:
         )
         self.tally["progress updates"] += 1
 
+    # --- the directory of national contact points ------------------------------------------
+
+    async def contact_point(self, entry: content.DemoContactPoint) -> None:
+        """Add an entry as the API would: the focal point's own State through the service's
+        create, or, for an entry from CTED's former database, the analyst with the date of
+        its last confirmation there."""
+        access = self[entry.writer].access("contact", "write")
+        if entry.confirmed_days_ago is None:
+            created = await contacts.create_contact_point(
+                self.session,
+                access,
+                ContactPointCreate(state=entry.state, **entry.body.model_dump()),
+            )
+            self.contact_ids[entry.key] = created.id
+        else:
+            written = await contacts.insert_contact_point(
+                self.session,
+                contacts.Editor.of(access),
+                await reports.member_state(self.session, entry.state),
+                entry.body,
+                contact_id=content.former_database_id(entry.key),
+                confirmed_at=clock.now() - timedelta(days=entry.confirmed_days_ago),
+            )
+            self.contact_ids[entry.key] = written.id
+
+    async def update_contact_point(self, who: str, key: str, body: ContactPointUpdate) -> None:
+        await contacts.update_contact_point(
+            self.session, self[who].access("contact", "write"), self.contact_ids[key], body
+        )
+
+    async def confirm_contact_point(self, who: str, key: str) -> None:
+        await contacts.confirm_contact_point(
+            self.session, self[who].access("contact", "write"), self.contact_ids[key]
+        )
+
     async def summary(self) -> DemoSummary:
         """The tally in reading order, with requests and offers by their final status."""
         live = await self.session.exec(
@@ -382,7 +436,20 @@ class _Demo:
             counts[f"  {status} offers"] = number
         for label in ("capacity consultations", "plan measures", "indicators", "progress updates"):
             counts[label] = tally[label]
+        counts.update(await self.contact_counts())
         return DemoSummary(counts=counts)
+
+    async def contact_counts(self) -> dict[str, int]:
+        """The entries the demo added, and the versions their history holds."""
+        versions = await self.session.exec(
+            select(func.count())
+            .select_from(ContactPointVersion)
+            .where(col(ContactPointVersion.contact_point_id).in_(self.contact_ids.values()))
+        )
+        return {
+            "contact points": len(self.contact_ids),
+            "contact-point versions": versions.one(),
+        }
 
 
 def _missing(what: str) -> NoReturn:
@@ -394,6 +461,12 @@ async def demo_present(session: AsyncSession) -> bool:
     return await identity.load_account(session, email=MARKER_EMAIL) is not None
 
 
+async def demo_contacts_present(session: AsyncSession) -> bool:
+    """Whether the demo's directory is there (its first entry, retired or not, is the
+    marker)."""
+    return await session.get(ContactPoint, CONTACT_MARKER_ID) is not None
+
+
 async def load_demo(
     session: AsyncSession,
     *,
@@ -401,10 +474,19 @@ async def load_demo(
     hasher: PasswordHasher,
     context: AuditContext,
 ) -> DemoSummary | None:
-    """Fill the demo data set in this transaction; None when it is present already."""
+    """Fill the demo data set in this transaction; None when it is present already.
+
+    A demo data set loaded before the directory of contact points existed gets the
+    directory (its accounts write it) and nothing else.
+    """
     check_demo_password(password)
     if await demo_present(session):
-        return None
+        if await demo_contacts_present(session):
+            return None
+        demo = _Demo(session, await load_engine(session), context)
+        await demo.sign_in_accounts()
+        await _contact_points(demo)
+        return DemoSummary(counts=await demo.contact_counts())
     demo = _Demo(session, await load_engine(session), context)
     await demo.create_accounts(password, hasher)
     await _kenya(demo)
@@ -412,6 +494,7 @@ async def load_demo(
     await _indonesia(demo)
     await _jordan(demo)
     await _colombia(demo)
+    await _contact_points(demo)
     return await demo.summary()
 
 
@@ -764,3 +847,13 @@ async def _colombia(demo: _Demo) -> None:
         RequestStatus.DECLINED,
         reason="Covered by an ongoing national programme; to be reassessed in 2027.",
     )
+
+
+async def _contact_points(demo: _Demo) -> None:
+    """The five States' directories: a mix of audiences and languages, France complete and
+    the others missing kinds, two entries stale and Kenya's central authority about to be;
+    then a change and a confirmation, for the history."""
+    for entry in content.CONTACT_POINTS:
+        await demo.contact_point(entry)
+    await demo.update_contact_point("focal.france", "fra.fiu", content.FRANCE_FIU_UPDATE)
+    await demo.confirm_contact_point("focal.kenya", "ken.fiu")
