@@ -158,9 +158,7 @@ def _sqlite_extras() -> None:
     # A table of its own keyed by the entry's id, not an external-content index on
     # SQLite's rowid: contact_points has a UUID key, so its rowids are not stable (VACUUM
     # may renumber them) and an index tied to them could match other entries' words.
-    op.execute(
-        "CREATE VIRTUAL TABLE contact_points_fts USING fts5(id UNINDEXED, authority, notes)"
-    )
+    op.execute("CREATE VIRTUAL TABLE contact_points_fts USING fts5(id UNINDEXED, authority, notes)")
     op.execute(
         "CREATE TRIGGER contact_points_fts_insert AFTER INSERT ON contact_points BEGIN "
         "INSERT INTO contact_points_fts(id, authority, notes) "
