@@ -649,17 +649,13 @@ async def retire_entry_page(contact_id: uuid.UUID, portal: WriteContacts) -> Res
 @router.post("/contacts/{contact_id}/retire", response_class=HTMLResponse)
 async def retire_entry(contact_id: uuid.UUID, portal: WriteContacts) -> Response:
     based_on = _version(portal.field("version"))
-    entry = await service.get_contact_point(portal.session, portal.access, contact_id)
-    state_id = entry.state_id
     try:
-        await service.retire_contact_point(
+        code = await service.retire_contact_point(
             portal.session, portal.access, contact_id, based_on=based_on
         )
     except ConflictError:
         return _changed_meanwhile(portal, contact_id)
-    names = await portal.organization_names()
-    code = next((code for code, org in names.items() if org.id == state_id), "")
     return portal.redirect(
-        f"{PREFIX}/contacts" + (f"?{urlencode({'state': code})}" if code else ""),
+        f"{PREFIX}/contacts?{urlencode({'state': code})}",
         notice=portal.gettext("The entry was retired. Its history is kept."),
     )

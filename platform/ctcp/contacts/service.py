@@ -488,8 +488,8 @@ async def confirm_contact_point(
 
 async def retire_contact_point(
     session: AsyncSession, access: Access, contact_id: uuid.UUID, *, based_on: int | None = None
-) -> None:
-    """Retire an entry: 404 to everyone from then on, its versions kept."""
+) -> str:
+    """Retire an entry: 404 to everyone from then on, its versions kept. Its State's code."""
     entry = await get_contact_point(session, access, contact_id, for_update=True)
     _check_version(entry, based_on)
     entry.retired_at = clock.now()
@@ -502,6 +502,7 @@ async def retire_contact_point(
         object_id=entry.id,
         details={"state": state.code, "kind": entry.kind, "version": entry.version},
     )
+    return state.code
 
 
 def history_in_scope(access: Access) -> SelectOfScalar[ContactPoint]:
