@@ -54,6 +54,7 @@ from ctcp.oauth.bearer import TokenCache
 from ctcp.oauth.clients_api import router as api_clients_router
 from ctcp.organizations import pages as organizations_pages
 from ctcp.organizations.api import router as organizations_router
+from ctcp.planning.api import router as planning_router
 from ctcp.reports import pages as reports_pages
 from ctcp.reports.api import router as reports_router
 from ctcp.search import pages as search_pages
@@ -164,6 +165,7 @@ def _include_routes(app: FastAPI, settings: Settings) -> None:
     app.include_router(assistance_router)
     app.include_router(consultations_router)
     app.include_router(contacts_router)
+    app.include_router(planning_router)
 
     install_portal(
         app,

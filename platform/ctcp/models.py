@@ -29,6 +29,7 @@ from ctcp.identity.models import LoginThrottle, RecoveryCode, User, UserRole, Us
 from ctcp.notifications.models import Notification
 from ctcp.oauth.models import AccessToken, ApiClient
 from ctcp.organizations.models import Organization
+from ctcp.planning.models import Activity, ActivityMeasure, ActivityNeed, ActivityPartner
 from ctcp.reports.models import (
     Attachment,
     AttachmentBlob,
@@ -43,6 +44,10 @@ metadata = SQLModel.metadata
 __all__ = [
     "AccessState",
     "AccessToken",
+    "Activity",
+    "ActivityMeasure",
+    "ActivityNeed",
+    "ActivityPartner",
     "ApiClient",
     "AssistanceRequest",
     "AssistanceRequestNeed",

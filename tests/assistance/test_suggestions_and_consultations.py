@@ -34,7 +34,11 @@ async def test_suggestions_rank_entities_that_offered_on_the_same_area(assist: A
         (assist.entity.code, "CVE Youth", 1, 1),
         (assist.other_entity.code, "PVE", 2, 0),
     ]
-    assert mine[0]["reason"].startswith(f"1 offer on {area} needs, 1 accepted")
+    # The accepted offer became a planned activity: the entity is at work in that State and
+    # area, so it comes first, and says so before its record of offers.
+    assert mine[0]["active_activities"] == 1
+    assert mine[0]["reason"].startswith(f"Already at work in {assist.state.code} on {area}")
+    assert f"1 offer on {area} needs, 1 accepted" in mine[0]["reason"]
     assert all(s["programme"] != "Vulnerable Targets" for s in response.json())
     for who in ("state", "entity", "officer"):
         assert (await assist[who].get(f"/api/v1/needs/{need['id']}/suggestions")).status_code == 403

@@ -31,6 +31,7 @@ from ctcp.core.errors import NotFoundError, ValidationError
 from ctcp.core.pagination import Page, PageRequest
 from ctcp.organizations import service as organizations
 from ctcp.organizations.models import Organization
+from ctcp.planning.models import AT_WORK, Activity
 from ctcp.reports import service as reports
 from ctcp.reports.models import (
     Priority,
@@ -273,6 +274,71 @@ async def read_suggestions(
 
 
 async def _suggestions(session: AsyncSession, need: Need) -> list[Suggestion]:
+    """Entities already at work in the need's State and area first (the coordination
+    matrix feeds the matching), then the entities and programmes that offered on needs of
+    this area before, best first; at most MAX_SUGGESTIONS."""
+    active = await _active_in_cell(session, need)
+    history = await _offer_history(session, need)
+    # An entity at work that also offered before: its best offer record joins its entry.
+    best: dict[uuid.UUID, Suggestion] = {}
+    for suggestion in history:
+        best.setdefault(suggestion.organization.id, suggestion)
+    merged = []
+    for suggestion in active:
+        offered = best.get(suggestion.organization.id)
+        if offered is not None:
+            suggestion = suggestion.model_copy(
+                update={
+                    "programme": suggestion.programme or offered.programme,
+                    "offers": offered.offers,
+                    "accepted": offered.accepted,
+                    "last_offered_at": offered.last_offered_at,
+                    "reason": f"{suggestion.reason}; {offered.reason}",
+                }
+            )
+        merged.append(suggestion)
+    shown = {suggestion.organization.id for suggestion in active}
+    return (merged + [s for s in history if s.organization.id not in shown])[:MAX_SUGGESTIONS]
+
+
+async def _active_in_cell(session: AsyncSession, need: Need) -> list[Suggestion]:
+    """The leads of planned or ongoing activities in the need's State and area, most
+    active first. One grouped query."""
+    count = func.count(col(Activity.id)).label("active")
+    latest = func.max(col(Activity.starts_on)).label("latest")
+    programme = func.max(col(Activity.programme)).label("programme")
+    statement: Any = (
+        core_select(col(Activity.lead_id), count, programme, latest)
+        .where(
+            col(Activity.state_id) == need.state_id,
+            col(Activity.area) == need.area,
+            col(Activity.status).in_(AT_WORK),
+        )
+        .group_by(col(Activity.lead_id))
+        .order_by(count.desc(), latest.desc())
+        .limit(MAX_SUGGESTIONS)
+    )
+    rows = (await session.exec(statement)).all()
+    entities = await organizations.organizations_by_id(session, {row[0] for row in rows})
+    states = await organizations.organization_codes(session, [need.state_id])
+    return [
+        Suggestion(
+            organization=OrganizationRef.of(entities[lead_id]),
+            programme=programme_name,
+            offers=0,
+            accepted=0,
+            last_offered_at=None,
+            active_activities=active,
+            reason=(
+                f"Already at work in {states[need.state_id]} on {need.area}: {active} planned "
+                f"or ongoing activit{'ies' if active != 1 else 'y'}"
+            ),
+        )
+        for lead_id, active, programme_name, _ in rows
+    ]
+
+
+async def _offer_history(session: AsyncSession, need: Need) -> list[Suggestion]:
     """Entities and programmes that offered on needs of this area before, best first.
 
     Ranked by offers accepted, then offers made, then the latest offer: an entity whose

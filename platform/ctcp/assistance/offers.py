@@ -22,6 +22,7 @@ from ctcp.core.errors import ConflictError, NotFoundError
 from ctcp.core.pagination import Page, PageRequest
 from ctcp.notifications import service as notifications
 from ctcp.organizations import service as organizations
+from ctcp.planning import service as planning
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,9 @@ async def decide(
         others = await _not_select_others(session, offer, now)
         await requests_service.move(session, access, filed, RequestStatus.MATCHED)
     await session.flush()
+    if accept:
+        # Accepting an offer plans the work: the activity the coordination matrix counts.
+        await planning.plan_from_offer(session, access, filed, offer)
     audit.record(
         session,
         access.audit,

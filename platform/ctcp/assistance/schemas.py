@@ -71,13 +71,17 @@ class NeedRead(ResponseModel):
 
 
 class Suggestion(ResponseModel):
-    """A Compact entity and programme that offered before on needs of the same area."""
+    """A Compact entity to circulate a need to: first those already at work in the need's
+    State and area (planned or ongoing activities), then those that offered before on
+    needs of the same area."""
 
     organization: OrganizationRef
-    programme: str
+    programme: str | None
     offers: int
     accepted: int
-    last_offered_at: datetime
+    last_offered_at: datetime | None
+    # Planned or ongoing activities the entity leads in the need's State and area.
+    active_activities: int = 0
     reason: str
 
 

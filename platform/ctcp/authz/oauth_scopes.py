@@ -17,6 +17,7 @@ class OAuthScope(StrEnum):
     REQUESTS_READ = "requests:read"
     OFFERS_WRITE = "offers:write"
     CONTACTS_READ = "contacts:read"
+    ACTIVITIES_READ = "activities:read"
 
 
 def scope_role(scope: str) -> str:

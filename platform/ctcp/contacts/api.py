@@ -3,7 +3,7 @@
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from ctcp.authz.guard import Access, guard
 from ctcp.contacts import exchange, service
@@ -16,8 +16,8 @@ from ctcp.contacts.schemas import (
     StateCoverage,
 )
 from ctcp.contacts.service import ContactFilters, ContactSort
+from ctcp.core.concurrency import IfMatch
 from ctcp.core.db import SessionDep
-from ctcp.core.errors import ValidationError
 from ctcp.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, PageRequest
 from ctcp.core.schemas import problem_responses
 
@@ -48,32 +48,6 @@ async def contact_filters(
 
 
 Filters = Annotated[ContactFilters, Depends(contact_filters)]
-
-
-async def if_match_version(
-    if_match: Annotated[
-        str | None,
-        Header(description='The version the change is based on, as the ETag gave it: "3"'),
-    ] = None,
-) -> int | None:
-    """The version an `If-Match` header names (the entry's ETag is its version)."""
-    if if_match is None:
-        return None
-    value = if_match.strip()
-    if value == "*":  # any current version: the entry only has to exist
-        return None
-    if value.startswith("W/"):
-        value = value[2:]
-    value = value.strip('"')
-    # ASCII digits only: "²".isdigit() is true, and int() refuses it.
-    if not (value.isascii() and value.isdigit()) or len(value) > 9:
-        raise ValidationError(
-            'If-Match must be an entry\'s ETag, e.g. "3".', loc=["header", "if-match"]
-        )
-    return int(value)
-
-
-IfMatch = Annotated[int | None, Depends(if_match_version)]
 
 
 def _etag(response: Response, entry: ContactPointRead) -> ContactPointRead:
