@@ -31,6 +31,7 @@ from ctcp.core.errors import NotFoundError, ValidationError
 from ctcp.core.pagination import Page, PageRequest
 from ctcp.organizations import service as organizations
 from ctcp.organizations.models import Organization
+from ctcp.planning import service as planning
 from ctcp.planning.models import AT_WORK, Activity
 from ctcp.reports import service as reports
 from ctcp.reports.models import (
@@ -260,7 +261,7 @@ async def read_suggestions(
     """Entities and programmes to circulate a need to, audited as `need.suggestions` with
     the codes suggested; outside the caller's scope, 404."""
     need = await get_need(session, access, need_id)
-    found = await _suggestions(session, need)
+    found = await _suggestions(session, access, need)
     audit.record(
         session,
         access.audit,
@@ -273,11 +274,11 @@ async def read_suggestions(
     return found
 
 
-async def _suggestions(session: AsyncSession, need: Need) -> list[Suggestion]:
+async def _suggestions(session: AsyncSession, access: Access, need: Need) -> list[Suggestion]:
     """Entities already at work in the need's State and area first (the coordination
     matrix feeds the matching), then the entities and programmes that offered on needs of
     this area before, best first; at most MAX_SUGGESTIONS."""
-    active = await _active_in_cell(session, need)
+    active = await _active_in_cell(session, access, need)
     history = await _offer_history(session, need)
     # An entity at work that also offered before: its best offer record joins its entry.
     best: dict[uuid.UUID, Suggestion] = {}
@@ -301,9 +302,10 @@ async def _suggestions(session: AsyncSession, need: Need) -> list[Suggestion]:
     return (merged + [s for s in history if s.organization.id not in shown])[:MAX_SUGGESTIONS]
 
 
-async def _active_in_cell(session: AsyncSession, need: Need) -> list[Suggestion]:
-    """The leads of planned or ongoing activities in the need's State and area, most
-    active first. One grouped query."""
+async def _active_in_cell(session: AsyncSession, access: Access, need: Need) -> list[Suggestion]:
+    """The leads of planned or ongoing activities in the need's State and area that the
+    caller may see (the activity scope of its grant), most active first. One grouped
+    query."""
     count = func.count(col(Activity.id)).label("active")
     latest = func.max(col(Activity.starts_on)).label("latest")
     programme = func.max(col(Activity.programme)).label("programme")
@@ -313,6 +315,7 @@ async def _active_in_cell(session: AsyncSession, need: Need) -> list[Suggestion]
             col(Activity.state_id) == need.state_id,
             col(Activity.area) == need.area,
             col(Activity.status).in_(AT_WORK),
+            planning.activity_scope(access, clock.now()),
         )
         .group_by(col(Activity.lead_id))
         .order_by(count.desc(), latest.desc())

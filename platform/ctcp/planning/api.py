@@ -4,8 +4,9 @@ callers of the service."""
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
+from ctcp.assistance.models import Programme
 from ctcp.authz.guard import Access, guard
 from ctcp.core.concurrency import IfMatch
 from ctcp.core.db import SessionDep
@@ -29,15 +30,21 @@ CanRead = Annotated[Access, guard("activity", "read")]
 Writer = Annotated[Access, guard("activity", "write")]
 
 
-async def audited_writer(access: Writer, session: SessionDep) -> Access:
+async def audited_writer(request: Request, access: Writer, session: SessionDep) -> Access:
     """The write grant, with the refusals of the write (409, 422) audited."""
-    service.audit_refusals(session, access)
+    service.audit_refusals(
+        session,
+        access,
+        object_id=request.path_params.get("activity_id"),
+        method=request.method,
+        path=request.url.path[:200],
+    )
     return access
 
 
 CanWrite = Annotated[Access, Depends(audited_writer)]
 Year = Annotated[int | None, Query(ge=1990, le=2100, description="A calendar year")]
-Programme = Annotated[str | None, Query(min_length=1, max_length=200)]
+ProgrammeQuery = Annotated[Programme | None, Query()]
 
 
 async def activity_filters(
@@ -46,7 +53,7 @@ async def activity_filters(
     lead: Annotated[str | None, Query(max_length=32, description="The lead's code")] = None,
     status: Annotated[ActivityStatus | None, Query()] = None,
     year: Year = None,
-    programme: Programme = None,
+    programme: ProgrammeQuery = None,
 ) -> ActivityFilters:
     return ActivityFilters(
         state=state, area=area, lead=lead, status=status, year=year, programme=programme
@@ -55,7 +62,7 @@ async def activity_filters(
 
 async def matrix_filters(
     area: Annotated[ThematicArea | None, Query()] = None,
-    programme: Programme = None,
+    programme: ProgrammeQuery = None,
     year: Year = None,
     region: Annotated[RegionalGroup | None, Query(description="A UN regional group")] = None,
     by: Annotated[MatrixBy, Query(description="Columns: thematic areas or programmes")] = (

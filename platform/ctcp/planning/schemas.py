@@ -10,7 +10,9 @@ from typing import Annotated
 import pycountry
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
-from ctcp.assistance.schemas import OrganizationRef, StateCode, Text, Title
+from ctcp.assistance.models import Programme
+from ctcp.assistance.schemas import OrganizationRef, StateCode
+from ctcp.contacts.schemas import note_text, one_line
 from ctcp.core.schemas import RequestModel, ResponseModel
 from ctcp.planning.models import ActivityKind, ActivityStatus
 from ctcp.reports.models import ThematicArea
@@ -31,13 +33,33 @@ def iso_4217(value: str | None) -> str | None:
     if value is None:
         return None
     value = value.strip().upper()
-    if value not in iso_4217_codes():
+    if value not in iso_4217_codes() or value in NOT_MONEY:
         raise ValueError("not an ISO 4217 currency code (e.g. USD, EUR)")
     return value
 
 
+def in_years(value: date | None) -> date | None:
+    """A date of the planning horizon: a typo such as 0202 or 9999 is refused, not planned."""
+    if value is not None and not FIRST_DAY <= value <= LAST_DAY:
+        raise ValueError(f"must fall between {FIRST_DAY} and {LAST_DAY}")
+    return value
+
+
+# ISO 4217's codes that are no currency: testing (XTS) and "no currency" (XXX).
+NOT_MONEY = frozenset({"XTS", "XXX"})
+FIRST_DAY, LAST_DAY = date(1990, 1, 1), date(2100, 12, 31)
 Currency = Annotated[str, AfterValidator(iso_4217)]
-Programme = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Day = Annotated[date, AfterValidator(in_years)]
+Title = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=300),
+    AfterValidator(one_line),
+]
+Text = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000),
+    AfterValidator(note_text),
+]
 EntityCode = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{1,31}$")]
 Budget = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)]
 
@@ -45,7 +67,11 @@ Budget = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)]
 class ActivityOutput(RequestModel):
     """One figure a completed activity produced: 40 participants trained, 2 texts adopted."""
 
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    name: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+        AfterValidator(one_line),
+    ]
     value: Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)]
     unit: (
         Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)] | None
@@ -72,8 +98,8 @@ class ActivityCreate(RequestModel):
     title: Title
     description: Text
     status: ActivityStatus = ActivityStatus.PLANNED
-    starts_on: date
-    ends_on: date | None = None
+    starts_on: Day
+    ends_on: Day | None = None
     lead: EntityCode | None = None
     partners: Annotated[list[EntityCode], Field(max_length=MAX_PARTNERS)] = []
     need_ids: Annotated[list[uuid.UUID], Field(max_length=MAX_NEEDS)] = []
@@ -101,8 +127,8 @@ class ActivityUpdate(RequestModel):
     title: Title | None = None
     description: Text | None = None
     status: ActivityStatus | None = None
-    starts_on: date | None = None
-    ends_on: date | None = None
+    starts_on: Day | None = None
+    ends_on: Day | None = None
     partners: Annotated[list[EntityCode], Field(max_length=MAX_PARTNERS)] | None = None
     need_ids: Annotated[list[uuid.UUID], Field(max_length=MAX_NEEDS)] | None = None
     measure_ids: Annotated[list[uuid.UUID], Field(max_length=MAX_NEEDS)] | None = None
@@ -119,8 +145,6 @@ class ActivityUpdate(RequestModel):
             and self.ends_on < self.starts_on
         ):
             raise ValueError("the end date is before the start date")
-        if "budget" in self.model_fields_set or "currency" in self.model_fields_set:
-            _period_and_money(None, None, self.budget, self.currency)
         nulls = {
             name
             for name in ("area", "kind", "title", "description", "status", "starts_on")

@@ -8,6 +8,7 @@ activity answers is shared. A Compact entity gets no matrix cell at all, not eve
 for a State that does not share its needs.
 """
 
+import re
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -45,6 +46,7 @@ from ctcp.assistance.models import (
     Offer,
     OfferStatus,
     PlanMeasure,
+    Programme,
 )
 from ctcp.audit import service as audit
 from ctcp.audit.service import Outcome
@@ -112,13 +114,13 @@ class ActivityFilters:
     lead: str | None = None  # an entity's code
     status: ActivityStatus | None = None
     year: int | None = None  # activities whose period touches this calendar year
-    programme: str | None = None
+    programme: Programme | None = None
 
 
 @dataclass(frozen=True)
 class MatrixFilters:
     area: ThematicArea | None = None
-    programme: str | None = None
+    programme: Programme | None = None
     year: int | None = None
     region: regions.RegionalGroup | None = None
     by: MatrixBy = MatrixBy.AREA
@@ -194,9 +196,17 @@ async def get_activity(session: AsyncSession, access: Access, activity_id: uuid.
     return found
 
 
-def audit_refusals(session: AsyncSession, access: Access) -> None:
-    """Audit a write refused for its content (409, 422, a body that does not parse), as
-    the guard audits the 403s and 404s: what was refused survives the rollback."""
+def audit_refusals(
+    session: AsyncSession,
+    access: Access,
+    *,
+    object_id: str | None = None,
+    method: str | None = None,
+    path: str | None = None,
+) -> None:
+    """Audit a write refused for its content (409, 422, a body that fails validation), as
+    the guard audits the 403s and 404s: what was refused survives the rollback. (A body
+    that is not JSON at all is refused before any route code runs, and not audited.)"""
 
     async def refused(failed: AsyncSession, error: BaseException) -> None:
         if isinstance(error, DomainError) and error.status in (409, 422):
@@ -215,7 +225,8 @@ def audit_refusals(session: AsyncSession, access: Access) -> None:
             f"{access.resource}.{access.action}",
             outcome=Outcome.DENIED,
             object_type=access.resource,
-            details={"reason": reason[:500], "status": status},
+            object_id=object_id,
+            details={"reason": reason[:500], "status": status, "method": method, "path": path},
         )
 
     on_failure(session, refused)
@@ -256,7 +267,7 @@ async def _filtered(
     if filters.status is not None:
         statement = statement.where(col(Activity.status) == filters.status.value)
     if filters.programme is not None:
-        statement = statement.where(col(Activity.programme) == filters.programme)
+        statement = statement.where(col(Activity.programme) == filters.programme.value)
     if filters.year is not None:
         statement = statement.where(_year_condition(filters.year))
     return statement
@@ -272,7 +283,7 @@ async def list_activities(
         await _filtered(session, access, filters),
         order=[Activity.created_at, Activity.id],
         page=page,
-        read_models=read_models,
+        read_models=lambda session, rows: read_models(session, rows, access),
     )
 
 
@@ -284,7 +295,7 @@ async def read_activity(
     audit.record(
         session, access.audit, "activity.read", object_type=RESOURCE, object_id=found.id, read=True
     )
-    return (await read_models(session, [found]))[0]
+    return (await read_models(session, [found], access))[0]
 
 
 async def export_activities(
@@ -309,13 +320,31 @@ async def export_activities(
         details={"format": format, "count": len(found), "ids": [str(a.id) for a in found]},
         read=True,
     )
-    shown = await read_models(session, found)
+    shown = await read_models(session, found, access)
     return sorted(shown, key=lambda a: (a.state.code, a.starts_on, str(a.id)))
 
 
-async def read_models(session: AsyncSession, found: Sequence[Activity]) -> list[ActivityRead]:
-    """Read models with the State, lead, partners, needs and measures, in four queries."""
+def _sees_every_link(access: Access) -> bool:
+    """The Secretariat and the State itself see every need, measure and offer an activity
+    is tied to; anyone else (the lead, partners, other entities) the needs it may read of
+    (shared now), and the measures and the offer only as the lead."""
+    return DataScope.ALL in access.scopes or DataScope.OWN_STATE in access.scopes
+
+
+async def read_models(
+    session: AsyncSession, found: Sequence[Activity], access: Access
+) -> list[ActivityRead]:
+    """Read models with the State, lead, partners, needs and measures, in four queries;
+    the ties shown as `access` may see them."""
     ids = [a.id for a in found]
+    every_link = _sees_every_link(access)
+    linked_needs: Any = select(ActivityNeed.activity_id, ActivityNeed.need_id)
+    if not every_link:
+        linked_needs = linked_needs.join(Need, col(Need.id) == col(ActivityNeed.need_id)).where(
+            needs_sharing.shared(
+                col(Need.state_id), col(Need.report_id), col(Need.section_id), clock.now()
+            )
+        )
     partners: dict[uuid.UUID, list[uuid.UUID]] = {i: [] for i in ids}
     needs: dict[uuid.UUID, list[uuid.UUID]] = {i: [] for i in ids}
     measures: dict[uuid.UUID, list[uuid.UUID]] = {i: [] for i in ids}
@@ -330,11 +359,7 @@ async def read_models(session: AsyncSession, found: Sequence[Activity]) -> list[
             ).all():
                 partners[activity_id].append(organization_id)
             for activity_id, need_id in (
-                await session.exec(
-                    select(ActivityNeed.activity_id, ActivityNeed.need_id).where(
-                        col(ActivityNeed.activity_id).in_(chunk)
-                    )
-                )
+                await session.exec(linked_needs.where(col(ActivityNeed.activity_id).in_(chunk)))
             ).all():
                 needs[activity_id].append(need_id)
             for activity_id, measure_id in (
@@ -345,6 +370,7 @@ async def read_models(session: AsyncSession, found: Sequence[Activity]) -> list[
                 )
             ).all():
                 measures[activity_id].append(measure_id)
+    lead_of = access.organization.id
     wanted = {a.state_id for a in found} | {a.lead_id for a in found}
     wanted |= {o for ids_ in partners.values() for o in ids_}
     named = await organizations.organizations_by_id(session, wanted)
@@ -365,8 +391,8 @@ async def read_models(session: AsyncSession, found: Sequence[Activity]) -> list[
                 (StateRef.of(named[o]) for o in partners[a.id]), key=lambda ref: ref.code
             ),
             need_ids=sorted(needs[a.id]),
-            measure_ids=sorted(measures[a.id]),
-            offer_id=a.offer_id,
+            measure_ids=sorted(measures[a.id]) if every_link or a.lead_id == lead_of else [],
+            offer_id=a.offer_id if every_link or a.lead_id == lead_of else None,
             budget=a.budget,
             currency=a.currency,
             outputs=list(a.outputs or []),
@@ -526,7 +552,7 @@ async def create_activity(
     activity = Activity(
         state_id=state.id,
         area=body.area.value,
-        programme=body.programme,
+        programme=body.programme.value if body.programme else None,
         kind=body.kind.value,
         title=body.title,
         description=body.description,
@@ -550,17 +576,32 @@ async def create_activity(
         "activity.create",
         object_type=RESOURCE,
         object_id=activity.id,
-        details={
-            "state": state.code,
-            "area": activity.area,
-            "lead": lead.code,
-            "status": activity.status,
+        details=_snapshot(activity, state.code, lead.code)
+        | {
             "partners": sorted(partners),
             "need_ids": sorted(str(n.id) for n in found_needs),
+            "measure_ids": [str(m) for m in measures],
             "offer_id": str(activity.offer_id) if activity.offer_id else None,
         },
     )
-    return (await read_models(session, [activity]))[0]
+    return (await read_models(session, [activity], access))[0]
+
+
+def _snapshot(activity: Activity, state: str, lead: str) -> dict[str, Any]:
+    """What an activity was created as, for its audit event (the description aside)."""
+    return {
+        "state": state,
+        "lead": lead,
+        "area": activity.area,
+        "programme": activity.programme,
+        "kind": activity.kind,
+        "title": activity.title,
+        "status": activity.status,
+        "starts_on": activity.starts_on.isoformat(),
+        "ends_on": activity.ends_on.isoformat() if activity.ends_on else None,
+        "budget": str(activity.budget) if activity.budget is not None else None,
+        "currency": activity.currency,
+    }
 
 
 def _link(
@@ -576,6 +617,13 @@ def _link(
         session.add(ActivityNeed(activity_id=activity_id, need_id=need_id))
     for measure_id in measure_ids:
         session.add(ActivityMeasure(activity_id=activity_id, measure_id=measure_id))
+
+
+def programme_of(text: str) -> str | None:
+    """The programme an offer names in words ("Countering Terrorist Travel"), if it is one
+    of the platform's programmes; None otherwise."""
+    key = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+    return key if key in {programme.value for programme in Programme} else None
 
 
 async def plan_from_offer(
@@ -602,14 +650,14 @@ async def plan_from_offer(
     activity = Activity(
         state_id=filed.state_id,
         area=area,
-        programme=offer.programme,
+        programme=programme_of(offer.programme),
         title=filed.title,
         description=offer.description,
         status=ActivityStatus.PLANNED.value,
         starts_on=clock.now().date(),
         lead_id=offer.organization_id,
-        budget=offer.budget,
-        currency=offer.currency,
+        # The offer's budget stays the offer's (read by its entity and the State only): the
+        # lead states the activity's budget, which every reader of the activity sees.
         offer_id=offer.id,
         created_by=access.subject.user_id,
     )
@@ -617,17 +665,17 @@ async def plan_from_offer(
     await session.flush()
     _link(session, activity.id, (), [n.id for n in found_needs], ())
     await session.flush()
+    named = await organizations.organization_codes(session, [filed.state_id, offer.organization_id])
     audit.record(
         session,
         access.audit,
         "activity.create",
         object_type=RESOURCE,
         object_id=activity.id,
-        details={
+        details=_snapshot(activity, named[filed.state_id], named[offer.organization_id])
+        | {
             "from_offer": str(offer.id),
             "request_id": str(filed.id),
-            "area": area,
-            "status": activity.status,
             "need_ids": sorted(str(n.id) for n in found_needs),
         },
     )
@@ -652,6 +700,10 @@ async def update_activity(
     ).first()
     if found is None:
         raise NotFoundError("No such activity.")
+    if if_match is not None and body.version is not None and if_match != body.version:
+        raise ValidationError(
+            "If-Match and version name different versions.", loc=["body", "version"]
+        )
     based_on = body.version if body.version is not None else if_match
     if based_on is not None and based_on != found.version:
         raise ConflictError(
@@ -698,11 +750,15 @@ async def update_activity(
             raise ValidationError("The lead is not also a partner.", loc=["body", "partners"])
         links["partners"] = (await _partner_codes(session, found.id), sorted(partners))
     if body.need_ids is not None:
-        kept = await _state_needs(session, access, state, body.need_ids)
-        links["need_ids"] = (
-            [str(i) for i in await _linked(session, ActivityNeed, found.id)],
-            sorted(str(n.id) for n in kept),
-        )
+        linked = await _linked(session, ActivityNeed, found.id)
+        kept = [n.id for n in await _state_needs(session, access, state, body.need_ids)]
+        if not _sees_every_link(access):
+            # The ties to needs the writer cannot see (CTED tied them; the State does not
+            # share them now) stay: the writer never saw them, so never meant to drop them.
+            shown = set(await _shared_needs(session, linked))
+            kept += [need_id for need_id in linked if need_id not in shown]
+        kept = sorted(set(kept))
+        links["need_ids"] = ([str(i) for i in linked], [str(i) for i in kept])
     if body.measure_ids is not None:
         measures = await _lead_measures(session, state, lead, body.measure_ids, found.id)
         links["measure_ids"] = (
@@ -722,7 +778,7 @@ async def update_activity(
             await session.exec(
                 delete(ActivityNeed).where(col(ActivityNeed.activity_id) == found.id)
             )
-            _link(session, found.id, (), [n.id for n in kept], ())
+            _link(session, found.id, (), kept, ())
         if "measure_ids" in links:
             await session.exec(
                 delete(ActivityMeasure).where(col(ActivityMeasure.activity_id) == found.id)
@@ -749,7 +805,7 @@ async def update_activity(
         object_id=found.id,
         details=details | {"version": found.version},
     )
-    return (await read_models(session, [found]))[0]
+    return (await read_models(session, [found], access))[0]
 
 
 def _plain(value: Any) -> Any:
@@ -758,6 +814,20 @@ def _plain(value: Any) -> Any:
     if value is not None and not isinstance(value, str | int | float | bool | list | dict):
         return str(value)
     return value
+
+
+async def _shared_needs(session: AsyncSession, need_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+    if not need_ids:
+        return []
+    rows = await session.exec(
+        select(Need.id).where(
+            col(Need.id).in_(need_ids),
+            needs_sharing.shared(
+                col(Need.state_id), col(Need.report_id), col(Need.section_id), clock.now()
+            ),
+        )
+    )
+    return list(rows.all())
 
 
 async def _partner_codes(session: AsyncSession, activity_id: uuid.UUID) -> list[str]:
@@ -838,7 +908,7 @@ async def read_matrix(session: AsyncSession, access: Access, filters: MatrixFilt
     if filters.area is not None:
         conditions.append(col(Activity.area) == filters.area.value)
     if filters.programme is not None:
-        conditions.append(col(Activity.programme) == filters.programme)
+        conditions.append(col(Activity.programme) == filters.programme.value)
     if filters.year is not None:
         conditions.append(_year_condition(filters.year))
     scoped = (
@@ -864,15 +934,16 @@ async def read_matrix(session: AsyncSession, access: Access, filters: MatrixFilt
     ]
     if filters.area is not None:
         need_conditions.append(col(Need.area) == filters.area.value)
-    if by_programme:
-        need_source: Any = core_select(
-            col(Need.state_id).label("state_id"),
-            col(CapacityConsultation.programme).label("key"),
-        ).join(CapacityConsultation, col(CapacityConsultation.id) == col(Need.consultation_id))
-        if filters.programme is not None:
-            need_conditions.append(col(CapacityConsultation.programme) == filters.programme)
-    else:
-        need_source = core_select(col(Need.state_id).label("state_id"), col(Need.area).label("key"))
+    # By programme, or filtered to one: the needs of capacity consultations under it (a
+    # need from a report has no programme), so needs and activities meet in one cell.
+    need_key: Any = col(CapacityConsultation.programme) if by_programme else col(Need.area)
+    need_source: Any = core_select(col(Need.state_id).label("state_id"), need_key.label("key"))
+    if by_programme or filters.programme is not None:
+        need_source = need_source.join(
+            CapacityConsultation, col(CapacityConsultation.id) == col(Need.consultation_id)
+        )
+    if filters.programme is not None:
+        need_conditions.append(col(CapacityConsultation.programme) == filters.programme.value)
     open_needs = need_source.where(*need_conditions).subquery("open_needs")
     needs_per_cell = (
         core_select(open_needs.c.state_id, open_needs.c.key, func.count().label("open_needs"))
@@ -1002,7 +1073,7 @@ async def read_matrix(session: AsyncSession, access: Access, filters: MatrixFilt
         details={
             "by": filters.by.value,
             "area": filters.area.value if filters.area else None,
-            "programme": filters.programme,
+            "programme": filters.programme.value if filters.programme else None,
             "year": filters.year,
             "region": filters.region.value if filters.region else None,
             "states": sorted({cell.state for cell in result}),
@@ -1026,7 +1097,7 @@ async def entity_summaries(
     if filters.area is not None:
         conditions.append(col(Activity.area) == filters.area.value)
     if filters.programme is not None:
-        conditions.append(col(Activity.programme) == filters.programme)
+        conditions.append(col(Activity.programme) == filters.programme.value)
     if filters.year is not None:
         conditions.append(_year_condition(filters.year))
 
