@@ -1,78 +1,115 @@
 """Activities in open formats: CSV, HXL-tagged CSV (the Humanitarian Exchange Language's
 hashtag row under the header) and IATI activity XML 2.03.
 
-States are named and coded by ISO 3166-1 (alpha-3 in the CSVs, alpha-2 in IATI, which
-uses the ISO 3166-1 alpha-2 code list for recipient countries). Cells that a spreadsheet
-would read as a formula are neutralised, as in every CSV the platform writes.
+States are named and coded by ISO 3166-1 (alpha-3 in the CSVs, as HXL assumes for
+`#country+code`; alpha-2 in IATI, whose recipient-country codelist is ISO 3166-1
+alpha-2). Cells that a spreadsheet would read as a formula are neutralised, as in every
+CSV the platform writes. The IATI file keeps the schema's element order and the
+Standard Ruleset's checks that a writer can meet: no actual date in the future, no
+budget period longer than a year.
 """
 
 import csv
 import io
+import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_DOWN, Decimal
 from functools import cache
 from xml.etree import ElementTree as ET
 
 import pycountry
 
 from ctcp.core.clock import clock
+from ctcp.planning.models import ActivityStatus
 from ctcp.planning.schemas import ActivityRead
 
-# One column per field: (header, HXL hashtag).
+# One column per field: (header, HXL hashtag). The attributes follow the HXL dictionary:
+# `+impl` for implementing organisations, `+id` for identifiers, `+code` for codes;
+# `#x_` marks a hashtag the dictionary has no word for (an offer of assistance).
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("id", "#activity+id"),
     ("title", "#activity+name"),
-    ("lead", "#org+lead+code"),
-    ("lead_name", "#org+lead+name"),
-    ("partners", "#org+partner+code"),
+    ("lead", "#org+impl+lead+code"),
+    ("lead_name", "#org+impl+lead+name"),
+    ("partners", "#org+impl+partner+code"),
     ("state", "#country+code"),
     ("state_name", "#country+name"),
     ("area", "#sector+code"),
-    ("programme", "#activity+programme"),
+    ("programme", "#activity+programme+code"),
     ("kind", "#activity+type"),
     ("status", "#status"),
     ("starts_on", "#date+start"),
     ("ends_on", "#date+end"),
     ("budget", "#value+budget"),
-    ("currency", "#currency"),
-    ("need_ids", "#indicator+need+id"),
-    ("offer_id", "#activity+offer+id"),
+    ("currency", "#currency+code"),
+    ("need_ids", "#need+id"),
+    ("offer_id", "#x_offer+id"),
 )
-# What the HXL standard's core hashtags say for each field the issue names.
-HXL_REQUIRED = ("#org", "#country+code", "#sector", "#activity", "#status", "#date+start")
+# The HXL hashtags the issue names, each of which some column carries.
+HXL_REQUIRED = (
+    "#org",
+    "#country+code",
+    "#sector",
+    "#activity",
+    "#status",
+    "#date+start",
+    "#date+end",
+)
+# What a spreadsheet reads as the start of a formula (OWASP's list for CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 IATI_VERSION = "2.03"
 # IATI ActivityStatus codelist: 1 pipeline/identification, 2 implementation, 4 closed,
 # 5 cancelled.
-IATI_STATUS = {"planned": "1", "ongoing": "2", "completed": "4", "cancelled": "5"}
+IATI_STATUS = {
+    ActivityStatus.PLANNED.value: "1",
+    ActivityStatus.ONGOING.value: "2",
+    ActivityStatus.COMPLETED.value: "4",
+    ActivityStatus.CANCELLED.value: "5",
+}
 # IATI ActivityDateType: 1 planned start, 2 actual start, 3 planned end, 4 actual end.
-IATI_START = {"planned": "1", "ongoing": "2", "completed": "2", "cancelled": "1"}
-IATI_END = {"planned": "3", "ongoing": "3", "completed": "4", "cancelled": "3"}
-# IATI OrganisationType 40: multilateral; OrganisationRole 1 funding, 4 implementing.
+PLANNED_START, ACTUAL_START, PLANNED_END, ACTUAL_END = "1", "2", "3", "4"
+# The statuses whose start, and whose end, has happened (once its date has come).
+STARTED = (ActivityStatus.ONGOING.value, ActivityStatus.COMPLETED.value)
+ENDED = (ActivityStatus.COMPLETED.value,)
+# IATI OrganisationType 40: multilateral; OrganisationRole 4: implementing.
 MULTILATERAL = "40"
-ROLE_FUNDING, ROLE_IMPLEMENTING = "1", "4"
+ROLE_IMPLEMENTING = "4"
+# IATI DescriptionType 1: general.
+GENERAL_DESCRIPTION = "1"
 # IATI SectorVocabulary 99: the reporting organisation's own codes (the thematic areas).
 OWN_SECTOR_VOCABULARY = "99"
+# IATI BudgetType 1: original; BudgetStatus 1: indicative (a non-binding estimate, which
+# a total spread over the years of the activity is).
+BUDGET_ORIGINAL, BUDGET_INDICATIVE = "1", "1"
 # The prefix of the organisation identifiers the platform writes: its own codes, under a
 # private registration agency (IATI's XI-* prefixes are reserved to IATI itself).
 ORG_PREFIX = "XM-CTCP-"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+# Characters XML 1.0 cannot carry at all, even escaped: a title holding one would make
+# the whole file unreadable, so they are dropped.
+NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+CENT = Decimal("0.01")
 
 
 def _cell(value: object) -> str:
     """A CSV cell a spreadsheet reads as text, never as a formula."""
     text = "" if value is None else str(value)
-    if text and text[0] in "=+-@\t\r":
-        return "'" + text
-    return text
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 @cache
-def _country(alpha_3: str) -> tuple[str | None, str]:
+def _country(alpha_3: str) -> tuple[str, str] | None:
     """(ISO 3166-1 alpha-2, ISO 3166-1 English short name) of an alpha-3 code."""
     country = pycountry.countries.get(alpha_3=alpha_3)
-    if country is None:
-        return None, alpha_3
-    return country.alpha_2, country.name
+    return None if country is None else (country.alpha_2, country.name)
+
+
+def _state_name(activity: ActivityRead) -> str:
+    """The ISO 3166-1 name; the platform's own for a code ISO 3166 does not know."""
+    found = _country(activity.state.code)
+    return found[1] if found else activity.state.name
 
 
 def _row(activity: ActivityRead) -> list[str]:
@@ -83,7 +120,7 @@ def _row(activity: ActivityRead) -> list[str]:
         "lead_name": activity.lead.name,
         "partners": " ".join(partner.code for partner in activity.partners),
         "state": activity.state.code,
-        "state_name": _country(activity.state.code)[1],
+        "state_name": _state_name(activity),
         "area": activity.area,
         "programme": activity.programme,
         "kind": activity.kind,
@@ -98,76 +135,127 @@ def _row(activity: ActivityRead) -> list[str]:
     return [_cell(values[name]) for name, _ in COLUMNS]
 
 
-def to_csv(activities: Sequence[ActivityRead]) -> str:
+def _table(activities: Sequence[ActivityRead], *, hashtags: bool) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow([name for name, _ in COLUMNS])
+    if hashtags:
+        writer.writerow([tag for _, tag in COLUMNS])
     writer.writerows(_row(activity) for activity in activities)
     return out.getvalue()
+
+
+def to_csv(activities: Sequence[ActivityRead]) -> str:
+    return _table(activities, hashtags=False)
 
 
 def to_hxl(activities: Sequence[ActivityRead]) -> str:
     """The CSV with HXL's hashtag row right under the header row."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([name for name, _ in COLUMNS])
-    writer.writerow([tag for _, tag in COLUMNS])
-    writer.writerows(_row(activity) for activity in activities)
-    return out.getvalue()
+    return _table(activities, hashtags=True)
 
 
 def _narrative(parent: ET.Element, text: str) -> None:
-    ET.SubElement(parent, "narrative").text = text
+    ET.SubElement(parent, "narrative").text = NOT_XML.sub("", text)
 
 
 def _org(parent: ET.Element, name: str, code: str, **attributes: str) -> ET.Element:
-    element = ET.SubElement(parent, name, {"ref": ORG_PREFIX + code, **attributes})
-    return element
+    return ET.SubElement(parent, name, {"ref": ORG_PREFIX + code, **attributes})
 
 
-def _iati_activity(root: ET.Element, activity: ActivityRead) -> None:
+def _dates(activity: ActivityRead, today: date) -> list[tuple[str, date]]:
+    """(ActivityDateType, date): a start, and an end when there is one; actual only once
+    the status says it happened and the day has come (IATI refuses actual dates in the
+    future)."""
+    started = activity.status in STARTED and activity.starts_on <= today
+    dates = [(ACTUAL_START if started else PLANNED_START, activity.starts_on)]
+    if activity.ends_on is not None:
+        ended = activity.status in ENDED and activity.ends_on <= today
+        dates.append((ACTUAL_END if ended else PLANNED_END, activity.ends_on))
+    return dates
+
+
+def _year_on(start: date) -> date:
+    """The last day of the year that begins on `start` (29 February: to 28 February)."""
+    try:
+        anniversary = start.replace(year=start.year + 1)
+    except ValueError:
+        anniversary = date(start.year + 1, 3, 1)
+    return anniversary - timedelta(days=1)
+
+
+def budget_periods(start: date, end: date | None) -> list[tuple[date, date]]:
+    """The activity's period cut into years from its start, the last one short: IATI
+    budget periods last a year at most. An open-ended activity's budget is read as its
+    first year's."""
+    periods: list[tuple[date, date]] = []
+    while True:
+        year_end = _year_on(start)
+        if end is None or year_end >= end:
+            periods.append((start, year_end if end is None else end))
+            return periods
+        periods.append((start, year_end))
+        start = year_end + timedelta(days=1)
+
+
+def budget_shares(total: Decimal, periods: Sequence[tuple[date, date]]) -> list[Decimal]:
+    """The total spread over the periods by their days, in cents; the last period takes
+    what rounding down left, so the shares add up to the total exactly."""
+    days = [(end - start).days + 1 for start, end in periods]
+    shares = [(total * d / sum(days)).quantize(CENT, rounding=ROUND_DOWN) for d in days[:-1]]
+    return [*shares, total - sum(shares, Decimal(0))]
+
+
+def _budgets(element: ET.Element, activity: ActivityRead) -> None:
+    if activity.budget is None or activity.currency is None:
+        return
+    periods = budget_periods(activity.starts_on, activity.ends_on)
+    for (start, end), share in zip(periods, budget_shares(activity.budget, periods), strict=True):
+        budget = ET.SubElement(element, "budget", type=BUDGET_ORIGINAL, status=BUDGET_INDICATIVE)
+        ET.SubElement(budget, "period-start", {"iso-date": start.isoformat()})
+        ET.SubElement(budget, "period-end", {"iso-date": end.isoformat()})
+        value = ET.SubElement(
+            budget, "value", {"currency": activity.currency, "value-date": start.isoformat()}
+        )
+        value.text = f"{share:.2f}"
+
+
+def _iati_activity(root: ET.Element, activity: ActivityRead, today: date) -> None:
     element = ET.SubElement(
         root,
         "iati-activity",
         {
             "last-updated-datetime": _stamp(activity.updated_at),
-            "{http://www.w3.org/XML/1998/namespace}lang": "en",
+            XML_LANG: "en",
             **({"default-currency": activity.currency} if activity.currency else {}),
         },
     )
-    # Elements in the schema's order (iati-activities-schema.xsd 2.03).
-    ET.SubElement(
-        element, "iati-identifier"
-    ).text = f"{ORG_PREFIX}{activity.lead.code}-{activity.id}"
+    # Elements in the schema's order (iati-activities-schema.xsd 2.03): identifier,
+    # reporting-org, title, description, participating-org, activity-status,
+    # activity-date, recipient-country, sector, budget.
+    identifier = ET.SubElement(element, "iati-identifier")
+    identifier.text = f"{ORG_PREFIX}{activity.lead.code}-{activity.id}"
     reporting = _org(element, "reporting-org", activity.lead.code, type=MULTILATERAL)
     _narrative(reporting, activity.lead.name)
     _narrative(ET.SubElement(element, "title"), activity.title)
-    _narrative(ET.SubElement(element, "description", type="1"), activity.description)
-    lead = _org(
-        element, "participating-org", activity.lead.code, role=ROLE_IMPLEMENTING, type=MULTILATERAL
-    )
-    _narrative(lead, activity.lead.name)
-    for partner in activity.partners:
-        org = _org(
-            element, "participating-org", partner.code, role=ROLE_IMPLEMENTING, type=MULTILATERAL
-        )
-        _narrative(org, partner.name)
-    ET.SubElement(element, "activity-status", code=IATI_STATUS[activity.status])
-    ET.SubElement(
-        element,
-        "activity-date",
-        {"iso-date": activity.starts_on.isoformat(), "type": IATI_START[activity.status]},
-    )
-    if activity.ends_on is not None:
-        ET.SubElement(
+    description = ET.SubElement(element, "description", type=GENERAL_DESCRIPTION)
+    _narrative(description, activity.description)
+    for organization in (activity.lead, *activity.partners):
+        participant = _org(
             element,
-            "activity-date",
-            {"iso-date": activity.ends_on.isoformat(), "type": IATI_END[activity.status]},
+            "participating-org",
+            organization.code,
+            role=ROLE_IMPLEMENTING,
+            type=MULTILATERAL,
         )
-    alpha_2, name = _country(activity.state.code)
-    if alpha_2 is not None:
-        country = ET.SubElement(element, "recipient-country", code=alpha_2, percentage="100")
-        _narrative(country, name)
+        _narrative(participant, organization.name)
+    ET.SubElement(element, "activity-status", code=IATI_STATUS[activity.status])
+    for kind, day in _dates(activity, today):
+        ET.SubElement(element, "activity-date", {"iso-date": day.isoformat(), "type": kind})
+    country = _country(activity.state.code)
+    if country is not None:
+        alpha_2, name = country
+        recipient = ET.SubElement(element, "recipient-country", code=alpha_2, percentage="100")
+        _narrative(recipient, name)
     sector = ET.SubElement(
         element,
         "sector",
@@ -176,25 +264,7 @@ def _iati_activity(root: ET.Element, activity: ActivityRead) -> None:
         percentage="100",
     )
     _narrative(sector, activity.area.replace("_", " "))
-    if activity.budget is not None and activity.currency is not None:
-        budget = ET.SubElement(element, "budget", type="1", status="1")
-        ET.SubElement(budget, "period-start", {"iso-date": activity.starts_on.isoformat()})
-        ET.SubElement(
-            budget,
-            "period-end",
-            # IATI budgets cover a year at most: an open-ended activity's first year.
-            {"iso-date": (activity.ends_on or _year_on(activity.starts_on)).isoformat()},
-        )
-        value = ET.SubElement(
-            budget,
-            "value",
-            {"currency": activity.currency, "value-date": activity.starts_on.isoformat()},
-        )
-        value.text = f"{activity.budget:.2f}"
-
-
-def _year_on(start: date) -> date:
-    return start + timedelta(days=364)
+    _budgets(element, activity)
 
 
 def _stamp(moment: datetime) -> str:
@@ -208,6 +278,6 @@ def to_iati(activities: Sequence[ActivityRead]) -> str:
         "iati-activities", {"version": IATI_VERSION, "generated-datetime": _stamp(now)}
     )
     for activity in activities:
-        _iati_activity(root, activity)
+        _iati_activity(root, activity, now.date())
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
