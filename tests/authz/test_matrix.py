@@ -78,6 +78,9 @@ class World:
     compact_contact: str = ""  # the other State's, by audience
     member_states_contact: str = ""
     secretariat_contact: str = ""
+    led_activity: str = ""  # own State's (not sharing), led by the entity
+    shared_activity: str = ""  # the other State's (sharing), led by another entity
+    unshared_activity: str = ""  # the third State's (not sharing), led by another entity
 
     @property
     def state_code(self) -> str:
@@ -619,6 +622,50 @@ async def _retire_own_contact(world: World, role: str) -> Request:
 
 async def _retire_other_contact(world: World, role: str) -> Request:
     return "DELETE", f"/api/v1/contact-points/{await _make_contact(world, world.other_state)}", None
+
+
+ACTIVITY_READERS = NEED_READERS
+ACTIVITY_WRITERS = only({"anonymous": 401, "entity_focal_point": 200, "cted_analyst": 200}, 403)
+ACTIVITY_CREATORS = only({"anonymous": 401, "entity_focal_point": 201, "cted_analyst": 201}, 403)
+
+
+def activity_body(state_code: str, lead: str) -> dict[str, Any]:
+    return {
+        "state": state_code,
+        "area": "border_management",
+        "title": "Border management training",
+        "description": "Training of border guards.",
+        "starts_on": "2027-01-01",
+        "ends_on": "2027-06-30",
+        "lead": lead,
+    }
+
+
+async def _make_activity(world: World, state: Any, lead: Any) -> str:
+    created = await world.clients["cted_analyst"].post(
+        "/api/v1/activities", json=activity_body(state.code, lead.code)
+    )
+    assert created.status_code == 201, created.text
+    activity_id: str = created.json()["id"]
+    return activity_id
+
+
+async def _planning_world(world: World) -> None:
+    """Activities in a State that does not share its needs (the own State, the third) and
+    in one that does (the other State, shared in `_assistance_world`)."""
+    other_entity = await make_org(world.database, kind="compact_entity")
+    world.led_activity = await _make_activity(world, world.state_org, world.entity_org)
+    world.shared_activity = await _make_activity(world, world.other_state, other_entity)
+    world.unshared_activity = await _make_activity(world, world.third_state, other_entity)
+
+
+async def _create_own_activity(world: World, role: str) -> Request:
+    return "POST", "/api/v1/activities", activity_body(world.state_code, world.entity_org.code)
+
+
+async def _create_others_activity(world: World, role: str) -> Request:
+    other = await make_org(world.database, kind="compact_entity")
+    return "POST", "/api/v1/activities", activity_body(world.state_code, other.code)
 
 
 @dataclass(frozen=True)
@@ -1264,6 +1311,93 @@ ENDPOINTS = [
         path_of("/api/v1/contact-points/{}/history", "member_states_contact"),
         relation="other state, audience member_states",
     ),
+    Endpoint(
+        "GET",
+        "/api/v1/activities",
+        ACTIVITY_READERS,
+        fixed("GET", "/api/v1/activities"),
+        client_ok=200,
+        client_scope="activities:read",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/activities",
+        ACTIVITY_CREATORS,
+        _create_own_activity,
+        relation="led by the entity",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/activities",
+        ACTIVITY_CREATORS | {"entity_focal_point": 403},
+        _create_others_activity,
+        relation="led by another entity",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/activities/export",
+        ACTIVITY_READERS,
+        fixed("GET", "/api/v1/activities/export?format=csv"),
+        client_ok=200,
+        client_scope="activities:read",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/activities/{activity_id}",
+        ACTIVITY_READERS,
+        path_of("/api/v1/activities/{}", "led_activity"),
+        relation="own state, not sharing, led by the entity",
+        client_ok=200,
+        client_scope="activities:read",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/activities/{activity_id}",
+        ACTIVITY_READERS | {"state_focal_point": 404},
+        path_of("/api/v1/activities/{}", "shared_activity"),
+        relation="other state, sharing, led by another entity",
+        client_ok=200,
+        client_scope="activities:read",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/activities/{activity_id}",
+        ACTIVITY_READERS | {"state_focal_point": 404, "entity_focal_point": 404},
+        path_of("/api/v1/activities/{}", "unshared_activity"),
+        relation="other state, not sharing, led by another entity",
+        client_ok=404,
+        client_scope="activities:read",
+    ),
+    Endpoint(
+        "PATCH",
+        "/api/v1/activities/{activity_id}",
+        ACTIVITY_WRITERS,
+        path_of("/api/v1/activities/{}", "led_activity", "PATCH", {"description": "Changed."}),
+        relation="led by the entity",
+    ),
+    Endpoint(
+        "PATCH",
+        "/api/v1/activities/{activity_id}",
+        ACTIVITY_WRITERS | {"entity_focal_point": 404},
+        path_of("/api/v1/activities/{}", "shared_activity", "PATCH", {"description": "Changed."}),
+        relation="other state, sharing, led by another entity",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/coordination/matrix",
+        ACTIVITY_READERS,
+        fixed("GET", "/api/v1/coordination/matrix"),
+        client_ok=200,
+        client_scope="activities:read",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/coordination/entities",
+        ACTIVITY_READERS,
+        fixed("GET", "/api/v1/coordination/entities"),
+        client_ok=200,
+        client_scope="activities:read",
+    ),
 ]
 
 CASES = [
@@ -1318,6 +1452,7 @@ async def world(app: FastAPI, database: Database) -> AsyncIterator[World]:
     world.third_state = await make_org(database, kind="member_state")
     await _assistance_world(world)
     await _contacts_world(world)
+    await _planning_world(world)
     yield world
     for client in world.clients.values():
         await client.aclose()
