@@ -54,6 +54,7 @@ from ctcp.oauth.bearer import TokenCache
 from ctcp.oauth.clients_api import router as api_clients_router
 from ctcp.organizations import pages as organizations_pages
 from ctcp.organizations.api import router as organizations_router
+from ctcp.planning import pages as planning_pages
 from ctcp.planning.api import router as planning_router
 from ctcp.reports import pages as reports_pages
 from ctcp.reports.api import router as reports_router
@@ -180,6 +181,7 @@ def _include_routes(app: FastAPI, settings: Settings) -> None:
             consent_pages.router,
             assistance_pages.router,
             contacts_pages.router,
+            planning_pages.router,
             search_pages.router,
         ],
     )

@@ -17,6 +17,8 @@ PAIRS = [
     ("accent-ink", "accent"),
     ("danger", "paper"),
     ("ok", "paper"),
+    # The shades of the coordination matrix and its map, under their text and links.
+    *((text, f"heat-{shade}") for text in ("ink", "accent") for shade in range(1, 5)),
 ]
 
 
@@ -33,7 +35,7 @@ def _contrast(first: str, second: str) -> float:
 
 def test_palette_meets_aa_contrast() -> None:
     css = (STATIC / "ctcp.css").read_text()
-    palette = dict(re.findall(r"--([a-z-]+):\s*(#[0-9a-fA-F]{6})", css))
+    palette = dict(re.findall(r"--([a-z0-9-]+):\s*(#[0-9a-fA-F]{6})", css))
     for text, background in PAIRS:
         ratio = _contrast(palette[text], palette[background])
         assert ratio >= 4.5, (text, background, round(ratio, 2))

@@ -11,11 +11,14 @@ from fastapi.responses import HTMLResponse, Response
 
 from ctcp.assistance import consultations, needs, offers, requests
 from ctcp.assistance.models import OfferStatus, RequestStatus
+from ctcp.authz.guard import Access
 from ctcp.authz.scopes import DataScope
 from ctcp.consent import service as consent_service
 from ctcp.contacts import service as contacts
 from ctcp.contacts.schemas import STALE_AFTER_DAYS
 from ctcp.core.pagination import PageRequest
+from ctcp.planning import service as planning
+from ctcp.planning.schemas import MatrixCell
 from ctcp.reports import service as reports
 from ctcp.web.paths import PREFIX
 from ctcp.web.portal import Portal, SignedIn
@@ -31,6 +34,7 @@ class Panel:
     key: str
     items: list[Any] = field(default_factory=list)
     more: str = ""
+    count: int = 0  # how many in all, where the panel shows the first few
 
 
 async def for_reader(portal: Portal) -> list[Panel]:
@@ -82,7 +86,56 @@ async def for_reader(portal: Portal) -> list[Panel]:
             session, access, consultations.ConsultationFilters(), LATEST
         )
         panels.append(Panel("plans", plans.items, "/portal/plans"))
+    if access := await portal.access_for("activity", "read"):
+        panels.append(await coordination_panel(portal, access))
     return panels
+
+
+@dataclass
+class RowSummary:
+    """A State's own row of the coordination matrix, in figures."""
+
+    state: str
+    open_needs: int
+    at_work: int
+    gaps: int
+    overlaps: int
+
+
+async def coordination_panel(portal: Portal, access: Access) -> Panel:
+    """Each reader's slice of the coordination matrix (one audited read of it): the
+    Secretariat the cells where entities overlap, a State its own row, an entity the gaps
+    in the areas it works in (where it leads or partners in planned or ongoing work)."""
+    matrix = await planning.read_matrix(portal.session, access, planning.MatrixFilters())
+    cells = matrix.cells
+    more = "/portal/coordination"
+    if DataScope.ALL in access.scopes:
+        overlaps = [cell for cell in cells if cell.overlap]
+        return Panel("overlaps", overlaps[: LATEST.limit], f"{more}?show=overlaps", len(overlaps))
+    if DataScope.OWN_STATE in access.scopes:
+        own = access.organization.code
+        row = [cell for cell in cells if cell.state == own]
+        summary = RowSummary(
+            own,
+            sum(cell.open_needs for cell in row),
+            sum(cell.activities.planned + cell.activities.ongoing for cell in row),
+            sum(cell.gap for cell in row),
+            sum(cell.overlap for cell in row),
+        )
+        return Panel("state_row", [summary], f"{more}/states/{own}")
+    return Panel("gaps", *_entity_gaps(cells, access.organization.code, more))
+
+
+def _entity_gaps(cells: list[MatrixCell], entity: str, more: str) -> tuple[list[Any], str, int]:
+    """The gaps (open needs, no one at work) in the areas where the entity is at work,
+    the most open needs first."""
+    areas = sorted({cell.area or "" for cell in cells if entity in cell.entities})
+    gaps = sorted(
+        (cell for cell in cells if cell.gap and cell.area in areas),
+        key=lambda cell: (-cell.open_needs, cell.state),
+    )
+    query = {"show": "gaps"} | ({"area": areas[0]} if len(areas) == 1 else {})
+    return gaps[: LATEST.limit], f"{more}?{urlencode(query)}", len(gaps)
 
 
 @router.get("", response_class=HTMLResponse)

@@ -196,6 +196,28 @@ async def get_activity(session: AsyncSession, access: Access, activity_id: uuid.
     return found
 
 
+def record_refusal(
+    session: AsyncSession,
+    access: Access,
+    *,
+    status: int,
+    reason: str,
+    object_id: str | None = None,
+    method: str | None = None,
+    path: str | None = None,
+) -> None:
+    """Audit a write refused for its content (409, 422) as a denial of the write."""
+    audit.record(
+        session,
+        access.audit,
+        f"{access.resource}.{access.action}",
+        outcome=Outcome.DENIED,
+        object_type=access.resource,
+        object_id=object_id,
+        details={"reason": reason[:500], "status": status, "method": method, "path": path},
+    )
+
+
 def audit_refusals(
     session: AsyncSession,
     access: Access,
@@ -219,17 +241,25 @@ def audit_refusals(
             )
         else:
             return
-        audit.record(
+        record_refusal(
             failed,
-            access.audit,
-            f"{access.resource}.{access.action}",
-            outcome=Outcome.DENIED,
-            object_type=access.resource,
+            access,
+            status=status,
+            reason=reason,
             object_id=object_id,
-            details={"reason": reason[:500], "status": status, "method": method, "path": path},
+            method=method,
+            path=path,
         )
 
     on_failure(session, refused)
+
+
+def may_write(access: Access, activity: ActivityRead) -> bool:
+    """The writers' rule, for showing the edit controls: CTED any activity, an entity the
+    activities it leads (the write itself is decided in SQL by `_writable`)."""
+    if DataScope.ALL in access.scopes:
+        return True
+    return DataScope.OWN_ORG in access.scopes and activity.lead.id == access.organization.id
 
 
 # --- reads ------------------------------------------------------------------------------
