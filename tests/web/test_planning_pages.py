@@ -316,6 +316,13 @@ async def test_an_entity_sees_no_row_of_a_state_that_does_not_share(
     # The entity that leads the hidden activity finds it in its list, never in the matrix.
     listed = await world["other_entity"].get(f"/portal/activities?state={other}")
     assert HIDDEN_TITLE in listed.text
+    # ... nor on that State's timeline, a coordination view like the matrix.
+    for path in (
+        f"/portal/coordination/states/{other}",
+        f"/portal/coordination/states/{other}/timeline.svg",
+    ):
+        answer = await world["other_entity"].get(path)
+        assert answer.status_code == 200 and HIDDEN_TITLE not in answer.text, path
     for path in (
         f"/portal/activities?state={other}",
         f"/portal/coordination/states/{other}",

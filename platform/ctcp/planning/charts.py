@@ -72,11 +72,12 @@ def _style(colours: Sequence[str], *, stroke_width: float = 1) -> Any:
 
 
 def _without_scripts(root: Any) -> Any:
-    """pygal's tree without its `<script>` elements (the configuration of its tooltips)."""
+    """pygal's tree without its `<script>` elements (the configuration of its tooltips)
+    and its comments (links to pygal's site, the date drawn)."""
     for parent in root.iter():
         for child in list(parent):
-            if isinstance(child.tag, str) and child.tag.rsplit("}", 1)[-1] == "script":
-                parent.remove(child)
+            if not isinstance(child.tag, str) or child.tag.rsplit("}", 1)[-1] == "script":
+                parent.remove(child)  # a script, or a comment (pygal's links and date)
     return root
 
 

@@ -1039,10 +1039,17 @@ def _month(portal: GuardedPortal) -> Callable[[date], str]:
 async def _state_activities(
     portal: GuardedPortal, code: str, year: str | None, cursor: str | None
 ) -> tuple[list[ActivityRead], str | None, ActivityFilters]:
-    """A page of the State's activities the reader may read, in order of their start."""
+    """A page of the State's activities the reader may read, in order of their start;
+    none in a State whose matrix row the reader does not get (an entity: a State that
+    does not share its needs, even where the entity works there)."""
     filters = ActivityFilters(state=_code(code), year=_year(year))
+    # A coordination view: only in a State whose matrix row the reader gets.
     page = await service.list_activities(
-        portal.session, portal.access, filters, PageRequest(TIMELINE_LIMIT, cursor or None)
+        portal.session,
+        portal.access,
+        filters,
+        PageRequest(TIMELINE_LIMIT, cursor or None),
+        matrix_rows=True,
     )
     ordered = sorted(page.items, key=lambda a: (a.starts_on, a.ends_on or date.max, a.title))
     return ordered, page.next_cursor, filters

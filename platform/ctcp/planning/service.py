@@ -273,9 +273,14 @@ def _year_condition(year: int) -> ColumnElement[bool]:
 
 
 async def _filtered(
-    session: AsyncSession, access: Access, filters: ActivityFilters
+    session: AsyncSession, access: Access, filters: ActivityFilters, *, matrix_rows: bool = False
 ) -> SelectOfScalar[Activity]:
+    """The scoped statement with the reader's filters; with `matrix_rows`, only in the
+    States whose matrix rows the caller gets (a coordination view, never a way to see a
+    non-sharing State's row through one's own activities there)."""
     statement = activities_in_scope(access)
+    if matrix_rows:
+        statement = statement.where(_row_condition(access, col(Activity.state_id), clock.now()))
     if filters.state is not None:
         state = await organizations.organization_by_code(session, filters.state.upper())
         if state is None or state.kind != OrganizationKind.MEMBER_STATE.value:
@@ -304,13 +309,19 @@ async def _filtered(
 
 
 async def list_activities(
-    session: AsyncSession, access: Access, filters: ActivityFilters, page: PageRequest
+    session: AsyncSession,
+    access: Access,
+    filters: ActivityFilters,
+    page: PageRequest,
+    *,
+    matrix_rows: bool = False,
 ) -> Page[ActivityRead]:
-    """One page of the readable activities, newest first, audited as `activity.list`."""
+    """One page of the readable activities, newest first, audited as `activity.list`
+    (`matrix_rows`: only in the States whose matrix rows the caller gets)."""
     return await audited_page(
         session,
         access,
-        await _filtered(session, access, filters),
+        await _filtered(session, access, filters, matrix_rows=matrix_rows),
         order=[Activity.created_at, Activity.id],
         page=page,
         read_models=lambda session, rows: read_models(session, rows, access),
