@@ -1,7 +1,9 @@
 """`ctcp demo`: a living data set built through the services, once, on both backends."""
 
 import asyncio
+import json
 import sys
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -14,6 +16,7 @@ import phonenumbers
 import pycountry
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import func
 from sqlmodel import SQLModel, col, select
 
 from ctcp.app import create_app
@@ -29,6 +32,9 @@ from ctcp.assistance.models import (
 from ctcp.audit import service as audit
 from ctcp.audit.models import AuditEvent
 from ctcp.audit.service import AuditContext
+from ctcp.authn.subject import Subject
+from ctcp.authz.guard import Access
+from ctcp.authz.scopes import DataScope
 from ctcp.consent import service as consent
 from ctcp.consent.models import ConsentEvent, NeedsSharingEvent, Publication, PublicationSection
 from ctcp.contacts.models import ContactPoint, ContactPointVersion
@@ -40,6 +46,8 @@ from ctcp.identity.models import User
 from ctcp.identity.passwords import PasswordHasher
 from ctcp.organizations import service as organizations
 from ctcp.organizations.models import Organization
+from ctcp.planning import service as planning
+from ctcp.planning.models import Activity, ActivityMeasure, ActivityNeed, ActivityPartner
 from ctcp.reports.models import ReportSection, VisitReport
 from ctcp_demo import content
 from ctcp_demo import service as demo_service
@@ -60,6 +68,10 @@ TABLES: dict[str, type[SQLModel]] = {
     "measures": PlanMeasure,
     "indicators": PlanIndicator,
     "progress updates": IndicatorUpdate,
+    "activities": Activity,
+    "activity partners": ActivityPartner,
+    "activity needs": ActivityNeed,
+    "activity measures": ActivityMeasure,
     "contact points": ContactPoint,
     "contact-point versions": ContactPointVersion,
     "audit events": AuditEvent,
@@ -77,6 +89,12 @@ EXPECTED = {
     "measures": 7,
     "indicators": 8,
     "progress updates": 8,
+    # Two planned by accepting offers, twelve recorded: five planned, six ongoing, two
+    # completed, one cancelled.
+    "activities": 14,
+    "activity partners": 10,
+    "activity needs": 13,
+    "activity measures": 5,
     # Each entry's creation, France's change of number and Kenya's confirmation.
     "contact points": 23,
     "contact-point versions": 25,
@@ -508,3 +526,247 @@ async def test_a_demo_loaded_before_the_directory_gets_it_and_nothing_else(
     # One event per entry written, per change and per confirmation.
     assert added["audit events"] == 25
     assert {f"{key}@{content.DEMO_DOMAIN}" for key in ("analyst", "focal.kenya")} <= writers
+
+
+# --- joint planning -------------------------------------------------------------------------
+
+
+async def _matrix(client: httpx.AsyncClient) -> dict[tuple[str, str], dict[str, Any]]:
+    response = await client.get("/api/v1/coordination/matrix")
+    assert response.status_code == 200, response.text
+    return {(cell["state"], cell["area"]): cell for cell in response.json()["cells"]}
+
+
+def _flagged(cells: dict[tuple[str, str], dict[str, Any]], flag: str) -> list[tuple[str, str]]:
+    return sorted(key for key, cell in cells.items() if cell[flag])
+
+
+async def test_the_matrix_shows_one_gap_and_one_overlap(demo_app: FastAPI) -> None:
+    """CTED sees every State's row: every open need worked on but Kenya's asset freezing
+    (its workshop cancelled), and Kenya's border management with two leads at once."""
+    async with _signed_in(demo_app, "analyst") as analyst:
+        cells = await _matrix(analyst)
+    assert _flagged(cells, "gap") == [content.DEMO_GAP]
+    assert _flagged(cells, "overlap") == [content.DEMO_OVERLAP]
+    assert {state for state, _ in cells} == DEMO_STATES - {"FRA"}
+    gap = cells[content.DEMO_GAP]
+    assert gap["open_needs"] == 1 and gap["entities"] == []
+    assert gap["activities"] == {
+        "planned": 0,
+        "ongoing": 0,
+        "completed": 0,
+        "cancelled": 1,
+        "total": 1,
+    }
+    overlap = cells[content.DEMO_OVERLAP]
+    # IOM (from the accepted offer, ICAO its partner) and INTERPOL (IOM its partner) at
+    # work; ICAO's completed workshop counts but does not overlap.
+    assert overlap["entities"] == ["ICAO", "INTERPOL", "IOM"]
+    assert overlap["activities"]["planned"] == 1 and overlap["activities"]["ongoing"] == 1
+    assert overlap["activities"]["completed"] == 1
+    # A cell of completed work only, with no open need: neither flag.
+    legislation = cells[("KEN", "legislation")]
+    assert legislation["open_needs"] == 0 and not legislation["gap"]
+    assert legislation["activities"]["completed"] == 1
+
+
+async def test_the_service_counts_the_same_cells_for_cted(demo_run: DemoRun) -> None:
+    """`read_matrix` with the analyst's grant, straight on the database."""
+    database = Database(demo_run.url)
+    try:
+        async with database.transaction() as session:
+            analyst = await session.exec(
+                select(User).where(col(User.email) == content.MARKER_EMAIL)
+            )
+            user = analyst.one()
+            cted = await organizations.organization_by_code(session, "CTED")
+            assert cted is not None
+            access = Access(
+                Subject(
+                    user_id=user.id,
+                    client_id=None,
+                    organization=cted,
+                    roles=frozenset({"cted_analyst"}),
+                    audit=AuditContext().as_user(user.id, cted.code),
+                ),
+                "activity",
+                "read",
+                frozenset({DataScope.ALL}),
+            )
+            matrix = await planning.read_matrix(session, access, planning.MatrixFilters())
+            by_year = await planning.read_matrix(session, access, planning.MatrixFilters(year=2025))
+            await session.rollback()  # the read's audit event is not the demo's
+    finally:
+        await database.dispose()
+    assert [(c.state, c.area) for c in matrix.cells if c.gap] == [content.DEMO_GAP]
+    assert [(c.state, c.area) for c in matrix.cells if c.overlap] == [content.DEMO_OVERLAP]
+    # In 2025 only UNOCT's drafting support was under way (since completed).
+    assert [(c.state, c.area) for c in by_year.cells if c.activities.total] == [
+        ("KEN", "legislation")
+    ]
+
+
+async def test_an_entity_sees_the_flags_only_in_states_that_share_their_needs(
+    demo_app: FastAPI,
+) -> None:
+    """Kenya and Colombia share their needs; Indonesia (by its report only), Jordan
+    (withdrawn) and France do not: UNODC gets no cell of theirs, not even of its own work.
+    A State's focal point sees its own row."""
+    async with _signed_in(demo_app, "focal.unodc") as unodc:
+        seen = await _matrix(unodc)
+    assert {state for state, _ in seen} == {"KEN", "COL"}
+    assert _flagged(seen, "gap") == [content.DEMO_GAP]
+    assert _flagged(seen, "overlap") == [content.DEMO_OVERLAP]
+    async with _signed_in(demo_app, "focal.jordan") as jordan:
+        own = await _matrix(jordan)
+    assert set(own) == {("JOR", "border_management"), ("JOR", "counter_financing")}
+    assert not _flagged(own, "gap") and not _flagged(own, "overlap")
+
+
+async def test_the_activities_answer_their_states_needs_with_iso_currencies(
+    demo_app: FastAPI,
+) -> None:
+    async with _signed_in(demo_app, "analyst") as analyst:
+        listed = await analyst.get("/api/v1/activities", params={"limit": 100})
+        needs = await analyst.get("/api/v1/needs", params={"limit": 200})
+    assert listed.status_code == 200 and needs.status_code == 200, listed.text + needs.text
+    items = listed.json()["items"]
+    need_states = {need["id"]: need["state"]["code"] for need in needs.json()["items"]}
+    assert len(items) == EXPECTED["activities"]
+    assert {item["lead"]["code"] for item in items} >= {
+        "UNODC",
+        "INTERPOL",
+        "IOM",
+        "ICAO",
+        "UNOCT",
+    }
+    for item in items:
+        assert all(need_states[need] == item["state"]["code"] for need in item["need_ids"])
+        assert pycountry.currencies.get(alpha_3=item["currency"]) is not None
+        assert item["budget"] is not None
+        assert bool(item["outputs"]) is (item["status"] == "completed")
+    # Accepting an offer planned an activity; its lead's focal point filled in the rest.
+    from_offers = {i["state"]["code"]: i for i in items if i["offer_id"] is not None}
+    assert set(from_offers) == {"KEN", "IDN"}
+    kenya = from_offers["KEN"]
+    assert kenya["lead"]["code"] == "IOM" and kenya["version"] == 2
+    assert [p["code"] for p in kenya["partners"]] == ["ICAO"]
+    assert len(kenya["need_ids"]) == 2 and len(kenya["measure_ids"]) == 1
+    assert sum(len(item["measure_ids"]) for item in items) == EXPECTED["activity measures"]
+    completed = [i for i in items if i["status"] == "completed"]
+    assert {i["lead"]["code"] for i in completed} == {"ICAO", "UNOCT"}
+    assert {"Drafters and prosecutors trained", "Officials trained"} <= {
+        output["name"] for item in completed for output in item["outputs"]
+    }
+
+
+async def test_status_changes_are_audited_with_before_and_after(demo_run: DemoRun) -> None:
+    database = Database(demo_run.url)
+    try:
+        async with database.sessionmaker() as session:
+            rows = (
+                await session.exec(
+                    select(AuditEvent, User.email)
+                    .join(User, col(User.id) == col(AuditEvent.actor_user_id))
+                    .where(col(AuditEvent.action) == "activity.update")
+                )
+            ).all()
+    finally:
+        await database.dispose()
+    updates = [(email.split("@")[0], json.loads(event.details)) for event, email in rows]
+    moves = {(who, details["status"]["after"]) for who, details in updates if "status" in details}
+    assert moves == {("analyst", "cancelled"), ("analyst", "completed")}
+    completed = next(d for _, d in updates if d.get("status", {}).get("after") == "completed")
+    assert completed["status"]["before"] == "ongoing" and completed["version"] == 2
+    assert completed["outputs"]["before"] == []
+    assert {o["name"] for o in completed["outputs"]["after"]} == {
+        "Draft amendments submitted to Parliament",
+        "Drafters and prosecutors trained",
+    }
+    # The two plans of accepted offers, filled in by IOM's and UNODC's focal points.
+    assert {who for who, details in updates if "partners" in details} == {
+        "focal.iom",
+        "focal.unodc",
+    }
+
+
+async def test_a_demo_loaded_before_joint_planning_gets_its_activities_and_nothing_else(
+    fresh_database_url: str, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A demo database loaded before activities existed (its offers accepted without a
+    plan) gets the plans of its accepted offers and the demo's activities, written by its
+    own accounts, on the next `ctcp demo`; a third run adds nothing."""
+    database = Database(fresh_database_url)
+    hasher = PasswordHasher(
+        memory_kib=settings.argon2_memory_kib,
+        time_cost=settings.argon2_time_cost,
+        parallelism=settings.argon2_parallelism,
+    )
+
+    async def load() -> demo_service.DemoSummary | None:
+        async with database.transaction() as session:
+            return await demo_service.load_demo(
+                session, password=DEMO_PASSWORD, hasher=hasher, context=AuditContext()
+            )
+
+    async def nothing(*args: Any) -> None:
+        pass
+
+    try:
+        async with database.transaction() as session:
+            await organizations.load_reference_data(session, context=AuditContext())
+        with monkeypatch.context() as patched:
+            patched.setattr(demo_service, "_activities", nothing)
+            patched.setattr(planning, "plan_from_offer", nothing)
+            assert await load() is not None
+        before = await table_counts(fresh_database_url, TABLES)
+        assert before["activities"] == 0
+        async with database.sessionmaker() as session:
+            last_event = (await session.exec(select(func.max(AuditEvent.id)))).one()
+        topped_up = await load()
+        assert topped_up is not None
+        assert topped_up.counts == {
+            "activities": 14,
+            "  cancelled activities": 1,
+            "  completed activities": 2,
+            "  ongoing activities": 6,
+            "  planned activities": 5,
+            "activity partners": 10,
+            "activity needs": 13,
+            "activity measures": 5,
+        }
+        after = await table_counts(fresh_database_url, TABLES)
+        assert await load() is None
+        assert await table_counts(fresh_database_url, TABLES) == after
+        async with database.sessionmaker() as session:
+            planned = (
+                await session.exec(
+                    select(User.email)
+                    .join(Activity, col(Activity.created_by) == col(User.id))
+                    .where(col(Activity.offer_id).is_not(None))
+                )
+            ).all()
+            actions = Counter(
+                (
+                    await session.exec(
+                        select(AuditEvent.action).where(col(AuditEvent.id) > last_event)
+                    )
+                ).all()
+            )
+    finally:
+        await database.dispose()
+    added = {name: after[name] - before[name] for name in TABLES}
+    assert added == {
+        **dict.fromkeys(TABLES, 0),
+        "activities": 14,
+        "activity partners": 10,
+        "activity needs": 13,
+        "activity measures": 5,
+        "audit events": added["audit events"],
+    }
+    # Each plan made as the focal point who accepted the offer, as accepting does today.
+    assert sorted(planned) == [
+        f"focal.{state}@{content.DEMO_DOMAIN}" for state in ("indonesia", "kenya")
+    ]
+    # Fourteen records (two from offers), two filled-in plans, two status changes.
+    assert actions == {"activity.create": 14, "activity.update": 4}

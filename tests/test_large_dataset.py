@@ -8,14 +8,14 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import phonenumbers
 import pycountry
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import delete
+from sqlalchemy import delete, func
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -29,6 +29,7 @@ from ctcp.assistance.models import (
 )
 from ctcp.audit import service as audit
 from ctcp.audit.models import AuditEvent
+from ctcp.consent import needs_sharing
 from ctcp.consent import service as consent
 from ctcp.consent.models import ConsentEvent, Publication, PublicationSection
 from ctcp.contacts.models import ContactPoint, ContactPointVersion
@@ -40,6 +41,8 @@ from ctcp.core.db import Database
 from ctcp.identity.models import User, UserRole
 from ctcp.identity.roles import role_fits
 from ctcp.organizations.models import Organization
+from ctcp.planning.models import Activity, ActivityNeed, ActivityPartner
+from ctcp.planning.schemas import iso_4217_codes
 from ctcp.reports.models import Recommendation, ReportSection, VisitReport
 from ctcp_demo.content import DEMO_PASSWORD
 from ctcp_demo.large import CONTACT_STATES, MARKER_EMAIL, SCALES
@@ -60,6 +63,9 @@ TABLES: dict[str, type[SQLModel]] = {
     "request needs": AssistanceRequestNeed,
     "transitions": RequestTransition,
     "offers": Offer,
+    "activities": Activity,
+    "activity partners": ActivityPartner,
+    "activity needs": ActivityNeed,
     "contact points": ContactPoint,
     "contact-point versions": ContactPointVersion,
     "audit events": AuditEvent,
@@ -147,10 +153,15 @@ def test_counts_follow_the_scale(built: Built) -> None:
     assert counts["requests"] == SMALL.requests
     assert counts["request needs"] >= SMALL.requests
     assert counts["offers"] > SMALL.requests // 2
+    assert counts["activities"] == SMALL.activities
+    # Some with partners and some linked to needs, not all.
+    assert 0 < counts["activity partners"] < counts["activities"]
+    assert 0 < counts["activity needs"] < counts["activities"]
     assert counts["audit events"] == built.chain_before + SMALL.audit_events
     assert MARKER_EMAIL in output and DEMO_PASSWORD in output
     assert re.search(rf"\bcontact points\W+{counts['contact points']}\b", output), output
     assert re.search(r"States with contact points\W+59\b", output), output
+    assert re.search(rf"\bactivities\W+{SMALL.activities}\b", output), output
 
 
 async def test_roles_fit_organizations_and_statuses_spread(built: Built) -> None:
@@ -447,6 +458,215 @@ async def test_generated_focal_points_read_the_directory_by_its_rules(
         exported = await client.get("/api/v1/contact-points/export", params={"format": "csv"})
         assert exported.status_code == 200, exported.text
         assert _exported_ids(exported.text) == for_entities
+
+
+@dataclass
+class _Planning:
+    """The built activities and what they hang on, read once."""
+
+    activities: list[Activity]
+    partners: dict[uuid.UUID, set[uuid.UUID]]
+    needs: dict[uuid.UUID, set[uuid.UUID]]
+    need_states: dict[uuid.UUID, uuid.UUID]
+    organizations: dict[uuid.UUID, Organization]
+    offers: dict[uuid.UUID, Offer]
+    requests: dict[uuid.UUID, AssistanceRequest]
+    request_needs: dict[uuid.UUID, set[uuid.UUID]]
+    actions: Counter[str]
+
+
+async def _planning(url: str) -> _Planning:
+    database = Database(url)
+    try:
+        async with database.sessionmaker() as session:
+            activities = list((await session.exec(select(Activity))).all())
+            partners: dict[uuid.UUID, set[uuid.UUID]] = {}
+            for link in (await session.exec(select(ActivityPartner))).all():
+                partners.setdefault(link.activity_id, set()).add(link.organization_id)
+            needs: dict[uuid.UUID, set[uuid.UUID]] = {}
+            for tie in (await session.exec(select(ActivityNeed))).all():
+                needs.setdefault(tie.activity_id, set()).add(tie.need_id)
+            need_states = dict((await session.exec(select(Need.id, Need.state_id))).all())
+            organizations = {o.id: o for o in (await session.exec(select(Organization))).all()}
+            offers = {o.id: o for o in (await session.exec(select(Offer))).all()}
+            requests = {r.id: r for r in (await session.exec(select(AssistanceRequest))).all()}
+            request_needs: dict[uuid.UUID, set[uuid.UUID]] = {}
+            for row in (await session.exec(select(AssistanceRequestNeed))).all():
+                request_needs.setdefault(row.request_id, set()).add(row.need_id)
+            actions = Counter(
+                (
+                    await session.exec(
+                        select(AuditEvent.action).where(
+                            col(AuditEvent.object_type) == "activity",
+                            col(AuditEvent.outcome) == "allowed",
+                        )
+                    )
+                ).all()
+            )
+    finally:
+        await database.dispose()
+    return _Planning(
+        activities,
+        partners,
+        needs,
+        need_states,
+        organizations,
+        offers,
+        requests,
+        request_needs,
+        actions,
+    )
+
+
+async def test_activities_spread_over_states_areas_statuses_and_years(built: Built) -> None:
+    found = await _planning(built.url)
+    activities, organizations = found.activities, found.organizations
+    assert len(activities) == SMALL.activities
+    assert {a.status for a in activities} == {"planned", "ongoing", "completed", "cancelled"}
+    assert len({a.area for a in activities}) == 8
+    assert len({a.state_id for a in activities}) >= 40
+    assert len({a.lead_id for a in activities}) >= 15
+    starts = [a.starts_on for a in activities if a.offer_id is None]
+    assert min(starts) >= date(2019, 1, 1) and max(starts) <= date(2028, 12, 31)
+    assert len({day.year for day in starts}) == 10  # 2019 to 2028
+    for activity in activities:
+        lead = organizations[activity.lead_id]
+        assert organizations[activity.state_id].kind == "member_state"
+        assert lead.kind in ("compact_entity", "secretariat") and lead.code != "CTED"
+        assert activity.ends_on is None or activity.starts_on <= activity.ends_on
+        assert activity.ends_on is None or activity.ends_on <= date(2028, 12, 31)
+        # Outputs belong to completed work; a budget goes with an ISO 4217 currency.
+        assert bool(activity.outputs) is (activity.status == "completed")
+        assert (activity.budget is None) == (activity.currency is None)
+        assert activity.currency is None or activity.currency in iso_4217_codes()
+        assert activity.created_at <= activity.updated_at and activity.version >= 1
+        for partner in found.partners.get(activity.id, ()):
+            assert partner != activity.lead_id
+            assert organizations[partner].kind in ("compact_entity", "secretariat")
+        # The needs it answers are its State's.
+        for need in found.needs.get(activity.id, ()):
+            assert found.need_states[need] == activity.state_id
+
+
+async def test_every_accepted_offer_planned_one_activity(built: Built) -> None:
+    """As accepting does: the offering entity leads, in the request's State, answering the
+    request's needs, from the moment of the acceptance."""
+    found = await _planning(built.url)
+    accepted = {o.id: o for o in found.offers.values() if o.status == "accepted"}
+    from_offers = {a.offer_id: a for a in found.activities if a.offer_id is not None}
+    assert accepted and set(from_offers) == set(accepted)
+    for offer_id, activity in from_offers.items():
+        offer = accepted[offer_id]
+        filed = found.requests[offer.request_id]
+        assert activity.lead_id == offer.organization_id
+        assert activity.state_id == filed.state_id
+        assert activity.created_at == offer.decided_at
+        assert activity.starts_on == activity.created_at.date()
+        assert found.needs[activity.id] == found.request_needs[filed.id]
+        # The offer's budget becomes the activity's only when its lead fills it in.
+        assert activity.budget is None or (activity.budget, activity.currency) == (
+            offer.budget,
+            offer.currency,
+        )
+    moved = {
+        "in_progress": {"ongoing", "completed"},
+        "completed": {"completed"},
+        "withdrawn": {"cancelled"},
+        "matched": {"planned"},
+    }
+    for offer_id, activity in from_offers.items():
+        status = found.requests[accepted[offer_id].request_id].status
+        assert activity.status in moved[status], (status, activity.status)
+
+
+async def test_each_activity_has_the_audit_events_the_service_writes(built: Built) -> None:
+    found = await _planning(built.url)
+    assert found.actions["activity.create"] == len(found.activities)
+    assert found.actions["activity.update"] == sum(a.version - 1 for a in found.activities)
+    assert found.actions["activity.update"] > 0 and found.actions["activity.read"] > 0
+
+
+async def _busiest_entity(url: str) -> tuple[str, uuid.UUID]:
+    """A focal point of the entity leading the most activities, and the entity."""
+    database = Database(url)
+    try:
+        async with database.sessionmaker() as session:
+            email, entity_id = (
+                await session.exec(
+                    select(User.email, User.organization_id)
+                    .join(UserRole, col(UserRole.user_id) == col(User.id))
+                    .join(Activity, col(Activity.lead_id) == col(User.organization_id))
+                    .where(col(UserRole.role) == "entity_focal_point")
+                    .group_by(col(User.email), col(User.organization_id))
+                    .order_by(func.count().desc(), col(User.email))
+                    .limit(1)
+                )
+            ).one()
+    finally:
+        await database.dispose()
+    return email, entity_id
+
+
+async def test_an_entity_gets_matrix_cells_only_for_states_that_share(
+    built: Built, built_app: FastAPI
+) -> None:
+    found = await _planning(built.url)
+    email, entity_id = await _busiest_entity(built.url)
+    database = Database(built.url)
+    try:
+        async with database.sessionmaker() as session:
+            sharing = set(
+                (
+                    await session.exec(
+                        select(Organization.code).where(
+                            col(Organization.id).in_(needs_sharing.sharing_states(clock.now()))
+                        )
+                    )
+                ).all()
+            )
+    finally:
+        await database.dispose()
+    codes = {o.id: o.code for o in found.organizations.values()}
+    own_elsewhere = {
+        codes[a.state_id]
+        for a in found.activities
+        if a.lead_id == entity_id and codes[a.state_id] not in sharing
+    }
+    assert own_elsewhere, "the entity should lead work in a State that does not share"
+    async with new_client(built_app) as client:
+        await sign_in(client, email, DEMO_PASSWORD)
+        response = await client.get("/api/v1/coordination/matrix")
+        assert response.status_code == 200, response.text
+        cells = response.json()["cells"]
+    shown = {cell["state"] for cell in cells}
+    assert shown and shown <= sharing
+    assert not shown & own_elsewhere  # not even its own work there
+    assert any(cell["gap"] for cell in cells) and any(cell["overlap"] for cell in cells)
+    async with new_client(built_app) as client:
+        analyst = await _an_analyst(built.url)
+        await sign_in(client, analyst, DEMO_PASSWORD)
+        response = await client.get("/api/v1/coordination/matrix")
+        assert response.status_code == 200, response.text
+        every = response.json()["cells"]
+    assert sum(cell["activities"]["total"] for cell in every) == len(found.activities)
+    assert {cell["state"] for cell in every} > shown
+
+
+async def _an_analyst(url: str) -> str:
+    database = Database(url)
+    try:
+        async with database.sessionmaker() as session:
+            return (
+                await session.exec(
+                    select(User.email)
+                    .join(UserRole, col(UserRole.user_id) == col(User.id))
+                    .where(col(UserRole.role) == "cted_analyst")
+                    .order_by(col(User.email))
+                    .limit(1)
+                )
+            ).one()
+    finally:
+        await database.dispose()
 
 
 def test_a_second_run_adds_nothing(built: Built) -> None:

@@ -7,12 +7,15 @@ entities (so the reference data fits), but no finding or recommendation is real.
 import uuid
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
 from ctcp.assistance.models import Programme
 from ctcp.assistance.schemas import ConsultationCreate, IndicatorIn, MeasureIn, Participant
 from ctcp.contacts.models import ContactAudience, ContactKind
 from ctcp.contacts.schemas import STALE_AFTER_DAYS, ContactPointContent, ContactPointUpdate
 from ctcp.identity.roles import Role
+from ctcp.planning.models import ActivityKind, ActivityStatus
+from ctcp.planning.schemas import ActivityCreate, ActivityOutput, ActivityUpdate
 from ctcp.reports.models import Priority, ReportKind, ThematicArea
 from ctcp.reports.schemas import RecommendationIn, ReportContent, SectionIn
 
@@ -1113,3 +1116,340 @@ FRANCE_FIU_UPDATE = ContactPointUpdate(
     phone="+33 1 99 00 30 10",
     working_hours="lun.-ven. 09:00-18:00",
 )
+
+
+# --- joint planning: who does what, where --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DemoActivity:
+    """An activity of the demo, recorded by `writer` (an entity's focal point for their own
+    organization's work, or the CTED analyst for any lead).
+
+    `needs` are words of the descriptions of the State's needs it answers, `measures` the
+    titles of the State's plan measures it carries out (both looked up when it is
+    recorded); `then` is what its writer changes afterwards, for the history.
+    """
+
+    key: str
+    writer: str
+    body: ActivityCreate
+    needs: tuple[str, ...] = ()
+    measures: tuple[str, ...] = ()
+    then: ActivityUpdate | None = None
+
+
+@dataclass(frozen=True)
+class DemoPlannedOffer:
+    """The activity an accepted offer planned (led by the offering entity, in the request's
+    State), completed by its lead's focal point: dates, partners, budget (the offer's stays
+    the offer's), more needs, measures."""
+
+    state: str
+    lead: str
+    writer: str
+    change: ActivityUpdate
+    needs: tuple[str, ...] = ()
+    measures: tuple[str, ...] = ()
+
+
+T = ActivityKind
+S = ActivityStatus
+
+# The two activities accepting the demo's offers planned. Kenya's passenger information
+# unit (IOM) overlaps INTERPOL's work at the land border posts in 2027: the demo's one
+# overlap.
+PLANNED_OFFERS = (
+    DemoPlannedOffer(
+        state="KEN",
+        lead="IOM",
+        writer="focal.iom",
+        change=ActivityUpdate(
+            version=1,
+            programme=Programme.COUNTERING_TERRORIST_TRAVEL,
+            kind=T.EQUIPMENT,
+            starts_on=date(2027, 1, 11),
+            ends_on=date(2027, 12, 17),
+            partners=["ICAO"],
+            budget=Decimal("450000"),
+            currency="USD",
+        ),
+        needs=("passenger information unit analysts",),
+        measures=("An operational passenger information unit",),
+    ),
+    DemoPlannedOffer(
+        state="IDN",
+        lead="UNODC",
+        writer="focal.unodc",
+        change=ActivityUpdate(
+            version=1,
+            kind=T.EQUIPMENT,
+            starts_on=date(2027, 2, 1),
+            ends_on=date(2027, 11, 30),
+            partners=["IMO"],
+            budget=Decimal("600000"),
+            currency="USD",
+        ),
+    ),
+)
+
+# Every State's open needs have someone at work on them but one: Kenya's asset freezing,
+# whose IMF workshop was cancelled (a cancelled activity closes no gap) and whose request
+# still waits on UNODC's offer. The demo's one gap.
+ACTIVITIES = (
+    DemoActivity(
+        key="ken.i24-7",
+        writer="focal.interpol",
+        body=ActivityCreate(
+            state="KEN",
+            area=A.BORDER_MANAGEMENT,
+            programme=Programme.COUNTERING_TERRORIST_TRAVEL,
+            kind=T.EQUIPMENT,
+            title="Connection of land border posts to INTERPOL databases",
+            description="Extension of I-24/7 to eight land border posts, with screening of "
+            "passenger data against the nominal and travel-document databases.",
+            status=S.ONGOING,
+            starts_on=date(2026, 9, 1),
+            ends_on=date(2027, 6, 30),
+            partners=["IOM"],
+            budget=Decimal("95000"),
+            currency="EUR",
+        ),
+        needs=("passenger name record",),
+        measures=("Border posts connected to INTERPOL databases",),
+    ),
+    DemoActivity(
+        key="ken.annex-9",
+        writer="focal.icao",
+        body=ActivityCreate(
+            state="KEN",
+            area=A.BORDER_MANAGEMENT,
+            programme=Programme.COUNTERING_TERRORIST_TRAVEL,
+            kind=T.TRAINING,
+            title="Workshop on the PNR standards of ICAO Annex 9",
+            description="Three days with the civil aviation authority, immigration and the "
+            "data-protection commissioner on the Standards and Recommended Practices of "
+            "Annex 9 for passenger name record data.",
+            status=S.COMPLETED,
+            starts_on=date(2026, 2, 10),
+            ends_on=date(2026, 2, 12),
+            budget=Decimal("18500"),
+            currency="CAD",
+            outputs=[
+                ActivityOutput(name="Officials trained", value=28, unit="participants"),
+                ActivityOutput(name="Gap analysis against Annex 9", value=1, unit="reports"),
+            ],
+        ),
+        measures=("PNR standards of ICAO Annex 9",),
+    ),
+    DemoActivity(
+        key="ken.forensics",
+        writer="focal.unodc",
+        body=ActivityCreate(
+            state="KEN",
+            area=A.LAW_ENFORCEMENT,
+            kind=T.TRAINING,
+            title="Digital forensics for regional investigators",
+            description="Four courses on the seizure and examination of digital evidence for "
+            "investigators of the regional units, and the equipment of two laboratories.",
+            status=S.ONGOING,
+            starts_on=date(2026, 6, 1),
+            ends_on=date(2027, 3, 31),
+            partners=["INTERPOL"],
+            budget=Decimal("240000"),
+            currency="USD",
+        ),
+        needs=("digital-forensics laboratories",),
+    ),
+    DemoActivity(
+        key="ken.sanctions-workshop",
+        writer="analyst",
+        body=ActivityCreate(
+            state="KEN",
+            area=A.COUNTER_FINANCING,
+            lead="IMF",
+            kind=T.TRAINING,
+            title="Workshop on targeted financial sanctions for supervisors",
+            description="A week with the central bank, the capital markets authority and the "
+            "financial intelligence unit on freezing without delay.",
+            status=S.PLANNED,
+            starts_on=date(2026, 10, 5),
+            ends_on=date(2026, 10, 9),
+            budget=Decimal("60000"),
+            currency="USD",
+        ),
+        needs=("freeze terrorist assets",),
+        then=ActivityUpdate(version=1, status=S.CANCELLED),
+    ),
+    DemoActivity(
+        key="ken.travel-offence",
+        writer="analyst",
+        body=ActivityCreate(
+            state="KEN",
+            area=A.LEGISLATION,
+            lead="UNOCT",
+            kind=T.LEGISLATIVE_DRAFTING,
+            title="Drafting support: travel for terrorist purposes",
+            description="Support to the drafters of the amendments criminalizing travel for "
+            "terrorist purposes, with a review of the definition of a terrorist act.",
+            status=S.ONGOING,
+            starts_on=date(2025, 9, 1),
+            ends_on=date(2026, 6, 30),
+            partners=["UNODC"],
+            budget=Decimal("85000"),
+            currency="USD",
+        ),
+        then=ActivityUpdate(
+            version=1,
+            status=S.COMPLETED,
+            outputs=[
+                ActivityOutput(name="Draft amendments submitted to Parliament", value=1),
+                ActivityOutput(
+                    name="Drafters and prosecutors trained", value=32, unit="participants"
+                ),
+            ],
+        ),
+    ),
+    DemoActivity(
+        key="idn.counsel",
+        writer="analyst",
+        body=ActivityCreate(
+            state="IDN",
+            area=A.HUMAN_RIGHTS,
+            lead="OHCHR",
+            kind=T.TRAINING,
+            title="Access to counsel in terrorism cases",
+            description="Joint training of defence lawyers and police investigators on "
+            "access to counsel from the first hour of custody.",
+            status=S.ONGOING,
+            starts_on=date(2026, 4, 1),
+            ends_on=date(2027, 2, 26),
+            partners=["UNODC"],
+            budget=Decimal("150000"),
+            currency="CHF",
+        ),
+        needs=("defence lawyers",),
+    ),
+    DemoActivity(
+        key="idn.prisons",
+        writer="analyst",
+        body=ActivityCreate(
+            state="IDN",
+            area=A.LAW_ENFORCEMENT,
+            lead="UNOCT",
+            kind=T.TRAINING,
+            title="Prison intelligence course",
+            description="A course for prison intelligence officers and a protocol for the "
+            "secure exchange of information with the counter-terrorism police unit.",
+            starts_on=date(2027, 3, 1),
+            ends_on=date(2027, 9, 30),
+            partners=["UNODC"],
+            budget=Decimal("210000"),
+            currency="USD",
+        ),
+        needs=("prison intelligence",),
+    ),
+    DemoActivity(
+        key="jor.biometrics",
+        writer="analyst",
+        body=ActivityCreate(
+            state="JOR",
+            area=A.BORDER_MANAGEMENT,
+            lead="INTERPOL",
+            programme=Programme.COUNTERING_TERRORIST_TRAVEL,
+            kind=T.EQUIPMENT,
+            title="Biometric screening at the land crossings",
+            description="Fingerprint and face capture at the four main land crossings, "
+            "checked against INTERPOL's biometric databases.",
+            starts_on=date(2027, 2, 1),
+            ends_on=date(2027, 12, 31),
+            budget=Decimal("300000"),
+            currency="EUR",
+        ),
+        needs=("Biometric screening",),
+    ),
+    DemoActivity(
+        key="jor.cash-couriers",
+        writer="analyst",
+        body=ActivityCreate(
+            state="JOR",
+            area=A.COUNTER_FINANCING,
+            lead="UNODC",
+            kind=T.ASSESSMENT,
+            title="Cash declarations at the land borders: an assessment",
+            description="An assessment of the declaration of cash and bearer instruments at "
+            "the land borders, with customs and the financial intelligence unit.",
+            status=S.ONGOING,
+            starts_on=date(2026, 5, 4),
+            ends_on=date(2026, 12, 18),
+            partners=["WCO"],
+            budget=Decimal("70000"),
+            currency="USD",
+        ),
+        needs=("declaration system for cash",),
+    ),
+    DemoActivity(
+        key="col.tracing",
+        writer="focal.unodc",
+        body=ActivityCreate(
+            state="COL",
+            area=A.BORDER_MANAGEMENT,
+            programme=Programme.SALW_TERRORISM_NEXUS,
+            kind=T.EQUIPMENT,
+            title="Firearms marking and a tracing desk",
+            description="Marking machines for the national police, a tracing desk and the "
+            "training of its investigators.",
+            status=S.ONGOING,
+            starts_on=date(2026, 8, 3),
+            ends_on=date(2027, 12, 17),
+            budget=Decimal("350000"),
+            currency="USD",
+        ),
+        needs=("Firearms marking",),
+        measures=("Marking, record-keeping and tracing of firearms",),
+    ),
+    DemoActivity(
+        key="col.depots",
+        writer="analyst",
+        body=ActivityCreate(
+            state="COL",
+            area=A.LAW_ENFORCEMENT,
+            lead="UNODA",
+            programme=Programme.SALW_TERRORISM_NEXUS,
+            kind=T.EQUIPMENT,
+            title="Physical security of regional ammunition depots",
+            description="Fences, locks, alarms and stockpile-management training for the "
+            "regional depots holding seized firearms and ammunition.",
+            status=S.ONGOING,
+            starts_on=date(2026, 9, 15),
+            ends_on=date(2028, 6, 30),
+            partners=["UNDP"],
+            budget=Decimal("420000"),
+            currency="USD",
+        ),
+        needs=("Secure storage of seized firearms",),
+        measures=("Physical security of ammunition depots",),
+    ),
+    DemoActivity(
+        key="col.defenders",
+        writer="analyst",
+        body=ActivityCreate(
+            state="COL",
+            area=A.HUMAN_RIGHTS,
+            lead="OHCHR",
+            kind=T.LEGISLATIVE_DRAFTING,
+            title="Guidance for prosecutors on human-rights defenders",
+            description="Drafting, with the Attorney General's office, of guidance on "
+            "protecting human-rights defenders in terrorism investigations.",
+            starts_on=date(2027, 1, 18),
+            ends_on=date(2027, 7, 30),
+            partners=["UNDP"],
+            budget=Decimal("90000"),
+            currency="CHF",
+        ),
+        needs=("human-rights defenders",),
+    ),
+)
+# The cells the demo's matrix flags (State, area), for the tests and the README.
+DEMO_GAP = ("KEN", A.COUNTER_FINANCING.value)
+DEMO_OVERLAP = ("KEN", A.BORDER_MANAGEMENT.value)

@@ -26,8 +26,9 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any, Protocol, cast
 
 import phonenumbers
@@ -44,6 +45,7 @@ from ctcp.assistance.models import (
     NeedSource,
     NeedStatus,
     OfferStatus,
+    Programme,
     RequestStatus,
 )
 from ctcp.audit import service as audit
@@ -64,6 +66,9 @@ from ctcp.identity.passwords import PasswordHasher
 from ctcp.identity.roles import Role
 from ctcp.organizations import service as organizations
 from ctcp.organizations.models import Organization, OrganizationKind
+from ctcp.planning import service as planning_service
+from ctcp.planning.models import Activity, ActivityKind, ActivityStatus
+from ctcp.planning.regions import RegionalGroup, group_of
 from ctcp.reports.models import (
     Priority,
     ReportKind,
@@ -93,6 +98,8 @@ COPY_TABLES = frozenset(
         "users",
         "user_roles",
         "assistance_needs",
+        "activity_partners",
+        "activity_needs",
     }
 )
 
@@ -111,12 +118,13 @@ class Scale:
     needs: int
     requests: int
     audit_events: int
+    activities: int
 
 
 SCALES = {
-    "small": Scale("small", 200, 100, 300, 100, 10_000),
-    "medium": Scale("medium", 2_000, 1_000, 3_000, 1_000, 100_000),
-    "large": Scale("large", 20_000, 10_000, 30_000, 10_000, 1_000_000),
+    "small": Scale("small", 200, 100, 300, 100, 10_000, 200),
+    "medium": Scale("medium", 2_000, 1_000, 3_000, 1_000, 100_000, 2_000),
+    "large": Scale("large", 20_000, 10_000, 30_000, 10_000, 1_000_000, 20_000),
 }
 
 
@@ -557,6 +565,115 @@ CAPITAL_ZONES = {
 }
 
 
+# Joint planning: the activities of the Compact, those of accepted offers and the others
+# over 2019-2028, the ones begun before the platform loaded from CTED's former matrix of
+# technical assistance in its first year. They draw from a generator of their own, like
+# the directory, so every other row stays as it was.
+ACTIVITY_SEED = SEED + 18
+FIRST_START = date(2019, 1, 1)
+LAST_START = date(2028, 6, 30)
+LAST_END = date(2028, 12, 31)
+TODAY = END.date()
+# How much capacity building each regional group receives (little in WEOG's States);
+# each State's share is drawn around its group's.
+REGION_WEIGHTS = {
+    RegionalGroup.AFRICAN: 5.0,
+    RegionalGroup.ASIA_PACIFIC: 4.0,
+    RegionalGroup.LATIN_AMERICAN_CARIBBEAN: 3.0,
+    RegionalGroup.EASTERN_EUROPEAN: 2.0,
+    RegionalGroup.WESTERN_EUROPEAN_OTHERS: 0.3,
+}
+# The leads' shares of the work (1 for an entity not named; CTED leads none) and the
+# areas each works in most.
+LEAD_WEIGHTS = {
+    "UNODC": 24,
+    "UNOCT": 14,
+    "INTERPOL": 8,
+    "IOM": 7,
+    "UNDP": 6,
+    "OHCHR": 4,
+    "ICAO": 4,
+    "WCO": 4,
+    "IMO": 3,
+    "UNICRI": 3,
+    "UNESCO": 2,
+    "UNICEF": 2,
+    "UNWOMEN": 2,
+    "WORLDBANK": 2,
+    "IMF": 2,
+    "UNODA": 2,
+    "UNITAR": 2,
+}
+_A = ThematicArea
+LEAD_AREAS: dict[str, tuple[ThematicArea, ...]] = {
+    "UNODC": (_A.LEGISLATION, _A.COUNTER_FINANCING, _A.INTERNATIONAL_COOPERATION),
+    "INTERPOL": (_A.LAW_ENFORCEMENT, _A.BORDER_MANAGEMENT, _A.INTERNATIONAL_COOPERATION),
+    "IOM": (_A.BORDER_MANAGEMENT,),
+    "ICAO": (_A.BORDER_MANAGEMENT,),
+    "WCO": (_A.BORDER_MANAGEMENT, _A.COUNTER_FINANCING),
+    "IMO": (_A.BORDER_MANAGEMENT, _A.CRITICAL_INFRASTRUCTURE),
+    "OHCHR": (_A.HUMAN_RIGHTS,),
+    "UNDP": (_A.COUNTERING_VIOLENT_EXTREMISM, _A.HUMAN_RIGHTS),
+    "UNESCO": (_A.COUNTERING_VIOLENT_EXTREMISM,),
+    "UNICEF": (_A.COUNTERING_VIOLENT_EXTREMISM, _A.HUMAN_RIGHTS),
+    "UNWOMEN": (_A.COUNTERING_VIOLENT_EXTREMISM, _A.HUMAN_RIGHTS),
+    "UNAOC": (_A.COUNTERING_VIOLENT_EXTREMISM,),
+    "WORLDBANK": (_A.COUNTER_FINANCING,),
+    "IMF": (_A.COUNTER_FINANCING,),
+    "FATF": (_A.COUNTER_FINANCING,),
+    "UNODA": (_A.CRITICAL_INFRASTRUCTURE,),
+    "UNIDIR": (_A.CRITICAL_INFRASTRUCTURE,),
+    "IAEA": (_A.CRITICAL_INFRASTRUCTURE,),
+    "OPCW": (_A.CRITICAL_INFRASTRUCTURE,),
+    "COMMITTEE_1540": (_A.CRITICAL_INFRASTRUCTURE, _A.LEGISLATION),
+    "UNICRI": (_A.COUNTERING_VIOLENT_EXTREMISM, _A.CRITICAL_INFRASTRUCTURE),
+}
+_K = ActivityKind
+ACTIVITY_KINDS = (
+    (_K.TRAINING, 40),
+    (_K.LEGISLATIVE_DRAFTING, 12),
+    (_K.EQUIPMENT, 14),
+    (_K.MENTORING, 14),
+    (_K.ASSESSMENT, 12),
+    (_K.OTHER, 8),
+)
+# How long an activity of each kind runs (days), and what its title opens with.
+KIND_DAYS = {
+    _K.TRAINING: (2, 90),
+    _K.LEGISLATIVE_DRAFTING: (60, 540),
+    _K.EQUIPMENT: (90, 720),
+    _K.MENTORING: (90, 900),
+    _K.ASSESSMENT: (20, 180),
+    _K.OTHER: (30, 720),
+}
+KIND_WORDS = {
+    _K.TRAINING: "Training on",
+    _K.LEGISLATIVE_DRAFTING: "Drafting support on",
+    _K.EQUIPMENT: "Equipment for",
+    _K.MENTORING: "Mentoring on",
+    _K.ASSESSMENT: "Assessment of",
+    _K.OTHER: "Support on",
+}
+# What a completed activity of each kind records: (name, unit, low, high).
+KIND_OUTPUTS: dict[ActivityKind, tuple[tuple[str, str, int, int], ...]] = {
+    _K.TRAINING: (("Participants trained", "participants", 12, 180),),
+    _K.LEGISLATIVE_DRAFTING: (
+        ("Texts adopted", "texts", 1, 4),
+        ("Drafters trained", "participants", 5, 40),
+    ),
+    _K.EQUIPMENT: (("Items of equipment delivered", "items", 3, 400),),
+    _K.MENTORING: (("Officials mentored", "officials", 3, 40),),
+    _K.ASSESSMENT: (("Assessment reports", "reports", 1, 3),),
+    _K.OTHER: (("Meetings held", "meetings", 1, 12),),
+}
+CURRENCIES = (("USD", 62), ("EUR", 22), ("CHF", 5), ("GBP", 4), ("CAD", 4), ("AUD", 3))
+# Shares of the activities with partners, with needs linked, with a budget, open-ended.
+ACTIVITY_PARTNERED = 0.35
+ACTIVITY_LINKED = 0.35
+ACTIVITY_BUDGETED = 0.8
+ACTIVITY_OPEN_ENDED = 0.05
+
+
 @dataclass(frozen=True)
 class _Country:
     """What an entry of a State draws on: its country code, languages and capital's zone."""
@@ -641,6 +758,34 @@ class _NeedRef:
     state: Organization
     created_at: datetime
     shared: bool
+
+
+@dataclass(slots=True)
+class _Accepted:
+    """An accepted offer and what became of its request: the planned activity's makings."""
+
+    request_id: uuid.UUID
+    state: Organization
+    title: str
+    offer: dict[str, Any]
+    needs: list[_NeedRef]
+    decider: _Person
+    # The request's steps after the acceptance: (status, moment).
+    later: list[tuple[RequestStatus, datetime]]
+
+
+def _snapshot(row: dict[str, Any], state: str, lead: str) -> dict[str, Any]:
+    """An activity's audit snapshot as `planning.service` records it on creation (the
+    row's columns stand in for an `Activity`, as plain records do for sections)."""
+    return planning_service._snapshot(cast(Activity, SimpleNamespace(**row)), state, lead)
+
+
+def _at(day: date, hour: int) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
+
+
+def _code(organization: Organization) -> str:
+    return organization.code
 
 
 def _json(details: dict[str, Any]) -> str:
@@ -781,6 +926,7 @@ class _Build:
         self.reports: list[_Report] = []
         self.needs: list[_NeedRef] = []
         self.sharing_states: set[uuid.UUID] = set()
+        self.accepted: list[_Accepted] = []
         self.tally: Counter[str] = Counter()
 
     # --- helpers ------------------------------------------------------------------------
@@ -788,13 +934,20 @@ class _Build:
     def new_id(self) -> uuid.UUID:
         return uuid.UUID(int=self.rng.getrandbits(128), version=4)
 
-    def later(self, after: datetime, low_days: float, high_days: float) -> datetime:
+    def later(
+        self,
+        after: datetime,
+        low_days: float,
+        high_days: float,
+        rng: random.Random | None = None,
+    ) -> datetime:
         """A moment some days after `after`, always before END (squeezed if need be)."""
-        moment = after + timedelta(days=self.rng.uniform(low_days, high_days))
+        rng = rng or self.rng
+        moment = after + timedelta(days=rng.uniform(low_days, high_days))
         limit = END - timedelta(minutes=1)
         if moment >= limit:
             moment = after + (limit - after) / 2
-        return moment.replace(microsecond=self.rng.randrange(1_000_000))
+        return moment.replace(microsecond=rng.randrange(1_000_000))
 
     def someone(self, role: Role, org: Organization | None = None) -> _Person:
         if role is Role.STATE_FOCAL_POINT and org is not None:
@@ -1505,6 +1658,7 @@ class _Build:
         area = AREA_TEXT[ThematicArea(self.rng.choice(AREAS))][0]
         transitions: list[dict[str, Any]] = []
         offers: list[dict[str, Any]] = []
+        decider: _Person | None = None
         at = created
         for step, status in enumerate(path):
             if step == 0:
@@ -1519,6 +1673,7 @@ class _Build:
                 at = self.later(at, 2, 25)
             if status is RequestStatus.MATCHED:
                 self._accept(request_id, offers, actor, at)
+                decider = actor
             closing = status in (RequestStatus.DECLINED, RequestStatus.WITHDRAWN)
             transitions.append(
                 {
@@ -1588,6 +1743,25 @@ class _Build:
                         need.id,
                         {"status": {"before": before, "after": after}},
                     )
+        title = f"{area}: support requested by {state.name_en}"
+        accepted = [o for o in offers if o["status"] == OfferStatus.ACCEPTED.value]
+        if accepted and decider is not None:
+            # Accepting it planned the activity (written with the other activities).
+            matched = path.index(RequestStatus.MATCHED)
+            self.accepted.append(
+                _Accepted(
+                    request_id,
+                    state,
+                    title,
+                    accepted[0],
+                    chosen,
+                    decider,
+                    [
+                        (RequestStatus(row["to_status"]), row["at"])
+                        for row in transitions[matched + 1 :]
+                    ],
+                )
+            )
         later = self._request_rows
         later.append(
             (
@@ -1595,7 +1769,7 @@ class _Build:
                 {
                     "id": request_id,
                     "state_id": state.id,
-                    "title": f"{area}: support requested by {state.name_en}",
+                    "title": title,
                     "description": f"{state.name_en} requests assistance on {area.lower()}.",
                     "status": path[-1].value,
                     "filed_by_org": filer.org.id,
@@ -1706,6 +1880,308 @@ class _Build:
             chosen["id"],
             {"request_id": str(request_id), "not_selected": [str(o["id"]) for o in others]},
         )
+
+    # --- joint planning: activities ---------------------------------------------------------
+
+    async def activities(self, need_rows: Sequence[dict[str, Any]]) -> None:
+        """`scale.activities` activities: the plan of every accepted offer, followed through
+        its request, then the entities' other work over 2019-2028, each with the events
+        `planning.service` records (created, filled in, status moves)."""
+        rng = random.Random(ACTIVITY_SEED)  # noqa: S311 (seeded on purpose, like SEED)
+        self.progress.start("activities", self.scale.activities)
+        areas = {row["id"]: row["area"] for row in need_rows}
+        for accepted in self.accepted[: self.scale.activities]:
+            await self._offer_activity(rng, accepted, areas)
+            self.progress.advance(1)
+        cells: dict[tuple[uuid.UUID, str], list[_NeedRef]] = {}
+        for need in self.needs:
+            cells.setdefault((need.state.id, areas[need.id]), []).append(need)
+        leads = [*self.entities, *(o for o in self.secretariat if o.code != "CTED")]
+        lead_weights = [LEAD_WEIGHTS.get(lead.code, 1) for lead in leads]
+        states = list(self.states)
+        state_weights = [
+            REGION_WEIGHTS[group_of(state.code) or RegionalGroup.WESTERN_EUROPEAN_OTHERS]
+            * rng.lognormvariate(0, 0.8)
+            for state in states
+        ]
+        for _ in range(self.scale.activities - min(len(self.accepted), self.scale.activities)):
+            state = rng.choices(states, weights=state_weights)[0]
+            lead = rng.choices(leads, weights=lead_weights)[0]
+            await self._activity(rng, state, lead, leads, lead_weights, cells)
+            self.progress.advance(1)
+        await self.rows.flush()
+
+    def _lead_person(self, rng: random.Random, lead: Organization) -> _Person:
+        """One of the lead's focal points; an analyst for a lead without any."""
+        pool = self.entity_focal_points.get(lead.id) or self.by_role[Role.CTED_ANALYST.value]
+        return rng.choice(pool)
+
+    async def _offer_activity(
+        self, rng: random.Random, accepted: _Accepted, areas: dict[uuid.UUID, str]
+    ) -> None:
+        """What `planning.service.plan_from_offer` writes on acceptance, then the lead's
+        focal point filling it in and moving it as the request moves."""
+        offer = accepted.offer
+        decided: datetime = offer["decided_at"]
+        need_areas = [areas[need.id] for need in accepted.needs]
+        counted = Counter(need_areas)
+        area = max(counted, key=lambda a: (counted[a], -need_areas.index(a)))
+        activity_id = uuid.UUID(int=rng.getrandbits(128), version=4)
+        lead = next(e for e in self.entities if e.id == offer["organization_id"])
+        # As planned: no end, no budget (the offer's stays the offer's), kind "other".
+        row: dict[str, Any] = {
+            "id": activity_id,
+            "state_id": accepted.state.id,
+            "area": area,
+            "programme": planning_service.programme_of(offer["programme"]),
+            "kind": ActivityKind.OTHER.value,
+            "title": accepted.title,
+            "description": offer["description"],
+            "status": ActivityStatus.PLANNED.value,
+            "starts_on": decided.date(),
+            "ends_on": None,
+            "lead_id": lead.id,
+            "budget": None,
+            "currency": None,
+            "offer_id": offer["id"],
+            "outputs": [],
+            "created_at": decided,
+            "created_by": accepted.decider.id,
+        }
+        self.write(
+            decided,
+            accepted.decider,
+            "activity.create",
+            "activity",
+            activity_id,
+            _snapshot(row, accepted.state.code, lead.code)
+            | {
+                "from_offer": str(offer["id"]),
+                "request_id": str(accepted.request_id),
+                "need_ids": sorted(str(need.id) for need in accepted.needs),
+            },
+            ("activity", accepted.state.id, activity_id, lead.id),
+        )
+        moves = {
+            RequestStatus.IN_PROGRESS: ActivityStatus.ONGOING,
+            RequestStatus.COMPLETED: ActivityStatus.COMPLETED,
+            RequestStatus.WITHDRAWN: ActivityStatus.CANCELLED,
+        }
+        events: list[tuple[datetime, dict[str, Any]]] = []
+        status = ActivityStatus.PLANNED
+        for step, at in accepted.later:
+            if step in moves:
+                change = {"status": {"before": status.value, "after": moves[step].value}}
+                events.append((at, change))
+                status = moves[step]
+        kind = rng.choices([k for k, _ in ACTIVITY_KINDS], [w for _, w in ACTIVITY_KINDS])[0]
+        outputs = self._outputs(rng, kind) if status is ActivityStatus.COMPLETED else []
+        if outputs:
+            events[-1][1]["outputs"] = {"before": [], "after": outputs}
+        if rng.random() < 0.95:  # the lead's focal point fills in what the offer left out
+            ends_on = row["starts_on"] + timedelta(days=rng.randint(*KIND_DAYS[kind]))
+            until = events[0][0] if events else min(END, decided + timedelta(days=40))
+            filled = decided + (until - decided) * rng.uniform(0.2, 0.8)
+            filled_in: dict[str, Any] = {
+                "kind": {"before": ActivityKind.OTHER.value, "after": kind.value},
+                "ends_on": {"before": None, "after": ends_on.isoformat()},
+            }
+            row |= {"kind": kind.value, "ends_on": ends_on}
+            if offer["budget"] is not None:
+                filled_in |= {
+                    "budget": {"before": None, "after": str(offer["budget"])},
+                    "currency": {"before": None, "after": offer["currency"]},
+                }
+                row |= {"budget": offer["budget"], "currency": offer["currency"]}
+            events.append((filled, filled_in))
+        events.sort(key=lambda event: event[0])
+        for version, (at, change) in enumerate(events, start=2):
+            self.write(
+                at,
+                self._lead_person(rng, lead),
+                "activity.update",
+                "activity",
+                activity_id,
+                {**change, "version": version},
+            )
+        row |= {
+            "status": status.value,
+            "outputs": outputs,
+            "version": 1 + len(events),
+            "updated_at": events[-1][0] if events else decided,
+        }
+        await self.rows.add("activities", row)
+        for need in accepted.needs:
+            await self.rows.add("activity_needs", {"activity_id": activity_id, "need_id": need.id})
+        self.tally["activities"] += 1
+        self.tally["activities from accepted offers"] += 1
+        self.tally[f"activities: {status.value}"] += 1
+        self.tally["activity needs"] += len(accepted.needs)
+
+    def _outputs(self, rng: random.Random, kind: ActivityKind) -> list[dict[str, Any]]:
+        """A completed activity's figures, as the service stores them."""
+        return [
+            {"name": name, "value": float(rng.randint(low, high)), "unit": unit}
+            for name, unit, low, high in KIND_OUTPUTS[kind]
+        ]
+
+    def _final_status(
+        self, rng: random.Random, starts_on: date, ends_on: date | None
+    ) -> ActivityStatus:
+        """Where the activity stands at END: done if it ended, under way if it began; a
+        few cancelled, a few begun late."""
+        if ends_on is not None and ends_on < TODAY:
+            done = rng.random() < 0.88
+            return ActivityStatus.COMPLETED if done else ActivityStatus.CANCELLED
+        if starts_on >= TODAY:
+            ahead = rng.random() < 0.93
+            return ActivityStatus.PLANNED if ahead else ActivityStatus.CANCELLED
+        draw = rng.random()
+        if draw < 0.85:
+            return ActivityStatus.ONGOING
+        return ActivityStatus.PLANNED if draw < 0.92 else ActivityStatus.CANCELLED
+
+    def _recorded(self, rng: random.Random, begins: datetime) -> datetime:
+        """When an activity was recorded: weeks or months before it began; during the
+        platform's first year for work begun before it (from CTED's former matrix); in its
+        last year for work far ahead."""
+        earliest = START + timedelta(days=ONBOARDING_DAYS)
+        moment = begins - timedelta(days=rng.uniform(14, 180))
+        if moment < earliest:
+            moment = earliest + timedelta(days=rng.uniform(0, 365))
+        if moment >= END:
+            moment = END - timedelta(days=rng.uniform(1, 365))
+        return moment.replace(microsecond=rng.randrange(1_000_000))
+
+    async def _activity(
+        self,
+        rng: random.Random,
+        state: Organization,
+        lead: Organization,
+        leads: Sequence[Organization],
+        lead_weights: Sequence[float],
+        cells: dict[tuple[uuid.UUID, str], list[_NeedRef]],
+    ) -> None:
+        """One activity of `lead` in `state` and its history, as the service writes them."""
+        favoured = LEAD_AREAS.get(lead.code)
+        area = rng.choice(favoured) if favoured and rng.random() < 0.7 else rng.choice(AREAS)
+        kind = rng.choices([k for k, _ in ACTIVITY_KINDS], [w for _, w in ACTIVITY_KINDS])[0]
+        starts_on = FIRST_START + timedelta(days=rng.randrange((LAST_START - FIRST_START).days))
+        ends_on: date | None = None
+        if kind not in (ActivityKind.MENTORING, ActivityKind.OTHER) or (
+            rng.random() >= ACTIVITY_OPEN_ENDED * 3
+        ):
+            ends_on = min(starts_on + timedelta(days=rng.randint(*KIND_DAYS[kind])), LAST_END)
+        final = self._final_status(rng, starts_on, ends_on)
+        begins = _at(starts_on, 9)
+        ends = None if ends_on is None else _at(ends_on, 17)
+        recorded = self._recorded(rng, begins)
+        backfilled = recorded > begins
+        writer = (
+            self.someone(Role.CTED_ANALYST)
+            if rng.random() < (0.7 if backfilled else 0.3)
+            else self._lead_person(rng, lead)
+        )
+        chosen: list[_NeedRef] = []
+        if rng.random() < ACTIVITY_LINKED:
+            known = [n for n in cells.get((state.id, area.value), []) if n.created_at < recorded]
+            chosen = rng.sample(known, min(len(known), rng.randint(1, 2)))
+            if writer.role != Role.CTED_ANALYST.value and not all(need.shared for need in chosen):
+                writer = self.someone(Role.CTED_ANALYST)  # an entity links shared needs only
+        partners: list[Organization] = []
+        if rng.random() < ACTIVITY_PARTNERED:
+            drawn = rng.choices(leads, weights=lead_weights, k=rng.randint(1, 2))
+            partners = sorted({o.id: o for o in drawn if o.id != lead.id}.values(), key=_code)
+        # The status it was recorded with, and the moves since, each at its moment.
+        if final is ActivityStatus.PLANNED or recorded < begins:
+            initial = ActivityStatus.PLANNED
+        elif ends is None or recorded < ends:
+            initial = ActivityStatus.ONGOING
+        else:
+            initial = ActivityStatus.COMPLETED
+        if final is ActivityStatus.CANCELLED and initial is ActivityStatus.COMPLETED:
+            initial = ActivityStatus.CANCELLED
+        moves: list[tuple[datetime, ActivityStatus]] = []
+        if final is ActivityStatus.CANCELLED and initial is not ActivityStatus.CANCELLED:
+            moves.append((self.later(recorded, 1, 200, rng), final))
+        elif final in (ActivityStatus.ONGOING, ActivityStatus.COMPLETED):
+            if initial is ActivityStatus.PLANNED:
+                moves.append((self.later(max(begins, recorded), 0, 2, rng), ActivityStatus.ONGOING))
+            if final is ActivityStatus.COMPLETED and initial is not ActivityStatus.COMPLETED:
+                assert ends is not None
+                since = max(ends, moves[-1][0] if moves else recorded)
+                moves.append((self.later(since, 0, 10, rng), final))
+        outputs = self._outputs(rng, kind) if final is ActivityStatus.COMPLETED else []
+        activity_id = uuid.UUID(int=rng.getrandbits(128), version=4)
+        budget = (
+            Decimal(rng.randrange(10, 1500) * 1000) if rng.random() < ACTIVITY_BUDGETED else None
+        )
+        currency = None
+        if budget is not None:
+            currency = rng.choices([c for c, _ in CURRENCIES], [w for _, w in CURRENCIES])[0]
+        programme = rng.choice(list(Programme)).value if rng.random() < 0.4 else None
+        subject = AREA_TEXT[area][0].lower()
+        row: dict[str, Any] = {
+            "id": activity_id,
+            "state_id": state.id,
+            "area": area.value,
+            "programme": programme,
+            "kind": kind.value,
+            "title": f"{KIND_WORDS[kind]} {subject} in {state.name_en}",
+            "description": f"{KIND_WORDS[kind]} {subject} for the authorities of "
+            f"{state.name_en}, led by {lead.code}.",
+            "status": initial.value,
+            "starts_on": starts_on,
+            "ends_on": ends_on,
+            "lead_id": lead.id,
+            "budget": budget,
+            "currency": currency,
+            "offer_id": None,
+            "outputs": outputs if initial is ActivityStatus.COMPLETED else [],
+            "created_at": recorded,
+            "created_by": writer.id,
+        }
+        self.write(
+            recorded,
+            writer,
+            "activity.create",
+            "activity",
+            activity_id,
+            _snapshot(row, state.code, lead.code)
+            | {
+                "partners": [o.code for o in partners],
+                "need_ids": sorted(str(need.id) for need in chosen),
+                "measure_ids": [],
+                "offer_id": None,
+            },
+            ("activity", state.id, activity_id, lead.id),
+        )
+        status = initial
+        for version, (at, moved) in enumerate(moves, start=2):
+            change: dict[str, Any] = {"status": {"before": status.value, "after": moved.value}}
+            if moved is ActivityStatus.COMPLETED:
+                change["outputs"] = {"before": [], "after": outputs}
+            change["version"] = version
+            actor = writer if writer.org.id == lead.id else self._lead_person(rng, lead)
+            self.write(at, actor, "activity.update", "activity", activity_id, change)
+            status = moved
+        row |= {
+            "status": final.value,
+            "outputs": outputs,
+            "version": 1 + len(moves),
+            "updated_at": moves[-1][0] if moves else recorded,
+        }
+        await self.rows.add("activities", row)
+        for partner in partners:
+            await self.rows.add(
+                "activity_partners", {"activity_id": activity_id, "organization_id": partner.id}
+            )
+        for need in chosen:
+            await self.rows.add("activity_needs", {"activity_id": activity_id, "need_id": need.id})
+        self.tally["activities"] += 1
+        self.tally[f"activities: {final.value}"] += 1
+        self.tally["activity partners"] += len(partners)
+        self.tally["activity needs"] += len(chosen)
 
     # --- the directory of national contact points ----------------------------------------
 
@@ -2118,6 +2594,10 @@ class _Build:
             contact_id, state_id, audience = rng.choice(pools.contacts)
             reader = self._contact_reader(state_id, audience)
             return at, reader, False, "contact.read", allowed, "contact", contact_id, "{}"
+        if kind == "activity.read" and pools.activities:
+            activity_id, state_id, lead_id = rng.choice(pools.activities)
+            reader = self._activity_reader(state_id, lead_id)
+            return at, reader, False, "activity.read", allowed, "activity", activity_id, "{}"
         person = rng.choice(self.people)
         if kind == "sign-in.denied":
             details = {"email": person.email, "reason": "bad_password"}
@@ -2133,6 +2613,17 @@ class _Build:
             )
         details = {"rehashed": False, "second_factor": None}
         return at, person, False, "session.create", allowed, "user", str(person.id), _json(details)
+
+    def _activity_reader(self, state_id: uuid.UUID, lead_id: uuid.UUID) -> _Person:
+        """Who opens an activity: its lead's focal points, the State's, or CTED."""
+        draw = self.rng.random()
+        own = self.entity_focal_points.get(lead_id)
+        if own and draw < 0.5:
+            return self.rng.choice(own)
+        state = self.state_focal_points.get(state_id)
+        if state and draw < 0.7:
+            return self.rng.choice(state)
+        return self.someone(Role.CTED_ANALYST)
 
     def _contact_reader(self, state_id: uuid.UUID, audience: str) -> _Person:
         """Who looks an entry up: the State's own focal points, the entities and other
@@ -2161,6 +2652,7 @@ READ_MIX = (
     ("request.read", 8),
     ("offer.read", 5),
     ("contact.read", 3),
+    ("activity.read", 3),
 )
 
 
@@ -2177,6 +2669,7 @@ class _Pools:
         self.requests: list[tuple[str, uuid.UUID]] = []
         self.offers: list[tuple[str, uuid.UUID]] = []
         self.contacts: list[tuple[str, uuid.UUID, str]] = []
+        self.activities: list[tuple[str, uuid.UUID, uuid.UUID]] = []
 
     def apply(self, effect: tuple[Any, ...]) -> None:
         kind = effect[0]
@@ -2202,6 +2695,9 @@ class _Pools:
         elif kind == "contact":
             _, state_id, contact_id, audience = effect
             self.contacts.append((str(contact_id), state_id, audience))
+        elif kind == "activity":
+            _, state_id, activity_id, lead_id = effect
+            self.activities.append((str(activity_id), state_id, lead_id))
 
     def _remove(self, publication_id: str) -> None:
         index = self._publication_at.pop(publication_id)
@@ -2225,6 +2721,7 @@ async def _other_data(connection: AsyncConnection) -> list[str]:
         "needs": select(func.count()).select_from(Need),
         "assistance requests": select(func.count()).select_from(AssistanceRequest),
         "contact points": select(func.count()).select_from(ContactPoint),
+        "activities": select(func.count()).select_from(Activity),
     }
     found = []
     for label, statement in checks.items():
@@ -2324,6 +2821,8 @@ async def build(
         lap("needs-sharing decisions, needs (planned)")
         await run.requests_and_offers(need_rows)
         lap("needs, requests, offers")
+        await run.activities(need_rows)
+        lap("activities")
         await run.contact_points()
         lap("contact points")
         last_id, last_hash = await run.audit_log((head.last_id, head.last_hash))

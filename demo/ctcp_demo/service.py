@@ -8,6 +8,7 @@ requests) holds as it would through the API.
 
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -25,6 +26,7 @@ from ctcp.assistance.models import (
     NeedSource,
     NeedStatus,
     Offer,
+    OfferStatus,
     PlanIndicator,
     PlanMeasure,
     RequestStatus,
@@ -53,14 +55,24 @@ from ctcp.contacts.schemas import ContactPointCreate, ContactPointUpdate
 from ctcp.core.clock import clock
 from ctcp.core.errors import DomainError
 from ctcp.identity import service as identity
+from ctcp.identity.models import User
 from ctcp.identity.passwords import PasswordHasher
 from ctcp.organizations import service as organizations
 from ctcp.organizations.models import Organization
+from ctcp.planning import service as planning
+from ctcp.planning.models import Activity, ActivityMeasure, ActivityNeed, ActivityPartner
+from ctcp.planning.schemas import ActivityRead
 from ctcp.reports import service as reports
 from ctcp.reports.models import Priority, Recommendation, ReportSection, ThematicArea, VisitReport
 from ctcp.reports.schemas import ReportContent
 from ctcp_demo import content
-from ctcp_demo.content import ACCOUNTS, CONTACT_MARKER_ID, MARKER_EMAIL, DemoAccount
+from ctcp_demo.content import (
+    ACCOUNTS,
+    CONTACT_MARKER_ID,
+    DEMO_DOMAIN,
+    MARKER_EMAIL,
+    DemoAccount,
+)
 
 
 class DemoSetupError(DomainError):
@@ -118,6 +130,7 @@ class _Demo:
     request_ids: list[uuid.UUID] = field(default_factory=list)
     offer_ids: list[uuid.UUID] = field(default_factory=list)
     contact_ids: dict[str, uuid.UUID] = field(default_factory=dict)
+    activity_ids: list[uuid.UUID] = field(default_factory=list)
 
     def __getitem__(self, key: str) -> Actor:
         return self.actors[key]
@@ -403,6 +416,129 @@ class _Demo:
             self.session, self[who].access("contact", "write"), self.contact_ids[key]
         )
 
+    # --- joint planning ----------------------------------------------------------------------
+
+    async def _needs_named(self, state: str, words: Sequence[str]) -> list[uuid.UUID]:
+        """The State's needs whose descriptions hold these words, one each."""
+        found = []
+        for phrase in words:
+            rows = await self.session.exec(
+                select(Need.id)
+                .join(Organization, col(Organization.id) == col(Need.state_id))
+                .where(col(Organization.code) == state, col(Need.description).contains(phrase))
+            )
+            matches = rows.all()
+            if len(matches) != 1:
+                _missing(f"one need of {state} about {phrase!r}")
+            found.append(matches[0])
+        return found
+
+    async def _measures_named(self, state: str, titles: Sequence[str]) -> list[uuid.UUID]:
+        """The State's plan measures with these titles."""
+        found = []
+        for title in titles:
+            rows = await self.session.exec(
+                select(PlanMeasure.id)
+                .join(
+                    CapacityConsultation,
+                    col(CapacityConsultation.id) == col(PlanMeasure.consultation_id),
+                )
+                .join(Organization, col(Organization.id) == col(CapacityConsultation.state_id))
+                .where(col(Organization.code) == state, col(PlanMeasure.title) == title)
+            )
+            found.append(rows.first() or _missing(f"{state}'s plan measure {title!r}"))
+        return found
+
+    async def activity(self, entry: content.DemoActivity) -> ActivityRead:
+        """Record an activity as the API would, then its writer's later change, if any."""
+        state = entry.body.state
+        body = entry.body.model_copy(
+            update={
+                "need_ids": await self._needs_named(state, entry.needs),
+                "measure_ids": await self._measures_named(state, entry.measures),
+            }
+        )
+        access = self[entry.writer].access("activity", "write")
+        recorded = await planning.create_activity(self.session, access, body)
+        self.activity_ids.append(recorded.id)
+        if entry.then is not None:
+            recorded = await planning.update_activity(self.session, access, recorded.id, entry.then)
+        return recorded
+
+    async def plan_accepted_offers(self) -> None:
+        """The planned activity of every accepted offer that has none: what accepting it
+        does today, for a demo whose offers were accepted before joint planning existed.
+        Done as the focal point who accepted it (the analyst if that is no demo account)."""
+        rows = await self.session.exec(
+            select(Offer, AssistanceRequest)
+            .join(AssistanceRequest, col(AssistanceRequest.id) == col(Offer.request_id))
+            .where(
+                col(Offer.status) == OfferStatus.ACCEPTED.value,
+                ~col(Offer.id).in_(
+                    select(Activity.offer_id).where(col(Activity.offer_id).is_not(None))
+                ),
+            )
+            .order_by(col(Offer.decided_at), col(Offer.id))
+        )
+        deciders = {actor.subject.user_id: actor for actor in self.actors.values()}
+        for offer, filed in rows.all():
+            actor = deciders.get(offer.decided_by, self["analyst"])
+            resource = (
+                ("offer", "decide") if actor.may("offer", "decide") else ("activity", "write")
+            )
+            planned = await planning.plan_from_offer(
+                self.session, actor.access(*resource), filed, offer
+            )
+            self.activity_ids.append(planned.id)
+
+    async def complete_planned_offer(self, entry: content.DemoPlannedOffer) -> None:
+        """The lead's focal point fills in the activity an accepted offer planned."""
+        found = await self.session.exec(
+            select(Activity)
+            .join(Organization, col(Organization.id) == col(Activity.state_id))
+            .where(
+                col(Organization.code) == entry.state,
+                col(Activity.offer_id).is_not(None),
+                col(Activity.lead_id)
+                == select(Organization.id)
+                .where(col(Organization.code) == entry.lead)
+                .scalar_subquery(),
+            )
+        )
+        planned = found.first() or _missing(f"the activity {entry.lead}'s offer planned")
+        if planned.id not in self.activity_ids:
+            self.activity_ids.append(planned.id)
+        linked = await self.session.exec(
+            select(ActivityNeed.need_id).where(col(ActivityNeed.activity_id) == planned.id)
+        )
+        change = entry.change.model_copy(
+            update={
+                "need_ids": [*linked.all(), *await self._needs_named(entry.state, entry.needs)],
+                "measure_ids": await self._measures_named(entry.state, entry.measures),
+            }
+        )
+        await planning.update_activity(
+            self.session, self[entry.writer].access("activity", "write"), planned.id, change
+        )
+
+    async def activity_counts(self) -> dict[str, int]:
+        """The activities the demo added, by status, and what they are linked to."""
+        ids = self.activity_ids
+        statuses = await self.session.exec(select(Activity.status).where(col(Activity.id).in_(ids)))
+        counts = {"activities": len(ids)}
+        for status, number in sorted(Counter(statuses.all()).items()):
+            counts[f"  {status} activities"] = number
+        for label, table in (
+            ("activity partners", ActivityPartner),
+            ("activity needs", ActivityNeed),
+            ("activity measures", ActivityMeasure),
+        ):
+            linked = await self.session.exec(
+                select(func.count()).select_from(table).where(col(table.activity_id).in_(ids))
+            )
+            counts[label] = linked.one()
+        return counts
+
     async def summary(self) -> DemoSummary:
         """The tally in reading order, with requests and offers by their final status."""
         live = await self.session.exec(
@@ -436,6 +572,7 @@ class _Demo:
             counts[f"  {status} offers"] = number
         for label in ("capacity consultations", "plan measures", "indicators", "progress updates"):
             counts[label] = tally[label]
+        counts.update(await self.activity_counts())
         counts.update(await self.contact_counts())
         return DemoSummary(counts=counts)
 
@@ -467,6 +604,18 @@ async def demo_contacts_present(session: AsyncSession) -> bool:
     return await session.get(ContactPoint, CONTACT_MARKER_ID) is not None
 
 
+async def demo_activities_present(session: AsyncSession) -> bool:
+    """Whether the demo's activities are there: any activity recorded by a demo account
+    (activities are never deleted, so the demo's own stay the marker)."""
+    recorded = await session.exec(
+        select(Activity.id)
+        .join(User, col(User.id) == col(Activity.created_by))
+        .where(col(User.email).endswith(f"@{DEMO_DOMAIN}"))
+        .limit(1)
+    )
+    return recorded.first() is not None
+
+
 async def load_demo(
     session: AsyncSession,
     *,
@@ -476,17 +625,26 @@ async def load_demo(
 ) -> DemoSummary | None:
     """Fill the demo data set in this transaction; None when it is present already.
 
-    A demo data set loaded before the directory of contact points existed gets the
-    directory (its accounts write it) and nothing else.
+    A demo data set loaded before joint planning or the directory of contact points
+    existed gets what it lacks of them (its accounts write it) and nothing else.
     """
     check_demo_password(password)
     if await demo_present(session):
-        if await demo_contacts_present(session):
+        missing_activities = not await demo_activities_present(session)
+        missing_contacts = not await demo_contacts_present(session)
+        if not (missing_activities or missing_contacts):
             return None
         demo = _Demo(session, await load_engine(session), context)
         await demo.sign_in_accounts()
-        await _contact_points(demo)
-        return DemoSummary(counts=await demo.contact_counts())
+        counts: dict[str, int] = {}
+        if missing_activities:
+            await demo.plan_accepted_offers()
+            await _activities(demo)
+            counts.update(await demo.activity_counts())
+        if missing_contacts:
+            await _contact_points(demo)
+            counts.update(await demo.contact_counts())
+        return DemoSummary(counts=counts)
     demo = _Demo(session, await load_engine(session), context)
     await demo.create_accounts(password, hasher)
     await _kenya(demo)
@@ -494,6 +652,7 @@ async def load_demo(
     await _indonesia(demo)
     await _jordan(demo)
     await _colombia(demo)
+    await _activities(demo)
     await _contact_points(demo)
     return await demo.summary()
 
@@ -847,6 +1006,18 @@ async def _colombia(demo: _Demo) -> None:
         RequestStatus.DECLINED,
         reason="Covered by an ongoing national programme; to be reassessed in 2027.",
     )
+
+
+async def _activities(demo: _Demo) -> None:
+    """Who does what where in the five States: the plans of the accepted offers filled in
+    by their leads, then the entities' and CTED's other work, so that the matrix shows
+    every open need worked on but one (a gap) and one cell with two leads at work at the
+    same time (an overlap); a cancelled activity, two completed ones with their outputs,
+    plan measures carried out."""
+    for planned in content.PLANNED_OFFERS:
+        await demo.complete_planned_offer(planned)
+    for entry in content.ACTIVITIES:
+        await demo.activity(entry)
 
 
 async def _contact_points(demo: _Demo) -> None:
