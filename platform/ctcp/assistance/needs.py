@@ -3,9 +3,10 @@
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, false, func, or_
+from sqlalchemy import ColumnElement, case, false, func, or_, true
 from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -57,11 +58,11 @@ class NeedFilters:
     priority: Priority | None = None
 
 
-def readable_needs(access: Access) -> SelectOfScalar[Need]:
-    """The one place a need-read scope becomes SQL: own State, shared needs, or all."""
-    statement = select(Need)
+def need_scope(access: Access, now: datetime) -> ColumnElement[bool]:
+    """The one place a need-read scope becomes SQL (a condition on `assistance_needs`):
+    own State, shared needs, or all. The coordination matrix counts needs by it too."""
     if DataScope.ALL in access.scopes:
-        return statement
+        return true()
     allowed = []
     if DataScope.OWN_STATE in access.scopes:
         allowed.append(col(Need.state_id) == access.organization.id)
@@ -69,11 +70,16 @@ def readable_needs(access: Access) -> SelectOfScalar[Need]:
         access.organization
     ):
         allowed.append(
-            needs_sharing.shared(
-                col(Need.state_id), col(Need.report_id), col(Need.section_id), clock.now()
-            )
+            needs_sharing.shared(col(Need.state_id), col(Need.report_id), col(Need.section_id), now)
         )
-    return statement.where(or_(*allowed)) if allowed else statement.where(false())
+    return or_(*allowed) if allowed else false()
+
+
+def readable_needs(access: Access) -> SelectOfScalar[Need]:
+    statement = select(Need)
+    if DataScope.ALL in access.scopes:
+        return statement
+    return statement.where(need_scope(access, clock.now()))
 
 
 async def get_need(session: AsyncSession, access: Access, need_id: uuid.UUID) -> Need:

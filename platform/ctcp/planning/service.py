@@ -37,6 +37,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
+from ctcp.assistance import needs as needs_service
 from ctcp.assistance.models import (
     OPEN_NEED_STATUSES,
     AssistanceRequest,
@@ -791,8 +792,8 @@ async def update_activity(
             changes[name] = (getattr(found, name), value)
     if body.outputs is not None and outputs != found.outputs:
         changes["outputs"] = (found.outputs, outputs)
-    state = (await organizations.organizations_by_id(session, [found.state_id]))[found.state_id]
-    lead = (await organizations.organizations_by_id(session, [found.lead_id]))[found.lead_id]
+    named = await organizations.organizations_by_id(session, [found.state_id, found.lead_id])
+    state, lead = named[found.state_id], named[found.lead_id]
     links: dict[str, tuple[list[str], list[str]]] = {}
     if body.partners is not None:
         partners = await _members(session, body.partners, loc=["body", "partners"])
@@ -916,19 +917,6 @@ def _row_condition(access: Access, state_column: Any, now: datetime) -> ColumnEl
     return condition
 
 
-def _need_scope(access: Access, now: datetime) -> ColumnElement[bool]:
-    """The needs the matrix counts: what the caller may read of needs (the same rule)."""
-    if DataScope.ALL in access.scopes:
-        return literal(True)
-    if DataScope.OWN_STATE in access.scopes:
-        return col(Need.state_id) == access.organization.id
-    if _consented(access):
-        return needs_sharing.shared(
-            col(Need.state_id), col(Need.report_id), col(Need.section_id), now
-        )
-    return false()
-
-
 def _state_codes_condition(column: Any, filters: MatrixFilters) -> ColumnElement[bool]:
     if filters.region is None:
         return literal(True)
@@ -978,7 +966,8 @@ async def read_matrix(session: AsyncSession, access: Access, filters: MatrixFilt
     # needs of capacity consultations under that programme).
     need_conditions: list[ColumnElement[bool]] = [
         col(Need.status).in_(OPEN_NEED_STATUSES),
-        _need_scope(access, now),
+        # The needs the caller may read, by the needs' own scope rule.
+        needs_service.need_scope(access, now),
         _row_condition(access, col(Need.state_id), now),
         _state_codes_condition(col(Need.state_id), filters),
     ]
