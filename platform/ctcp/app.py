@@ -23,6 +23,7 @@ from ctcp.audit.service import WRITER_KEY, AuditContext, AuditWriter, Outcome
 from ctcp.authn.subject import current
 from ctcp.authz.openapi import install_openapi
 from ctcp.authz.policy import PolicyWatcher, load_engine
+from ctcp.changes.api import router as changes_router
 from ctcp.consent import pages as consent_pages
 from ctcp.consent.api import router as consent_router
 from ctcp.contacts import pages as contacts_pages
@@ -167,6 +168,7 @@ def _include_routes(app: FastAPI, settings: Settings) -> None:
     app.include_router(consultations_router)
     app.include_router(contacts_router)
     app.include_router(planning_router)
+    app.include_router(changes_router)
 
     install_portal(
         app,

@@ -15,6 +15,8 @@ from ctcp.assistance.models import (
 )
 from ctcp.audit.models import AuditChainHead, AuditEvent
 from ctcp.authz.models import CasbinRule
+from ctcp.changes import recorder as _recorder  # noqa: F401  (installs the feed's recorder)
+from ctcp.changes.models import ChangeEntry, FeedHead, FeedObject
 from ctcp.consent.models import (
     ConsentEvent,
     NeedsSharingEvent,
@@ -58,9 +60,12 @@ __all__ = [
     "AuditEvent",
     "CapacityConsultation",
     "CasbinRule",
+    "ChangeEntry",
     "ConsentEvent",
     "ContactPoint",
     "ContactPointVersion",
+    "FeedHead",
+    "FeedObject",
     "IndicatorUpdate",
     "LoginThrottle",
     "Need",

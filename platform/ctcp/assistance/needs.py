@@ -27,6 +27,7 @@ from ctcp.authz.guard import Access
 from ctcp.authz.listing import audited_page
 from ctcp.authz.scopes import DataScope
 from ctcp.consent import needs_sharing
+from ctcp.core import feed
 from ctcp.core.clock import clock
 from ctcp.core.errors import NotFoundError, ValidationError
 from ctcp.core.pagination import Page, PageRequest
@@ -183,6 +184,7 @@ async def create_need(session: AsyncSession, access: Access, body: NeedCreate) -
     )
     session.add(need)
     await session.flush()
+    feed.touch(session, "need", [need.id])
     audit.record(
         session,
         access.audit,
@@ -220,6 +222,7 @@ async def update_need(
         need.updated_at = clock.now()
         session.add(need)
         await session.flush()
+        feed.touch(session, "need", [need.id])
     audit.record(
         session,
         access.audit,

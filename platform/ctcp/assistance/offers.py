@@ -17,6 +17,7 @@ from ctcp.audit import service as audit
 from ctcp.authz.guard import Access
 from ctcp.authz.listing import audited_page
 from ctcp.authz.scopes import DataScope
+from ctcp.core import feed
 from ctcp.core.clock import clock
 from ctcp.core.errors import ConflictError, NotFoundError
 from ctcp.core.pagination import Page, PageRequest
@@ -121,6 +122,8 @@ async def create_offer(
     )
     session.add(offer)
     await session.flush()
+    # The offerer may read the request from now on, whatever becomes of its circulation.
+    feed.touch(session, "request", [filed.id])
     audit.record(
         session,
         access.audit,
@@ -179,6 +182,7 @@ async def decide(
     offer.status = (OfferStatus.ACCEPTED if accept else OfferStatus.DECLINED).value
     offer.decided_at, offer.decided_by, offer.decision_reason = now, access.subject.user_id, reason
     session.add(offer)
+    feed.touch(session, "request", [filed.id])
     others: Sequence[tuple[uuid.UUID, uuid.UUID]] = []
     if accept:
         others = await _not_select_others(session, offer, now)

@@ -28,6 +28,7 @@ from ctcp.authz.guard import Access
 from ctcp.authz.listing import audited_page
 from ctcp.authz.scopes import DataScope
 from ctcp.consent import needs_sharing
+from ctcp.core import feed
 from ctcp.core.clock import clock
 from ctcp.core.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from ctcp.core.pagination import Page, PageRequest
@@ -216,6 +217,7 @@ async def create_request(
         )
     )
     await session.flush()
+    feed.touch(session, "request", [filed.id])
     audit.record(
         session,
         access.audit,
@@ -256,6 +258,7 @@ async def move(
         )
     )
     await session.flush()
+    feed.touch(session, "request", [filed.id])
     audit.record(
         session,
         access.audit,

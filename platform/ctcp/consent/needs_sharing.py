@@ -28,6 +28,7 @@ from ctcp.consent.models import (
     PublicationSection,
 )
 from ctcp.consent.schemas import NeedsSharingDecision, NeedsSharingRead, NeedsSharingState
+from ctcp.core import feed
 from ctcp.core.clock import clock
 from ctcp.core.errors import NotFoundError, ValidationError
 from ctcp.organizations.models import Organization, OrganizationKind
@@ -215,6 +216,7 @@ def _audit(
     before: NeedsSharingEvent | None,
 ) -> None:
     session.add(event)
+    feed.touch_state(session, state.id)
     audit.record(
         session,
         access.audit,

@@ -33,6 +33,7 @@ from ctcp.consent.schemas import (
     PublicationRead,
     PublicationSectionRead,
 )
+from ctcp.core import feed
 from ctcp.core.clock import clock
 from ctcp.core.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from ctcp.core.pagination import Page, PageRequest, keyset, page_of
@@ -500,6 +501,11 @@ async def _apply(
     and `carried` (as `check_decision` decided them) for the event's audience."""
     session.add(event)
     await session.flush()
+    live_before = select(col(Publication.id)).where(
+        col(Publication.report_id) == report.id, col(Publication.revoked_at).is_(None)
+    )
+    feed.touch(session, "publication", (await session.exec(live_before)).all())
+    feed.touch_state(session, report.state_id)
     revoked = await session.exec(
         update(Publication)
         .where(col(Publication.report_id) == report.id, col(Publication.revoked_at).is_(None))
@@ -518,6 +524,7 @@ async def _apply(
         )
         session.add(publication)
         await session.flush()
+        feed.touch(session, "publication", [publication.id])
         session.add_all(
             [
                 PublicationSection(

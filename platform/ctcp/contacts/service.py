@@ -48,6 +48,7 @@ from ctcp.contacts.schemas import (
     StateCoverage,
     international,
 )
+from ctcp.core import feed
 from ctcp.core.clock import clock
 from ctcp.core.db import Database
 from ctcp.core.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
@@ -315,6 +316,7 @@ def _add_version(
     change: ContactChange,
     changes: dict[str, Any],
 ) -> None:
+    feed.touch(session, "contact_point", [entry.id])
     session.add(
         ContactPointVersion(
             contact_point_id=entry.id,

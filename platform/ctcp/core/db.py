@@ -197,9 +197,16 @@ def _register(session: AsyncSession, key: str, callback: Callable[..., Awaitable
         callbacks.append(callback)
 
 
-def on_before_commit(session: AsyncSession, callback: SessionCallback) -> None:
-    """Run `callback(session)` in this session's transaction, right before it commits."""
+def on_before_commit(
+    session: AsyncSession, callback: SessionCallback, *, first: bool = False
+) -> None:
+    """Run `callback(session)` in this session's transaction, right before it commits
+    (`first=True`: before those registered without it, as the change feed's recorder does,
+    so that it takes its lock before the audit chain's, always in that order)."""
     _register(session, BEFORE_COMMIT_KEY, callback)
+    if first:
+        callbacks: list[SessionCallback] = session.info[BEFORE_COMMIT_KEY]
+        callbacks.insert(0, callbacks.pop(callbacks.index(callback)))
 
 
 def on_after_commit(

@@ -57,6 +57,11 @@ class ConflictError(DomainError):
     title = "Conflict"
 
 
+class GoneError(DomainError):
+    status = 410
+    title = "Gone"
+
+
 class PayloadTooLargeError(DomainError):
     status = 413
     title = "Payload too large"

@@ -55,6 +55,7 @@ from ctcp.authz.guard import Access
 from ctcp.authz.listing import audited_page
 from ctcp.authz.scopes import DataScope
 from ctcp.consent import needs_sharing
+from ctcp.core import feed
 from ctcp.core.clock import clock
 from ctcp.core.db import on_failure
 from ctcp.core.errors import (
@@ -619,6 +620,7 @@ async def create_activity(
     )
     session.add(activity)
     await session.flush()
+    feed.touch(session, "activity", [activity.id])
     _link(session, activity.id, partners.values(), [n.id for n in found_needs], measures)
     await session.flush()
     audit.record(
@@ -714,6 +716,7 @@ async def plan_from_offer(
     )
     session.add(activity)
     await session.flush()
+    feed.touch(session, "activity", [activity.id])
     _link(session, activity.id, (), [n.id for n in found_needs], ())
     await session.flush()
     named = await organizations.organization_codes(session, [filed.state_id, offer.organization_id])
@@ -839,6 +842,7 @@ async def update_activity(
         found.updated_at = clock.now()
         session.add(found)
         await session.flush()
+        feed.touch(session, "activity", [found.id])
     details: dict[str, Any] = {
         name: {"before": _plain(before), "after": _plain(after)}
         for name, (before, after) in changes.items()

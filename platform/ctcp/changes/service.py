@@ -1,0 +1,280 @@
+"""The change feed: `GET /api/v1/changes`, one page of what changed since a cursor.
+
+Each entry is decided for the caller at the moment it is served:
+
+- `upsert` with the object, when the caller may read it now — decided by the object's
+  own feature, through its scope function and read models, as its lists would;
+- `revoke` with the id alone, when it may not, but could before this change or after
+  it (the recorder kept who could: any Compact entity, or the organizations tied to
+  the object) — so a caller never learns from the feed of something it could never see;
+- nothing at all otherwise, though the cursor moves past it.
+
+A cursor is a position in the feed's numbering, which follows commit order, so it
+survives restarts and holds across instances. Retention removes superseded entries (and
+those of objects nobody may read any more) older than `CTCP_CHANGE_FEED_RETENTION_DAYS`;
+a cursor from before what was removed is answered 410: clear the copy and start again
+without a cursor. Without a cursor, the feed starts from its first entry: every object
+still has its latest entry, so that reading alone rebuilds a full copy.
+"""
+
+import asyncio
+import base64
+import binascii
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, SerializerFunctionWrapHandler, model_serializer
+from sqlalchemy import delete, exists, func, or_
+from sqlalchemy.orm import aliased
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ctcp.audit import service as audit
+from ctcp.audit.service import Outcome
+from ctcp.authz.guard import Access
+from ctcp.changes import recorder
+from ctcp.changes.kinds import KINDS, readable
+from ctcp.changes.models import ChangeEntry, FeedHead, FeedObject
+from ctcp.core.clock import clock
+from ctcp.core.db import Database
+from ctcp.core.errors import GoneError, ValidationError
+
+logger = logging.getLogger("ctcp.changes")
+
+CURSOR_PREFIX = "c1."
+# How many entries one request looks through, at most, to fill a page: entries the
+# caller may not see are passed over but cost a read.
+SCAN_FACTOR = 5
+
+
+class ChangeItem(BaseModel):
+    seq: int
+    type: str
+    id: uuid.UUID
+    op: Literal["upsert", "revoke"]
+    at: datetime
+    object: dict[str, Any] | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_empty_object(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """A revoke carries no `object` member at all."""
+        data: dict[str, Any] = handler(self)
+        if data.get("object") is None:
+            data.pop("object", None)
+        return data
+
+
+class ChangePage(BaseModel):
+    items: list[ChangeItem]
+    next_cursor: str
+    # True when the page stopped before the feed's head: ask again at once.
+    has_more: bool
+
+
+@dataclass(frozen=True)
+class FeedRequest:
+    cursor: str | None = None
+    types: frozenset[str] | None = None  # None: every kind the caller reads
+    limit: int = 50
+
+
+def encode_cursor(seq: int) -> str:
+    return CURSOR_PREFIX + base64.urlsafe_b64encode(str(seq).encode()).rstrip(b"=").decode()
+
+
+def decode_cursor(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    if not cursor.startswith(CURSOR_PREFIX):
+        raise ValidationError("Not a cursor of this feed.", loc=["query", "cursor"])
+    raw = cursor[len(CURSOR_PREFIX) :]
+    try:
+        seq = int(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode("ascii"))
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ValidationError("Not a cursor of this feed.", loc=["query", "cursor"]) from None
+    if seq < 0:
+        raise ValidationError("Not a cursor of this feed.", loc=["query", "cursor"])
+    return seq
+
+
+def parse_types(raw: str | None) -> frozenset[str] | None:
+    """`?types=publication,need`: the kinds wanted, each one the feed carries."""
+    if raw is None or not raw.strip():
+        return None
+    wanted = frozenset(part.strip() for part in raw.split(",") if part.strip())
+    unknown = sorted(wanted - KINDS.keys())
+    if unknown:
+        raise ValidationError(
+            f"Unknown types: {', '.join(unknown)} (known: {', '.join(sorted(KINDS))}).",
+            loc=["query", "types"],
+        )
+    return wanted
+
+
+def _could_read(entry: ChangeEntry, organization: str) -> bool:
+    """Whether the caller could read the object just before or just after this entry."""
+    return (
+        entry.generic_before
+        or entry.generic_after
+        or organization in entry.orgs_before
+        or organization in entry.orgs_after
+    )
+
+
+async def _decide(
+    session: AsyncSession,
+    readers: dict[str, Access],
+    organization: str,
+    entries: Sequence[ChangeEntry],
+) -> list[ChangeItem]:
+    by_kind: dict[str, set[uuid.UUID]] = {}
+    for entry in entries:
+        by_kind.setdefault(entry.object_type, set()).add(entry.object_id)
+    objects: dict[tuple[str, uuid.UUID], dict[str, Any]] = {}
+    for name, ids in by_kind.items():
+        kind, access = KINDS[name], readers[name]
+        rows = await readable(session, kind, access, ids)
+        rendered = await kind.render(session, access, list(rows.values()))
+        for row, model in zip(rows.values(), rendered, strict=True):
+            objects[(name, row.id)] = model.model_dump(mode="json")
+    items = []
+    for entry in entries:
+        content = objects.get((entry.object_type, entry.object_id))
+        if content is not None:
+            op: Literal["upsert", "revoke"] = "upsert"
+        elif _could_read(entry, organization):
+            op = "revoke"
+        else:
+            continue
+        items.append(
+            ChangeItem(
+                seq=entry.seq,
+                type=entry.object_type,
+                id=entry.object_id,
+                op=op,
+                at=entry.at,
+                object=content,
+            )
+        )
+    return items
+
+
+async def read_changes(
+    session: AsyncSession, access: Access, readers: dict[str, Access], request: FeedRequest
+) -> ChangePage:
+    """One page of the caller's changes after `request.cursor`, audited as `change.list`.
+
+    `readers` holds the caller's grant on each kind's resource; a kind without one is
+    not in the caller's feed at all."""
+    after = decode_cursor(request.cursor)
+    await recorder.sweep(session)
+    head = (await session.exec(select(FeedHead).where(col(FeedHead.id) == 1))).one()
+    await session.refresh(head)
+    if after is not None and after < head.purged_through:
+        audit.record(
+            session,
+            access.audit,
+            "change.list",
+            outcome=Outcome.DENIED,
+            object_type="change",
+            details={"reason": "cursor past retention", "cursor": after},
+        )
+        raise GoneError(
+            "This cursor is older than the feed keeps: clear your copy and read the feed "
+            "again without a cursor (or resynchronise from the lists)."
+        )
+    if after is not None and after > head.last_seq:
+        raise ValidationError("Not a cursor of this feed.", loc=["query", "cursor"])
+    kinds = sorted(k for k in readers if request.types is None or k in request.types)
+    organization = str(access.organization.id)
+    position = after or 0
+    items: list[ChangeItem] = []
+    more = False
+    for _ in range(SCAN_FACTOR):
+        statement = (
+            select(ChangeEntry)
+            .where(col(ChangeEntry.seq) > position, col(ChangeEntry.object_type).in_(kinds))
+            .order_by(col(ChangeEntry.seq))
+            .limit(request.limit)
+        )
+        entries = list((await session.exec(statement)).all()) if kinds else []
+        if not entries:
+            more = False
+            break
+        decided = await _decide(session, readers, organization, entries)
+        room = request.limit - len(items)
+        if len(decided) > room:
+            decided = decided[:room]
+            position = decided[-1].seq
+            items.extend(decided)
+            more = True
+            break
+        items.extend(decided)
+        position = entries[-1].seq
+        more = len(entries) == request.limit
+        if len(items) >= request.limit or not more:
+            break
+    if not more:
+        # Nothing further of the caller's kinds up to the head read above (everything
+        # numbered up to it is committed): resume from there.
+        position = max(position, head.last_seq)
+    audit.record(
+        session,
+        access.audit,
+        "change.list",
+        object_type="change",
+        details={
+            "from": after,
+            "to": position,
+            "upserts": [f"{i.type}:{i.id}" for i in items if i.op == "upsert"],
+            "revokes": [f"{i.type}:{i.id}" for i in items if i.op == "revoke"],
+        },
+        read=True,
+    )
+    return ChangePage(items=items, next_cursor=encode_cursor(position), has_more=more)
+
+
+async def purge(session: AsyncSession, older_than: datetime) -> int:
+    """Remove entries older than `older_than` that a later entry of the same object
+    supersedes, and the latest entries of objects no Compact entity may read any more.
+    A cursor from before the highest removed number is answered 410 from then on."""
+    head = await recorder.lock_head(session)
+    later = aliased(ChangeEntry)
+    superseded = exists().where(
+        col(later.object_type) == col(ChangeEntry.object_type),
+        col(later.object_id) == col(ChangeEntry.object_id),
+        col(later.seq) > col(ChangeEntry.seq),
+    )
+    unread = exists().where(
+        col(FeedObject.object_type) == col(ChangeEntry.object_type),
+        col(FeedObject.object_id) == col(ChangeEntry.object_id),
+        col(FeedObject.latest_seq) == col(ChangeEntry.seq),
+        col(FeedObject.generic).is_(False),
+        func.json_array_length(col(FeedObject.orgs)) == 0,
+    )
+    condition = (col(ChangeEntry.at) < older_than) & or_(superseded, unread)
+    highest = (await session.exec(select(func.max(ChangeEntry.seq)).where(condition))).one()
+    if highest is None:
+        return 0
+    removed = await session.exec(delete(ChangeEntry).where(condition))
+    head.purged_through = max(head.purged_through, int(highest))
+    session.add(head)
+    return int(removed.rowcount or 0)
+
+
+async def purge_forever(database: Database, retention_days: int, every_seconds: float) -> None:
+    """Apply retention every `every_seconds` until cancelled; a failed pass is logged."""
+    while True:
+        await asyncio.sleep(every_seconds)
+        try:
+            async with database.transaction() as session:
+                removed = await purge(session, clock.now() - timedelta(days=retention_days))
+        except Exception:
+            logger.exception("change-feed retention pass failed")
+            continue
+        if removed:
+            logger.info("change feed: %d entries past retention removed", removed)
