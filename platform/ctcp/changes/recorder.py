@@ -106,7 +106,7 @@ async def readers(
     if kind.ties is not None:
         by_org: dict[uuid.UUID, set[uuid.UUID]] = {}
         for chunk in chunks(sorted(ids)):
-            for object_id, organization_id in (await session.execute(kind.ties(chunk))).all():
+            for object_id, organization_id in (await session.exec(kind.ties(chunk))).all():
                 by_org.setdefault(organization_id, set()).add(object_id)
         for organization_id, candidates in sorted(by_org.items()):
             reader = entity_reader(kind, organization_id)
