@@ -53,6 +53,7 @@ from ctcp.audit.models import AuditChainHead
 from ctcp.audit.service import AuditContext
 from ctcp.authz import policy
 from ctcp.authz.models import CasbinRule
+from ctcp.changes import service as changes
 from ctcp.consent import needs_sharing
 from ctcp.consent import service as consent_service
 from ctcp.consent.models import Audience, ConsentEvent, ConsentScope, NeedsSharingEvent
@@ -2837,6 +2838,10 @@ async def build(
         shown.start("commit", 1)
     shown.advance(1)
     lap("commit")
+    # The rows above were written directly: the change feed records them all at once.
+    async with database.transaction() as session:
+        await changes.backfill(session)
+    lap("change feed")
     if postgres:
         async with database.engine.begin() as connection:
             await connection.execute(text("ANALYZE"))

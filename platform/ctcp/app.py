@@ -23,6 +23,7 @@ from ctcp.audit.service import WRITER_KEY, AuditContext, AuditWriter, Outcome
 from ctcp.authn.subject import current
 from ctcp.authz.openapi import install_openapi
 from ctcp.authz.policy import PolicyWatcher, load_engine
+from ctcp.changes import service as changes_service
 from ctcp.changes.api import router as changes_router
 from ctcp.consent import pages as consent_pages
 from ctcp.consent.api import router as consent_router
@@ -128,6 +129,21 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
         app.state.contact_reminders = reminders
         if reminders is not None:
             reminders.start()
+        # Retention of the change feed; 0 seconds: none from this process.
+        feed_retention = (
+            BackgroundTask(
+                "ctcp-change-feed-retention",
+                lambda: changes_service.purge_forever(
+                    database,
+                    settings.change_feed_retention_days,
+                    settings.change_feed_purge_seconds,
+                ),
+            )
+            if settings.change_feed_purge_seconds
+            else None
+        )
+        if feed_retention is not None:
+            feed_retention.start()
         # What start-up built (routes, models, policy, caches) lives as long as the process:
         # move it out of the collector's reach, so full collections stay short under load.
         gc.collect()
@@ -135,6 +151,8 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
         try:
             yield
         finally:
+            if feed_retention is not None:
+                await feed_retention.stop()
             if reminders is not None:
                 await reminders.stop()
             if sender is not None:

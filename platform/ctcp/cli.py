@@ -42,6 +42,8 @@ notifications_app = typer.Typer(help="E-mail notifications.", no_args_is_help=Tr
 app.add_typer(notifications_app, name="notifications")
 contacts_app = typer.Typer(help="The directory of national contact points.", no_args_is_help=True)
 app.add_typer(contacts_app, name="contacts")
+changes_app = typer.Typer(help="The change feed.", no_args_is_help=True)
+app.add_typer(changes_app, name="changes")
 console = Console(stderr=True)
 T = TypeVar("T")
 
@@ -77,6 +79,21 @@ def db_upgrade() -> None:
     if database_roles.is_postgresql(settings.database_url):
         _grant_app_privileges(settings)
     _load_policy_where_none()
+    recorded = _run_or_refuse(_backfill_changes(settings.database_url))
+    if recorded:
+        console.print(f"change feed: {recorded} objects from before it recorded")
+
+
+async def _backfill_changes(url: str) -> int:
+    from ctcp.changes import service as changes
+    from ctcp.core.db import Database
+
+    database = Database(url)
+    try:
+        async with database.transaction() as session:
+            return await changes.backfill(session)
+    finally:
+        await database.dispose()
 
 
 def _grant_app_privileges(settings: "Settings") -> None:
@@ -844,6 +861,41 @@ def contacts_remind() -> None:
         f"{REMIND_DAYS_BEFORE_STALE} days, {report.stale} entries stale",
         highlight=False,
     )
+
+
+@changes_app.command("purge")
+def changes_purge() -> None:
+    """Apply the change feed's retention once (CTCP_CHANGE_FEED_RETENTION_DAYS), as every
+    app process does every CTCP_CHANGE_FEED_PURGE_SECONDS."""
+    from datetime import timedelta
+
+    from ctcp.changes import service as changes
+    from ctcp.core.clock import clock
+    from ctcp.core.config import get_settings
+    from ctcp.core.db import Database
+
+    settings = get_settings()
+
+    async def run() -> int:
+        database = Database(settings.database_url)
+        try:
+            async with database.transaction() as session:
+                older_than = clock.now() - timedelta(days=settings.change_feed_retention_days)
+                return await changes.purge(session, older_than)
+        finally:
+            await database.dispose()
+
+    console.print(f"change feed: {_run_or_refuse(run())} entries past retention removed")
+
+
+@changes_app.command("backfill")
+def changes_backfill() -> None:
+    """Give every object the feed has never recorded its first entry (after a bulk load
+    that wrote tables directly; `ctcp db upgrade` runs this too)."""
+    from ctcp.core.config import get_settings
+
+    recorded = _run_or_refuse(_backfill_changes(get_settings().database_url))
+    console.print(f"change feed: {recorded} objects recorded")
 
 
 if __name__ == "__main__":

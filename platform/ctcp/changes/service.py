@@ -39,6 +39,7 @@ from ctcp.authz.guard import Access
 from ctcp.changes import recorder
 from ctcp.changes.kinds import KINDS, readable
 from ctcp.changes.models import ChangeEntry, FeedHead, FeedObject
+from ctcp.core import feed
 from ctcp.core.clock import clock
 from ctcp.core.db import Database
 from ctcp.core.errors import GoneError, ValidationError
@@ -264,6 +265,20 @@ async def purge(session: AsyncSession, older_than: datetime) -> int:
     head.purged_through = max(head.purged_through, int(highest))
     session.add(head)
     return int(removed.rowcount or 0)
+
+
+async def backfill(session: AsyncSession) -> int:
+    """Touch every object the feed has never recorded (data from before the feed, a bulk
+    load): the recorder gives each its first entry at this unit's commit."""
+    count = 0
+    for name, kind in KINDS.items():
+        known = select(col(FeedObject.object_id)).where(col(FeedObject.object_type) == name)
+        ids = (
+            await session.exec(select(col(kind.model.id)).where(col(kind.model.id).not_in(known)))
+        ).all()
+        feed.touch(session, name, ids)
+        count += len(ids)
+    return count
 
 
 async def purge_forever(database: Database, retention_days: int, every_seconds: float) -> None:

@@ -109,6 +109,11 @@ class Settings(BaseSettings):
     # How often each app process reminds States' focal points of contact points to confirm
     # (claims make each reminder go once, whatever the number of processes); 0: never.
     contact_reminder_seconds: float = Field(default=3600, ge=0)
+    # The change feed keeps superseded entries (and those of objects no Compact entity may
+    # read any more) this many days; a cursor from before what it removed is answered 410.
+    change_feed_retention_days: int = Field(default=30, ge=1)
+    # How often each app process applies that retention; 0: never from this process.
+    change_feed_purge_seconds: float = Field(default=3600, ge=0)
 
     # Signed checkpoints of the audit chain, kept outside the database (see README).
     audit_signing_key_file: Path | None = None

@@ -9,11 +9,13 @@ transaction: it decides who can read each touched object now, numbers the change
 commit order and queues their webhook deliveries, so a change and its entry in the feed
 are committed together or not at all.
 
-`core` imports no feature: the recorder is installed from above (`install`). A unit that
-touches something with no recorder installed fails instead of committing a change the
-feed would never tell.
+`core` imports no feature: the recorder installs itself from above (`install`) when its
+module is imported, which the first `touch` of a process makes sure of (by name, so any
+command or task that writes has it, not only the app). A unit that touches something
+with no recorder installed fails instead of committing a change the feed would never tell.
 """
 
+import importlib
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,6 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ctcp.core.db import SessionCallback, on_before_commit
 
 TOUCHED_KEY = "ctcp.feed.touched"
+RECORDER_MODULE = "ctcp.changes.recorder"
 
 _recorder: SessionCallback | None = None
 
@@ -42,6 +45,8 @@ def install(recorder: SessionCallback) -> None:
 
 
 def _pending(session: AsyncSession) -> Touched:
+    if _recorder is None:
+        importlib.import_module(RECORDER_MODULE)
     if _recorder is None:
         raise RuntimeError("the change feed's recorder is not installed (import ctcp.changes)")
     touched: Touched | None = session.info.get(TOUCHED_KEY)
