@@ -173,6 +173,13 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         login_address_max_failures=1_000_000,
         # No background reminder pass: tests run `send_reminders` when they mean to.
         contact_reminder_seconds=0,
+        # Nor background passes of the change feed: a feed read records expiries itself,
+        # and tests apply retention when they mean to.
+        change_feed_purge_seconds=0,
+        change_feed_sweep_seconds=0,
+        # Nor a webhook sender; tests' receivers listen on the loopback address.
+        webhook_poll_seconds=0,
+        webhook_allowed_hosts=["127.0.0.1"],
     )
     # A copy is not validated: argon2 below the floor Settings enforces, for speed.
     return validated.model_copy(update=FAST_ARGON2)

@@ -30,6 +30,7 @@ SETTING = re.compile(r"\bCTCP_[A-Z0-9_]+\b")
 READ_ELSEWHERE = {
     "CTCP_ADMIN_PASSWORD": "platform/ctcp/cli.py",  # create-admin's password
     "CTCP_ADMIN_DATABASE_URL": "platform/ctcp/cli.py",  # db create-roles, setup
+    "CTCP_SYNC_CLIENT_SECRET": "platform/ctcp/cli.py",  # sync pull's client secret
     "CTCP_DEMO_ADMIN_EMAIL": "scripts/run-portal",
     "CTCP_TEST_DATABASE_URL": "tests/conftest.py",
     "CTCP_TEST_WORKERS": "scripts/test",

@@ -24,7 +24,9 @@ from ctcp.authn.subject import current
 from ctcp.authz.openapi import install_openapi
 from ctcp.authz.policy import PolicyWatcher, load_engine
 from ctcp.changes import service as changes_service
+from ctcp.changes import webhooks
 from ctcp.changes.api import router as changes_router
+from ctcp.changes.webhooks_api import router as webhooks_router
 from ctcp.consent import pages as consent_pages
 from ctcp.consent.api import router as consent_router
 from ctcp.contacts import pages as contacts_pages
@@ -144,6 +146,27 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
         )
         if feed_retention is not None:
             feed_retention.start()
+        # Expiries recorded in time for webhook receivers; 0 seconds: none from this process.
+        feed_sweeper = (
+            BackgroundTask(
+                "ctcp-change-feed-sweeper",
+                lambda: changes_service.sweep_forever(database, settings.change_feed_sweep_seconds),
+            )
+            if settings.change_feed_sweep_seconds
+            else None
+        )
+        if feed_sweeper is not None:
+            feed_sweeper.start()
+        # Webhook deliveries of the change feed; 0 seconds: no sender in this process.
+        webhook_sender = (
+            BackgroundTask(
+                "ctcp-webhook-sender", lambda: webhooks.deliver_forever(database, settings)
+            )
+            if settings.webhook_poll_seconds
+            else None
+        )
+        if webhook_sender is not None:
+            webhook_sender.start()
         # What start-up built (routes, models, policy, caches) lives as long as the process:
         # move it out of the collector's reach, so full collections stay short under load.
         gc.collect()
@@ -151,6 +174,10 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
         try:
             yield
         finally:
+            if webhook_sender is not None:
+                await webhook_sender.stop()
+            if feed_sweeper is not None:
+                await feed_sweeper.stop()
             if feed_retention is not None:
                 await feed_retention.stop()
             if reminders is not None:
@@ -187,6 +214,7 @@ def _include_routes(app: FastAPI, settings: Settings) -> None:
     app.include_router(contacts_router)
     app.include_router(planning_router)
     app.include_router(changes_router)
+    app.include_router(webhooks_router)
 
     install_portal(
         app,

@@ -16,6 +16,7 @@ from ctcp.assistance.models import (
 from ctcp.audit.models import AuditChainHead, AuditEvent
 from ctcp.authz.models import CasbinRule
 from ctcp.changes import recorder as _recorder  # noqa: F401  (installs the feed's recorder)
+from ctcp.changes import webhooks as _webhooks  # noqa: F401  (queues webhook deliveries)
 from ctcp.changes.models import ChangeEntry, FeedHead, FeedObject
 from ctcp.consent.models import (
     ConsentEvent,

@@ -16,7 +16,10 @@ import pytest
 from fastapi import FastAPI
 
 from ctcp.assistance.models import AssistanceRequest, AssistanceRequestNeed, Need, Offer
+from ctcp.audit.service import AuditContext
 from ctcp.authz.oauth_scopes import OAuthScope
+from ctcp.changes import webhooks
+from ctcp.changes.webhooks import WebhookCreate
 from ctcp.core.db import Database
 from ctcp.core.routes import iter_api_routes
 from tests.factories import (
@@ -338,6 +341,40 @@ async def _rotate_api_client(world: World, role: str) -> Request:
     return "POST", f"/api/v1/api-clients/{fresh.id}/secret", None
 
 
+async def _fresh_webhook(world: World) -> str:
+    """An endpoint of a new client (the loopback receiver tests allow), by the service."""
+    fresh = await make_api_client(world.database, org=world.entity_org)
+    async with world.database.transaction() as session:
+        issued = await webhooks.create_webhook(
+            session,
+            fresh.id,
+            WebhookCreate(url="https://127.0.0.1:9/matrix", types=["publication"]),
+            settings=world.app.state.settings,
+            context=AuditContext(),
+        )
+    return str(issued.id)
+
+
+async def _new_webhook(world: World, role: str) -> Request:
+    return (
+        "POST",
+        f"/api/v1/api-clients/{world.api_client}/webhooks",
+        {"url": "https://127.0.0.1:9/matrix", "types": ["publication"]},
+    )
+
+
+async def _get_webhook(world: World, role: str) -> Request:
+    return "GET", f"/api/v1/webhooks/{await _fresh_webhook(world)}", None
+
+
+async def _rotate_webhook(world: World, role: str) -> Request:
+    return "POST", f"/api/v1/webhooks/{await _fresh_webhook(world)}/rotate-secret", None
+
+
+async def _delete_webhook(world: World, role: str) -> Request:
+    return "DELETE", f"/api/v1/webhooks/{await _fresh_webhook(world)}", None
+
+
 async def _introspect(world: World, role: str) -> Request:
     return "POST", "https://ctcp.test/oauth/introspect", {"token": "ctcp_at_matrix"}
 
@@ -625,6 +662,10 @@ async def _retire_other_contact(world: World, role: str) -> Request:
 
 
 ACTIVITY_READERS = NEED_READERS
+# The change feed: Compact entities, and their systems holding any read scope (each kind
+# in it only with its own scope: tests/changes).
+CHANGE_READERS = only({"anonymous": 401, "entity_focal_point": 200}, 403)
+READ_SCOPES = " ".join(scope.value for scope in OAuthScope if scope.value.endswith(":read"))
 ACTIVITY_WRITERS = only({"anonymous": 401, "entity_focal_point": 200, "cted_analyst": 200}, 403)
 ACTIVITY_CREATORS = only({"anonymous": 401, "entity_focal_point": 201, "cted_analyst": 201}, 403)
 
@@ -678,7 +719,7 @@ class Endpoint:
     relation: str = ""  # the object's relation to the caller, where a scope applies
     # API clients: this status for those holding `client_scope` ("*": all); 403 for others.
     client_ok: int | None = None
-    client_scope: str = OAuthScope.PUBLICATIONS_READ.value
+    client_scope: str = OAuthScope.PUBLICATIONS_READ.value  # several: space-separated
     form: bool = False  # the body goes form-encoded (the OAuth endpoints)
     everyone: int | None = None  # the same answer for every caller, clients included
 
@@ -691,7 +732,9 @@ class Endpoint:
             return None  # public routes: nothing more to learn from a token
         if self.path.removesuffix("/confirm") in PEOPLE_ONLY:
             return 401
-        if self.client_ok is not None and self.client_scope in ("*", role.removeprefix("client:")):
+        if self.client_ok is not None and (
+            self.client_scope == "*" or role.removeprefix("client:") in self.client_scope.split()
+        ):
             return self.client_ok
         return 403
 
@@ -905,6 +948,21 @@ ENDPOINTS = [
         _disable_api_client,
     ),
     Endpoint("POST", "/api/v1/api-clients/{api_client_id}/secret", ADMIN_ONLY, _rotate_api_client),
+    Endpoint(
+        "POST",
+        "/api/v1/api-clients/{api_client_id}/webhooks",
+        only({"anonymous": 401, "platform_admin": 201}, 403),
+        _new_webhook,
+    ),
+    Endpoint("GET", "/api/v1/webhooks", ADMIN_ONLY, fixed("GET", "/api/v1/webhooks")),
+    Endpoint("GET", "/api/v1/webhooks/{webhook_id}", ADMIN_ONLY, _get_webhook),
+    Endpoint("POST", "/api/v1/webhooks/{webhook_id}/rotate-secret", ADMIN_ONLY, _rotate_webhook),
+    Endpoint(
+        "DELETE",
+        "/api/v1/webhooks/{webhook_id}",
+        only({"anonymous": 401, "platform_admin": 204}, 403),
+        _delete_webhook,
+    ),
     # Without client credentials, every caller is an unauthenticated client here.
     Endpoint(
         "POST",
@@ -1397,6 +1455,14 @@ ENDPOINTS = [
         fixed("GET", "/api/v1/coordination/entities"),
         client_ok=200,
         client_scope="activities:read",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/changes",
+        CHANGE_READERS,
+        fixed("GET", "/api/v1/changes?limit=5"),
+        client_ok=200,
+        client_scope=READ_SCOPES,
     ),
 ]
 

@@ -33,10 +33,11 @@ from ctcp.organizations.models import Organization, OrganizationKind
 from ctcp.planning import service as planning_service
 from ctcp.planning.models import Activity, ActivityNeed, ActivityPartner
 
-# No organization has this id: a Compact entity tied to nothing, i.e. any Compact entity.
+# No organization has this id: an organization tied to nothing, i.e. any of its kind.
 ANY_ENTITY = uuid.UUID("00000000-0000-0000-0000-00000000feed")
 # What an entity's focal points (and its API clients, narrowed by scope) are granted on
-# each kind (policies/policy.csv): the recorder reads as they do.
+# each kind (policies/policy.csv): the recorder reads as they do. The role exists in
+# Compact entities and in the Secretariat's organizations, which read more.
 ENTITY_SCOPES = frozenset({DataScope.CONSENTED, DataScope.OWN_ORG})
 
 Rows = Sequence[Any]
@@ -53,6 +54,11 @@ class Kind:
     ties: Callable[[Sequence[uuid.UUID]], Any] | None = None
     of_states: Callable[[Iterable[uuid.UUID]], SelectOfScalar[uuid.UUID]] | None = None
     of_needs: Callable[[Iterable[uuid.UUID]], SelectOfScalar[uuid.UUID]] | None = None
+    # Whether its payload changes only with who may read it: then an object reached only
+    # by widening (a State's or a need's change), whose readers stay the same, needs no
+    # entry. Not so for a request or an activity: they show which of their needs the
+    # reader may read.
+    follows_readers: bool = False
 
 
 async def _publications(session: AsyncSession, _access: Access, rows: Rows) -> Sequence[BaseModel]:
@@ -107,6 +113,7 @@ KINDS: dict[str, Kind] = {
             Need,
             needs_service.readable_needs,
             _needs,
+            follows_readers=True,
             of_states=lambda states: select(col(Need.id)).where(col(Need.state_id).in_(states)),
         ),
         Kind(
@@ -148,15 +155,13 @@ KINDS: dict[str, Kind] = {
 }
 
 
-def entity_reader(kind: Kind, organization_id: uuid.UUID = ANY_ENTITY) -> Access:
-    """How a Compact entity's focal point reads `kind`: the recorder's stand-in reader,
-    never added to a session."""
-    organization = Organization(
-        id=organization_id,
-        code="",
-        kind=OrganizationKind.COMPACT_ENTITY.value,
-        name_en="",
-    )
+def stand_in(kind: OrganizationKind) -> Organization:
+    """An organization of `kind` tied to nothing: any of its kind. Never added to a session."""
+    return Organization(id=ANY_ENTITY, code="", kind=kind.value, name_en="")
+
+
+def entity_reader(kind: Kind, organization: Organization) -> Access:
+    """How an entity focal point of `organization` reads `kind` (the recorder's reader)."""
     subject = Subject(
         user_id=None,
         client_id=None,

@@ -43,6 +43,7 @@ from ctcp.core import feed
 from ctcp.core.clock import clock
 from ctcp.core.db import Database
 from ctcp.core.errors import GoneError, ValidationError
+from ctcp.organizations.models import Organization
 
 logger = logging.getLogger("ctcp.changes")
 
@@ -83,23 +84,35 @@ class FeedRequest:
     limit: int = 50
 
 
-def encode_cursor(seq: int) -> str:
-    return CURSOR_PREFIX + base64.urlsafe_b64encode(str(seq).encode()).rstrip(b"=").decode()
+def encode_cursor(seq: int, types: frozenset[str] | None = None) -> str:
+    """A position in the feed, and the types it was read for (a cursor read for some
+    types says nothing of the others: it may not resume a read of other types)."""
+    raw = str(seq) + (":" + ",".join(sorted(types)) if types else "")
+    return CURSOR_PREFIX + base64.urlsafe_b64encode(raw.encode()).rstrip(b"=").decode()
+
+
+def decode(cursor: str | None) -> tuple[int | None, frozenset[str] | None]:
+    """The position and the types of a cursor (None, None: no cursor)."""
+    if cursor is None:
+        return None, None
+    refused = ValidationError("Not a cursor of this feed.", loc=["query", "cursor"])
+    if not cursor.startswith(CURSOR_PREFIX):
+        raise refused
+    raw = cursor[len(CURSOR_PREFIX) :]
+    try:
+        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode("ascii")
+        position, _, named = text.partition(":")
+        seq = int(position)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise refused from None
+    types = frozenset(named.split(",")) if named else None
+    if seq < 0 or (types is not None and not types <= KINDS.keys()):
+        raise refused
+    return seq, types
 
 
 def decode_cursor(cursor: str | None) -> int | None:
-    if cursor is None:
-        return None
-    if not cursor.startswith(CURSOR_PREFIX):
-        raise ValidationError("Not a cursor of this feed.", loc=["query", "cursor"])
-    raw = cursor[len(CURSOR_PREFIX) :]
-    try:
-        seq = int(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode("ascii"))
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise ValidationError("Not a cursor of this feed.", loc=["query", "cursor"]) from None
-    if seq < 0:
-        raise ValidationError("Not a cursor of this feed.", loc=["query", "cursor"])
-    return seq
+    return decode(cursor)[0]
 
 
 def parse_types(raw: str | None) -> frozenset[str] | None:
@@ -116,20 +129,17 @@ def parse_types(raw: str | None) -> frozenset[str] | None:
     return wanted
 
 
-def _could_read(entry: ChangeEntry, organization: str) -> bool:
+def _could_read(entry: ChangeEntry, organization: Organization) -> bool:
     """Whether the caller could read the object just before or just after this entry."""
-    return (
-        entry.generic_before
-        or entry.generic_after
-        or organization in entry.orgs_before
-        or organization in entry.orgs_after
+    return recorder.reads(entry, organization, after=True) or recorder.reads(
+        entry, organization, after=False
     )
 
 
 async def _decide(
     session: AsyncSession,
     readers: dict[str, Access],
-    organization: str,
+    organization: Organization,
     entries: Sequence[ChangeEntry],
 ) -> list[ChangeItem]:
     by_kind: dict[str, set[uuid.UUID]] = {}
@@ -171,27 +181,23 @@ async def read_changes(
 
     `readers` holds the caller's grant on each kind's resource; a kind without one is
     not in the caller's feed at all."""
-    after = decode_cursor(request.cursor)
+    after, read_for = decode(request.cursor)
+    widening = read_for is not None and (request.types is None or not request.types <= read_for)
+    if after is not None and widening:
+        # It went past entries of the types it was not made for, unread.
+        raise ValidationError(
+            "This cursor was made for fewer types: resume with its `types` (or fewer), or "
+            "start again without a cursor.",
+            loc=["query", "cursor"],
+        )
     await recorder.sweep(session)
     head = (await session.exec(select(FeedHead).where(col(FeedHead.id) == 1))).one()
     await session.refresh(head)
-    if after is not None and after < head.purged_through:
-        audit.record(
-            session,
-            access.audit,
-            "change.list",
-            outcome=Outcome.DENIED,
-            object_type="change",
-            details={"reason": "cursor past retention", "cursor": after},
-        )
-        raise GoneError(
-            "This cursor is older than the feed keeps: clear your copy and read the feed "
-            "again without a cursor (or resynchronise from the lists)."
-        )
+    await _refuse_if_purged(session, access, after, head.purged_through)
     if after is not None and after > head.last_seq:
         raise ValidationError("Not a cursor of this feed.", loc=["query", "cursor"])
     kinds = sorted(k for k in readers if request.types is None or k in request.types)
-    organization = str(access.organization.id)
+    organization = access.organization
     position = after or 0
     items: list[ChangeItem] = []
     more = False
@@ -219,6 +225,12 @@ async def read_changes(
         more = len(entries) == request.limit
         if len(items) >= request.limit or not more:
             break
+    # Retention may have run while this page was read (PostgreSQL reads each statement
+    # afresh): entries past the cursor may be gone, so this page may not be whole.
+    purged = (
+        await session.exec(select(col(FeedHead.purged_through)).where(col(FeedHead.id) == 1))
+    ).one()
+    await _refuse_if_purged(session, access, after, purged)
     if not more:
         # Nothing further of the caller's kinds up to the head read above (everything
         # numbered up to it is committed): resume from there.
@@ -236,7 +248,29 @@ async def read_changes(
         },
         read=True,
     )
-    return ChangePage(items=items, next_cursor=encode_cursor(position), has_more=more)
+    return ChangePage(
+        items=items, next_cursor=encode_cursor(position, request.types), has_more=more
+    )
+
+
+async def _refuse_if_purged(
+    session: AsyncSession, access: Access, after: int | None, purged_through: int
+) -> None:
+    """410, audited, for a cursor from before what retention removed."""
+    if after is None or after >= purged_through:
+        return
+    audit.record(
+        session,
+        access.audit,
+        "change.list",
+        outcome=Outcome.DENIED,
+        object_type="change",
+        details={"reason": "cursor past retention", "cursor": after},
+    )
+    raise GoneError(
+        "This cursor is older than the feed keeps: clear your copy and read the feed "
+        "again without a cursor (or resynchronise from the lists)."
+    )
 
 
 async def purge(session: AsyncSession, older_than: datetime) -> int:
@@ -279,6 +313,19 @@ async def backfill(session: AsyncSession) -> int:
         feed.touch(session, name, ids)
         count += len(ids)
     return count
+
+
+async def sweep_forever(database: Database, every_seconds: float) -> None:
+    """Record what changed by the clock alone (expiries, entries turning stale) every
+    `every_seconds` until cancelled, so their revokes reach webhook receivers even when
+    nobody writes or reads the feed. A failed pass is logged and the loop goes on."""
+    while True:
+        await asyncio.sleep(every_seconds)
+        try:
+            async with database.transaction() as session:
+                await recorder.sweep(session)
+        except Exception:
+            logger.exception("change-feed sweep failed")
 
 
 async def purge_forever(database: Database, retention_days: int, every_seconds: float) -> None:

@@ -62,7 +62,7 @@ class Publication(SQLModel, table=True):
     audience: str = Field(max_length=20, index=True)
     title: str = Field(max_length=300)
     published_at: datetime = Field(default_factory=clock.now, sa_type=UTCDateTime)
-    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
 
 
@@ -126,6 +126,6 @@ class NeedsSharingEvent(SQLModel, table=True):
     reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     withdrawal: bool = Field(default=False)
     effective_at: datetime = Field(default_factory=clock.now, sa_type=UTCDateTime)
-    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     recorded_at: datetime = Field(default_factory=clock.now, sa_type=UTCDateTime)
     recorded_by: uuid.UUID | None = Field(default=None)

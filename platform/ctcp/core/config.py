@@ -114,6 +114,20 @@ class Settings(BaseSettings):
     change_feed_retention_days: int = Field(default=30, ge=1)
     # How often each app process applies that retention; 0: never from this process.
     change_feed_purge_seconds: float = Field(default=3600, ge=0)
+    # How often each app process records expiries (and entries turning stale) without
+    # waiting for a write or a read of the feed; 0: never from this process.
+    change_feed_sweep_seconds: float = Field(default=5, ge=0)
+    # Webhooks of the change feed (docs/webhooks.md). Hosts or CIDR networks whose
+    # private, loopback or link-local addresses an endpoint may still use (a receiver
+    # inside the organization's network, or a test receiver on 127.0.0.1); outside
+    # production, an endpoint on a listed host may also use plain http.
+    webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    webhook_timeout_seconds: float = Field(default=10, gt=0)
+    webhook_retry_base_seconds: int = Field(default=30, ge=1)
+    webhook_retry_max_seconds: int = Field(default=6 * 3600, ge=1)
+    webhook_max_attempts: int = Field(default=12, ge=1)
+    # How often each app process looks for due deliveries; 0: no sender in this process.
+    webhook_poll_seconds: float = Field(default=5, ge=0)
 
     # Signed checkpoints of the audit chain, kept outside the database (see README).
     audit_signing_key_file: Path | None = None
@@ -134,6 +148,13 @@ class Settings(BaseSettings):
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("webhook_allowed_hosts", mode="before")
+    @classmethod
+    def _split_webhook_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
         return value
 
     @field_validator("trusted_proxies", mode="before")

@@ -1,0 +1,86 @@
+"""What an independent review of the feed found, held: an organization created after a
+withdrawal learns nothing of it; a cursor read for some types may not resume a read of
+more; an expiry is recorded by the background sweep, with nobody writing or reading."""
+
+import uuid
+from datetime import timedelta
+
+from sqlmodel import col, select
+
+from ctcp.changes import recorder
+from ctcp.changes.models import ChangeEntry
+from ctcp.core.clock import clock
+from tests.changes.conftest import Assist, follow, further_entity, head_cursor, ops
+from tests.factories import decide
+
+
+async def _withdraw_needs_sharing(world: Assist) -> None:
+    withdrawn = await world["officer"].post(
+        f"/api/v1/states/{world.state.code}/needs-consent/withdraw",
+        json={"reason": "Consultations paused."},
+    )
+    assert withdrawn.status_code in (200, 201), withdrawn.text
+
+
+async def test_an_entity_created_after_a_withdrawal_is_not_told_of_it(assist: Assist) -> None:
+    need = await assist.need()
+    await assist.share_needs()
+    # The entity of the world could read the need, and is told of its withdrawal.
+    start = await head_cursor(assist)
+    await _withdraw_needs_sharing(assist)
+    items, _ = await follow(assist["entity"], start)
+    assert ops(items, need["id"]) == ["revoke"], items
+    # One created afterwards, reading the whole feed, never hears of the need at all.
+    newcomer, _ = await further_entity(assist, "newcomer")
+    items, _ = await follow(newcomer, None)
+    assert ops(items, need["id"]) == [], [i for i in items if i["id"] == need["id"]]
+
+
+async def test_a_cursor_read_for_some_types_resumes_those_or_fewer_only(assist: Assist) -> None:
+    _, needs_only = await follow(assist["entity"], None, types="need")
+    _, both = await follow(assist["entity"], None, types="need,activity")
+    for cursor, types in ((needs_only, None), (needs_only, "need,activity")):
+        params = {"cursor": cursor} | ({"types": types} if types else {})
+        refused = await assist["entity"].get("/api/v1/changes", params=params)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"][0]["loc"] == ["query", "cursor"]
+    for cursor, types in ((needs_only, "need"), (both, "activity"), (both, "need,activity")):
+        resumed = await assist["entity"].get(
+            "/api/v1/changes", params={"cursor": cursor, "types": types}
+        )
+        assert resumed.status_code == 200, resumed.text
+
+
+async def test_the_background_sweep_records_an_expiry_with_nobody_reading(
+    assist: Assist,
+) -> None:
+    need = await assist.need()
+    recorded = await decide(
+        assist["officer"],
+        f"/api/v1/states/{assist.state.code}/needs-consent",
+        {
+            "share_needs": True,
+            "reference": "NV/2026/12",
+            "expires_at": (clock.now() + timedelta(minutes=5)).isoformat(),
+        },
+    )
+    assert recorded.status_code == 201, recorded.text
+    clock.advance(timedelta(minutes=6))
+    try:
+        # What each process's sweeper runs (CTCP_CHANGE_FEED_SWEEP_SECONDS), twice: the
+        # second pass finds nothing more to record.
+        for _ in range(2):
+            async with assist.database.transaction() as session:
+                await recorder.sweep(session)
+    finally:
+        clock.reset()
+    async with assist.database.transaction() as session:
+        statement = (
+            select(ChangeEntry)
+            .where(col(ChangeEntry.object_id) == uuid.UUID(need["id"]))
+            .order_by(col(ChangeEntry.seq))
+        )
+        entries = (await session.exec(statement)).all()
+    last = entries[-1]
+    assert (last.generic_before, last.generic_after) == (True, False)
+    assert [(e.generic_before, e.generic_after) for e in entries].count((True, False)) == 1
