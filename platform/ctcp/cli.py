@@ -42,6 +42,10 @@ notifications_app = typer.Typer(help="E-mail notifications.", no_args_is_help=Tr
 app.add_typer(notifications_app, name="notifications")
 contacts_app = typer.Typer(help="The directory of national contact points.", no_args_is_help=True)
 app.add_typer(contacts_app, name="contacts")
+sync_app = typer.Typer(
+    help="Follow the change feed as a Compact entity's system would.", no_args_is_help=True
+)
+app.add_typer(sync_app, name="sync")
 changes_app = typer.Typer(help="The change feed.", no_args_is_help=True)
 app.add_typer(changes_app, name="changes")
 console = Console(stderr=True)
@@ -896,6 +900,62 @@ def changes_backfill() -> None:
 
     recorded = _run_or_refuse(_backfill_changes(get_settings().database_url))
     console.print(f"change feed: {recorded} objects recorded")
+
+
+@sync_app.command("pull")
+def sync_pull(
+    base_url: Annotated[str, typer.Option(help="The platform, e.g. https://ctcp.example.org")],
+    client_id: Annotated[str, typer.Option(help="The API client's client_id")],
+    into: Annotated[
+        Path, typer.Option(dir_okay=False, help="The SQLite mirror (created if missing)")
+    ],
+    follow: Annotated[
+        bool, typer.Option(help="Keep polling every --interval seconds (Ctrl-C stops)")
+    ] = False,
+    interval: Annotated[float, typer.Option(min=0.1, help="Seconds between polls")] = 5.0,
+    types: Annotated[
+        str | None, typer.Option(help="Comma-separated kinds (default: all the client reads)")
+    ] = None,
+) -> None:
+    """Bring a local SQLite mirror up to date with what the API client may read: upserts
+    replace objects, revokes delete them, each page applied with its cursor in one
+    transaction. The secret comes from CTCP_SYNC_CLIENT_SECRET or a prompt, never from
+    the command line (it would show in the process list and the shell's history)."""
+    import httpx
+
+    from ctcp.changes.consumer import FeedConsumer, FeedError, Mirror
+
+    secret = os.environ.get("CTCP_SYNC_CLIENT_SECRET") or typer.prompt(
+        "Client secret", hide_input=True
+    )
+    kinds = [part.strip() for part in types.split(",") if part.strip()] if types else None
+
+    async def run() -> str:
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+            with Mirror(into) as mirror:
+                consumer = FeedConsumer(
+                    http, mirror, client_id=client_id, client_secret=secret, types=kinds
+                )
+                if follow:
+                    await consumer.follow(interval)
+                report = await consumer.pull()
+                return (
+                    f"{report.pages} pages: {report.upserts} upserts, {report.revokes} revokes"
+                    + (f", {report.resets} resynchronisations (410)" if report.resets else "")
+                    + f"; the mirror holds {len(mirror.objects())} objects"
+                )
+
+    try:
+        summary = asyncio.run(run())
+    except FeedError as error:
+        console.print(f"[red]{error}[/red]", highlight=False)
+        raise typer.Exit(1) from error
+    except httpx.HTTPError as error:
+        console.print(f"[red]{base_url} unreachable: {error}[/red]", highlight=False)
+        raise typer.Exit(1) from error
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    console.print(summary, highlight=False, markup=False)
 
 
 if __name__ == "__main__":
