@@ -49,6 +49,7 @@ def upgrade() -> None:
         sa.Column("last_seq", sa.BigInteger(), nullable=False),
         sa.Column("swept_until", ctcp.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("purged_through", sa.BigInteger(), nullable=False),
+        sa.Column("purges", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_change_feed_head")),
     )
     op.create_table(
@@ -71,7 +72,9 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_needs_sharing_events_expires_at"), ["expires_at"], unique=False
         )
-    op.execute("INSERT INTO change_feed_head (id, last_seq, purged_through) VALUES (1, 0, 0)")
+    op.execute(
+        "INSERT INTO change_feed_head (id, last_seq, purged_through, purges) VALUES (1, 0, 0, 0)"
+    )
 
 
 def downgrade() -> None:

@@ -7,11 +7,12 @@ from datetime import timedelta
 
 from sqlmodel import col, select
 
-from ctcp.changes import recorder
+from ctcp.changes import recorder, service
 from ctcp.changes.models import ChangeEntry
 from ctcp.core.clock import clock
+from ctcp.oauth.models import ApiClient
 from tests.changes.conftest import Assist, follow, further_entity, head_cursor, ops
-from tests.factories import decide
+from tests.factories import bearer_http, decide, make_api_client
 
 
 async def _withdraw_needs_sharing(world: Assist) -> None:
@@ -84,3 +85,45 @@ async def test_the_background_sweep_records_an_expiry_with_nobody_reading(
     last = entries[-1]
     assert (last.generic_before, last.generic_after) == (True, False)
     assert [(e.generic_before, e.generic_after) for e in entries].count((True, False)) == 1
+
+
+async def test_a_client_whose_scopes_change_under_its_cursor_must_start_again(
+    assist: Assist,
+) -> None:
+    """A copy holding a kind the client may no longer read would never see its revokes;
+    a kind newly opened was passed over: either way the cursor is gone (410, audited)."""
+    credentials = await make_api_client(
+        assist.database, org=assist.entity, scopes=("needs:read", "contacts:read")
+    )
+    machine = await bearer_http(assist.app, credentials)
+    assist.clients["machine"] = machine
+    _, cursor = await follow(machine, None)
+    async with assist.database.transaction() as session:
+        client = await session.get(ApiClient, credentials.id)
+        assert client is not None
+        client.scopes = "needs:read"
+        session.add(client)
+    narrowed = await bearer_http(assist.app, credentials)
+    assist.clients["narrowed"] = narrowed
+    gone = await narrowed.get("/api/v1/changes", params={"cursor": cursor})
+    assert gone.status_code == 410, gone.text
+    assert gone.headers["content-type"].startswith("application/problem+json")
+    # Starting again is the way on; its cursor holds the kinds read now.
+    _, fresh = await follow(narrowed, None)
+    assert (await narrowed.get("/api/v1/changes", params={"cursor": fresh})).status_code == 200
+
+
+async def test_a_read_begun_without_a_cursor_after_retention_runs_page_after_page(
+    assist: Assist,
+) -> None:
+    """Retention leaves numbers behind it; a reader starting afresh afterwards walks past
+    them page by page — its cursors are not taken for old ones (they name the pass)."""
+    old = await head_cursor(assist)
+    need = await assist.need()
+    await assist.share_needs()  # the need's first entry is superseded
+    async with assist.database.transaction() as session:
+        await service.purge(session, clock.now() + timedelta(days=1))
+    gone = await assist["entity"].get("/api/v1/changes", params={"cursor": old})
+    assert gone.status_code == 410, gone.text
+    items, _ = await follow(assist["entity"], None, limit=1)
+    assert ops(items, need["id"])[-1:] == ["upsert"]

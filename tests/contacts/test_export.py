@@ -92,6 +92,7 @@ async def test_csv_holds_exactly_what_the_caller_may_list(app: FastAPI, database
         "time_zone": "",
         "notes": "",
         "audience": "secretariat",
+        "tlp": "TLP:AMBER+STRICT",
         "confirmed_at": "",
         "version": "1",
         "stale": "false",
@@ -157,7 +158,8 @@ async def test_vcards_parse_back_with_their_text_intact(app: FastAPI, database: 
         "https://justice.example.org/forms%3Blang=fr?a=1%2C2",
     ]
     assert card.tz.value == "Europe/Paris"
-    assert card.categories.value == ["extradition_central_authority", state.code]
+    # The marking of a `member_states` entry travels as a category.
+    assert card.categories.value == ["extradition_central_authority", state.code, "TLP:GREEN"]
 
 
 async def test_the_export_is_audited_with_the_ids(app: FastAPI, database: Database) -> None:

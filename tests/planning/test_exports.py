@@ -169,6 +169,9 @@ async def test_csv_has_the_documented_header_and_one_row_per_readable_activity(
         "currency": "EUR",
         "need_ids": need["id"],
         "offer_id": "",
+        # The State shares the need: the Compact's marking.
+        "audience": "compact",
+        "tlp": "TLP:AMBER",
     }
     empty = ("partners", "programme", "ends_on", "budget", "currency", "need_ids", "offer_id")
     assert {name: rows[1][name] for name in empty} == dict.fromkeys(empty, "")

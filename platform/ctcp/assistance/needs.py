@@ -26,7 +26,7 @@ from ctcp.audit import service as audit
 from ctcp.authz.guard import Access
 from ctcp.authz.listing import audited_page
 from ctcp.authz.scopes import DataScope
-from ctcp.consent import needs_sharing
+from ctcp.consent import markings, needs_sharing
 from ctcp.core import feed
 from ctcp.core.clock import clock
 from ctcp.core.errors import NotFoundError, ValidationError
@@ -59,6 +59,11 @@ class NeedFilters:
     priority: Priority | None = None
 
 
+def shared_now(now: datetime) -> ColumnElement[bool]:
+    """SQL: the need is shared with the Compact now (the `consented` need scope)."""
+    return needs_sharing.shared(col(Need.state_id), col(Need.report_id), col(Need.section_id), now)
+
+
 def need_scope(access: Access, now: datetime) -> ColumnElement[bool]:
     """The one place a need-read scope becomes SQL (a condition on `assistance_needs`):
     own State, shared needs, or all. The coordination matrix counts needs by it too."""
@@ -70,9 +75,7 @@ def need_scope(access: Access, now: datetime) -> ColumnElement[bool]:
     if DataScope.CONSENTED in access.scopes and needs_sharing.readers_of_shared_needs(
         access.organization
     ):
-        allowed.append(
-            needs_sharing.shared(col(Need.state_id), col(Need.report_id), col(Need.section_id), now)
-        )
+        allowed.append(shared_now(now))
     return or_(*allowed) if allowed else false()
 
 
@@ -240,7 +243,12 @@ async def update_need(
 
 
 async def read_models(session: AsyncSession, needs: Sequence[Need]) -> list[NeedRead]:
+    """Read models with their State and marking: `compact` for the needs shared now,
+    `restricted` for the others (one statement per batch)."""
     states = await organizations.organizations_by_id(session, {n.state_id for n in needs})
+    shared = await markings.matching(
+        session, col(Need.id), shared_now(clock.now()), [n.id for n in needs]
+    )
     return [
         NeedRead(
             id=need.id,
@@ -253,6 +261,7 @@ async def read_models(session: AsyncSession, needs: Sequence[Need]) -> list[Need
             report_id=need.report_id,
             recommendation_id=need.recommendation_id,
             consultation_id=need.consultation_id,
+            **markings.shared_marking(need.id in shared),
             created_at=need.created_at,
             updated_at=need.updated_at,
         )

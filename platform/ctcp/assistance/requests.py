@@ -27,7 +27,7 @@ from ctcp.audit import service as audit
 from ctcp.authz.guard import Access
 from ctcp.authz.listing import audited_page
 from ctcp.authz.scopes import DataScope
-from ctcp.consent import needs_sharing
+from ctcp.consent import markings, needs_sharing
 from ctcp.core import feed
 from ctcp.core.clock import clock
 from ctcp.core.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
@@ -376,7 +376,13 @@ async def _announce_circulation(
 async def read_models(
     session: AsyncSession, requests: Sequence[AssistanceRequest]
 ) -> list[RequestRead]:
-    """Requests with their needs and workflow history, in three queries."""
+    """Requests with their needs (each marked), workflow history and marking, a few
+    statements per batch, none per request.
+
+    The marking is `compact` when any Compact entity may read the request now as shared
+    material — `shared_with` for an entity that made no offer: circulated, and every
+    need it names shared (its needs' own markings, decided in SQL) — else `restricted`.
+    """
     ids = [r.id for r in requests]
     if not ids:
         return []
@@ -424,6 +430,10 @@ async def read_models(
             status=r.status,
             needs=[need_reads[n] for n in needs_of[r.id]],
             history=history[r.id],
+            **markings.shared_marking(
+                r.status == Status.CIRCULATED.value
+                and all(need_reads[n].audience == markings.COMPACT for n in needs_of[r.id])
+            ),
             created_at=r.created_at,
             updated_at=r.updated_at,
         )

@@ -8,6 +8,12 @@ from typing import Annotated
 from pydantic import Field, StringConstraints, model_validator
 
 from ctcp.assistance.models import NeedSource, NeedStatus, Programme, RequestStatus
+from ctcp.consent.markings import (
+    SHARED_AUDIENCE_DESCRIPTION,
+    TLP_DESCRIPTION,
+    SharedAudience,
+    Tlp,
+)
 from ctcp.core.schemas import RequestModel, ResponseModel
 from ctcp.reports.models import Priority, ThematicArea
 from ctcp.reports.schemas import StateRef
@@ -66,6 +72,8 @@ class NeedRead(ResponseModel):
     report_id: uuid.UUID | None
     recommendation_id: uuid.UUID | None
     consultation_id: uuid.UUID | None
+    audience: SharedAudience = Field(description=SHARED_AUDIENCE_DESCRIPTION)
+    tlp: Tlp = Field(description=TLP_DESCRIPTION)
     created_at: datetime
     updated_at: datetime
 
@@ -118,6 +126,8 @@ class RequestRead(ResponseModel):
     status: str
     needs: list[NeedRead]
     history: list[TransitionRead]
+    audience: SharedAudience = Field(description=SHARED_AUDIENCE_DESCRIPTION)
+    tlp: Tlp = Field(description=TLP_DESCRIPTION)
     created_at: datetime
     updated_at: datetime
 

@@ -24,6 +24,9 @@ class FeedHead(SQLModel, table=True):
     last_seq: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     swept_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     purged_through: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    # How many retention passes removed something: a cursor names the pass it was issued
+    # after, so a read begun without a cursor after a pass is not taken for an old one.
+    purges: int = Field(default=0)
 
 
 class ChangeEntry(SQLModel, table=True):

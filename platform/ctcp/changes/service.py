@@ -84,35 +84,63 @@ class FeedRequest:
     limit: int = 50
 
 
-def encode_cursor(seq: int, types: frozenset[str] | None = None) -> str:
-    """A position in the feed, and the types it was read for (a cursor read for some
-    types says nothing of the others: it may not resume a read of other types)."""
-    raw = str(seq) + (":" + ",".join(sorted(types)) if types else "")
+@dataclass(frozen=True)
+class Position:
+    """What a cursor holds: where the reader stands, the types it asked for (None: all)
+    and the kinds it was actually served (those of the types it was granted)."""
+
+    seq: int
+    asked: frozenset[str] | None = None
+    served: frozenset[str] | None = None  # None: a cursor of no particular kinds
+    purges: int | None = None  # the retention passes before it was issued
+
+
+def _names(kinds: frozenset[str] | None) -> str:
+    return "*" if kinds is None else ",".join(sorted(kinds))
+
+
+def _kinds(text: str) -> frozenset[str] | None:
+    return None if text == "*" else frozenset(t for t in text.split(",") if t)
+
+
+def encode_cursor(
+    seq: int,
+    asked: frozenset[str] | None = None,
+    served: frozenset[str] | None = None,
+    purges: int = 0,
+) -> str:
+    raw = str(seq) if served is None else f"{seq}|{_names(asked)}|{_names(served)}|{purges}"
     return CURSOR_PREFIX + base64.urlsafe_b64encode(raw.encode()).rstrip(b"=").decode()
 
 
-def decode(cursor: str | None) -> tuple[int | None, frozenset[str] | None]:
-    """The position and the types of a cursor (None, None: no cursor)."""
+def decode(cursor: str | None) -> Position | None:
+    """A cursor's position (None: no cursor); 422 for anything this feed did not make."""
     if cursor is None:
-        return None, None
+        return None
     refused = ValidationError("Not a cursor of this feed.", loc=["query", "cursor"])
     if not cursor.startswith(CURSOR_PREFIX):
         raise refused
     raw = cursor[len(CURSOR_PREFIX) :]
     try:
         text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode("ascii")
-        position, _, named = text.partition(":")
-        seq = int(position)
+        parts = text.split("|")
+        seq = int(parts[0])
+        purges = int(parts[3]) if len(parts) == 4 else None
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise refused from None
-    types = frozenset(named.split(",")) if named else None
-    if seq < 0 or (types is not None and not types <= KINDS.keys()):
+    if seq < 0 or len(parts) not in (1, 4) or (purges is not None and purges < 0):
         raise refused
-    return seq, types
+    if len(parts) == 1:
+        return Position(seq)
+    asked, served = _kinds(parts[1]), _kinds(parts[2])
+    if served is None or not served <= KINDS.keys() or not (asked or set()) <= KINDS.keys():
+        raise refused
+    return Position(seq, asked, served, purges)
 
 
 def decode_cursor(cursor: str | None) -> int | None:
-    return decode(cursor)[0]
+    position = decode(cursor)
+    return None if position is None else position.seq
 
 
 def parse_types(raw: str | None) -> frozenset[str] | None:
@@ -181,22 +209,41 @@ async def read_changes(
 
     `readers` holds the caller's grant on each kind's resource; a kind without one is
     not in the caller's feed at all."""
-    after, read_for = decode(request.cursor)
-    widening = read_for is not None and (request.types is None or not request.types <= read_for)
-    if after is not None and widening:
-        # It went past entries of the types it was not made for, unread.
-        raise ValidationError(
-            "This cursor was made for fewer types: resume with its `types` (or fewer), or "
-            "start again without a cursor.",
-            loc=["query", "cursor"],
-        )
+    position_at = decode(request.cursor)
+    after = None if position_at is None else position_at.seq
+    wanted = request.types if request.types is not None else frozenset(KINDS)
+    granted = frozenset(readers)
+    if position_at is not None and position_at.served is not None:
+        asked = position_at.asked if position_at.asked is not None else frozenset(KINDS)
+        if not wanted <= asked:
+            # It went past entries of the types it was not asked for, unread.
+            raise ValidationError(
+                "This cursor was made for fewer types: resume with its `types` (or fewer), "
+                "or start again without a cursor.",
+                loc=["query", "cursor"],
+            )
+        served = position_at.served
+        lost, gained = (served & wanted) - granted, (wanted & granted) - served
+        if lost or gained:
+            # What the caller may read changed under its copy (its client's scopes, the
+            # policy): a kind it holds copies of and may no longer read would never be
+            # revoked, a kind newly opened was passed over. Only a fresh read is right.
+            _refuse(
+                session,
+                access,
+                {"reason": "access changed", "lost": sorted(lost), "gained": sorted(gained)},
+                "What you may read changed since this cursor: clear your copy and read the "
+                "feed again without a cursor.",
+            )
     await recorder.sweep(session)
     head = (await session.exec(select(FeedHead).where(col(FeedHead.id) == 1))).one()
     await session.refresh(head)
-    await _refuse_if_purged(session, access, after, head.purged_through)
+    await _refuse_if_purged(session, access, position_at, head)
+    purges_at_start = head.purges  # the same row is read again below, into this object
     if after is not None and after > head.last_seq:
         raise ValidationError("Not a cursor of this feed.", loc=["query", "cursor"])
-    kinds = sorted(k for k in readers if request.types is None or k in request.types)
+    effective = wanted & granted
+    kinds = sorted(effective)
     organization = access.organization
     position = after or 0
     items: list[ChangeItem] = []
@@ -227,10 +274,18 @@ async def read_changes(
             break
     # Retention may have run while this page was read (PostgreSQL reads each statement
     # afresh): entries past the cursor may be gone, so this page may not be whole.
-    purged = (
-        await session.exec(select(col(FeedHead.purged_through)).where(col(FeedHead.id) == 1))
-    ).one()
-    await _refuse_if_purged(session, access, after, purged)
+    now_head = (await session.exec(select(FeedHead).where(col(FeedHead.id) == 1))).one()
+    await session.refresh(now_head)
+    await _refuse_if_purged(session, access, position_at, now_head)
+    if position_at is None and now_head.purges != purges_at_start:
+        # A read begun without a cursor is whole whatever was removed before it began;
+        # what a pass removed while it read may be past its first pages: start again.
+        _refuse(
+            session,
+            access,
+            {"reason": "retention ran during the first read"},
+            "The feed applied its retention while this read began: read again without a cursor.",
+        )
     if not more:
         # Nothing further of the caller's kinds up to the head read above (everything
         # numbered up to it is committed): resume from there.
@@ -249,28 +304,42 @@ async def read_changes(
         read=True,
     )
     return ChangePage(
-        items=items, next_cursor=encode_cursor(position, request.types), has_more=more
+        items=items,
+        next_cursor=encode_cursor(position, request.types, effective, now_head.purges),
+        has_more=more,
     )
 
 
 async def _refuse_if_purged(
-    session: AsyncSession, access: Access, after: int | None, purged_through: int
+    session: AsyncSession, access: Access, position: Position | None, head: FeedHead
 ) -> None:
-    """410, audited, for a cursor from before what retention removed."""
-    if after is None or after >= purged_through:
+    """410, audited, for a cursor that retention may have passed: issued before a pass
+    that removed entries after it. (No pass since it was issued: it is whole, however
+    far behind the removed numbers it stands — a read begun without a cursor.)"""
+    if position is None or position.seq >= head.purged_through:
         return
+    if position.purges is not None and position.purges == head.purges:
+        return
+    _refuse(
+        session,
+        access,
+        {"reason": "cursor past retention", "cursor": position.seq},
+        "This cursor is older than the feed keeps: clear your copy and read the feed "
+        "again without a cursor (or resynchronise from the lists).",
+    )
+
+
+def _refuse(session: AsyncSession, access: Access, details: dict[str, Any], detail: str) -> None:
+    """410 Gone, audited as a denied `change.list`: the caller must start again."""
     audit.record(
         session,
         access.audit,
         "change.list",
         outcome=Outcome.DENIED,
         object_type="change",
-        details={"reason": "cursor past retention", "cursor": after},
+        details=details,
     )
-    raise GoneError(
-        "This cursor is older than the feed keeps: clear your copy and read the feed "
-        "again without a cursor (or resynchronise from the lists)."
-    )
+    raise GoneError(detail)
 
 
 async def purge(session: AsyncSession, older_than: datetime) -> int:
@@ -289,6 +358,7 @@ async def purge(session: AsyncSession, older_than: datetime) -> int:
         col(FeedObject.object_id) == col(ChangeEntry.object_id),
         col(FeedObject.latest_seq) == col(ChangeEntry.seq),
         col(FeedObject.generic).is_(False),
+        col(FeedObject.secretariat).is_(False),
         func.json_array_length(col(FeedObject.orgs)) == 0,
     )
     condition = (col(ChangeEntry.at) < older_than) & or_(superseded, unread)
@@ -297,6 +367,7 @@ async def purge(session: AsyncSession, older_than: datetime) -> int:
         return 0
     removed = await session.exec(delete(ChangeEntry).where(condition))
     head.purged_through = max(head.purged_through, int(highest))
+    head.purges += 1
     session.add(head)
     return int(removed.rowcount or 0)
 

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, Field, StringConstraints
 
+from ctcp.consent.markings import TLP_DESCRIPTION, Tlp
 from ctcp.consent.models import Audience, ConsentScope
 from ctcp.core.schemas import RequestModel, ResponseModel
 
@@ -62,6 +63,7 @@ class PublicationRead(ResponseModel):
     state: str
     title: str
     audience: str
+    tlp: Tlp = Field(description=TLP_DESCRIPTION)
     published_at: datetime
     expires_at: datetime | None
     sections: list[PublicationSectionRead]

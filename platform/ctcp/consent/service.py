@@ -17,6 +17,7 @@ from ctcp.audit import service as audit
 from ctcp.authz.guard import Access
 from ctcp.authz.listing import audited_page
 from ctcp.authz.scopes import DataScope
+from ctcp.consent import markings
 from ctcp.consent.models import (
     AUDIENCE_RANK,
     Audience,
@@ -617,6 +618,7 @@ async def read_one(
         state=first[6],
         title=first[2],
         audience=first[3],
+        tlp=markings.tlp_of(first[3]),
         published_at=first[4],
         expires_at=first[5],
         sections=[
@@ -664,6 +666,7 @@ async def read_model(
             state=states[p.state_id],
             title=p.title,
             audience=p.audience,
+            tlp=markings.tlp_of(p.audience),
             published_at=p.published_at,
             expires_at=p.expires_at,
             sections=by_publication[p.id],

@@ -4,6 +4,11 @@ columns, so an export imports back) and vCard 4.0 (RFC 6350, written by vobject)
 A CSV cell that a spreadsheet would read as a formula (starting with `=`, `+`, `-`, `@`,
 a tab or a carriage return) is written with a leading apostrophe, as OWASP advises
 against formula injection; the import takes that apostrophe off again.
+
+Each entry carries its marking (docs/markings.md): the CSV's `tlp` column next to
+`audience` (the export's own: the import reads the audience and ignores it), and in a
+vCard the TLP label among its CATEGORIES — vCard 4.0 has no property for it (vCard 3.0's
+CLASS was dropped by RFC 6350).
 """
 
 import csv
@@ -20,7 +25,8 @@ import vobject
 from ctcp.contacts.schemas import ContactPointCreate, ContactPointRead
 from ctcp.core.clock import clock
 
-# The columns of the CSV export, and of the import (which ignores `version` and `stale`).
+# The columns of the CSV export, and of the import (which ignores `tlp`, `version` and
+# `stale`).
 CSV_COLUMNS = (
     "id",
     "state",
@@ -36,6 +42,7 @@ CSV_COLUMNS = (
     "time_zone",
     "notes",
     "audience",
+    "tlp",
     "confirmed_at",
     "version",
     "stale",
@@ -79,6 +86,7 @@ def csv_row(entry: ContactPointRead) -> dict[str, str]:
         "time_zone": entry.time_zone,
         "notes": entry.notes,
         "audience": entry.audience.value,
+        "tlp": entry.tlp.value,
         "confirmed_at": entry.confirmed_at.isoformat(),
         "version": entry.version,
         "stale": "true" if entry.stale else "false",
@@ -99,8 +107,9 @@ def to_csv(entries: Sequence[ContactPointRead]) -> str:
 
 
 # What an import may leave out: without `id` an entry gets a new one, without
-# `confirmed_at` it is confirmed at import; `version` and `stale` are the export's own.
-OPTIONAL_IMPORT_COLUMNS = ("id", "confirmed_at", "version", "stale")
+# `confirmed_at` it is confirmed at import; `tlp`, `version` and `stale` are the export's
+# own (the marking follows the `audience` column).
+OPTIONAL_IMPORT_COLUMNS = ("id", "tlp", "confirmed_at", "version", "stale")
 REQUIRED_IMPORT_COLUMNS = tuple(c for c in CSV_COLUMNS if c not in OPTIONAL_IMPORT_COLUMNS)
 # Languages as the export writes them (spaces), or as people type them (commas).
 LANGUAGE_SPLIT = re.compile(r"[\s,;]+")
@@ -311,7 +320,7 @@ def vcard(entry: ContactPointRead) -> str:
         lang.params["PREF"] = [str(position)]
     if entry.time_zone:
         card.add("tz").value = entry.time_zone
-    card.add("categories").value = [entry.kind.value, entry.state.code]
+    card.add("categories").value = [entry.kind.value, entry.state.code, entry.tlp.value]
     note = " — ".join(part for part in (entry.working_hours, entry.notes) if part)
     if note:
         card.add("note").value = note

@@ -18,6 +18,7 @@ import phonenumbers
 import pycountry
 from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
 
+from ctcp.consent.markings import TLP_DESCRIPTION, Tlp
 from ctcp.contacts.models import ContactAudience, ContactChange, ContactKind
 from ctcp.core.schemas import RequestModel, ResponseModel
 from ctcp.reports.schemas import StateRef
@@ -223,6 +224,7 @@ class ContactPointRead(ResponseModel):
     time_zone: str | None
     notes: str | None
     audience: ContactAudience
+    tlp: Tlp = Field(description=TLP_DESCRIPTION)
     version: int
     confirmed_at: datetime
     stale: bool

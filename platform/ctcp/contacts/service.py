@@ -26,6 +26,7 @@ from ctcp.audit.service import AuditContext, Outcome
 from ctcp.authz.guard import Access, decide_stored
 from ctcp.authz.listing import audited_page
 from ctcp.authz.scopes import DataScope
+from ctcp.consent import markings
 from ctcp.contacts.exchange import ImportProblem, ImportRow, read_csv
 from ctcp.contacts.models import (
     AUDIENCES_FOR_READER,
@@ -655,6 +656,7 @@ async def read_models(
             **_content(entry),
             phone_display=international(entry.phone),
             fax_display=international(entry.fax),
+            tlp=markings.tlp_of(entry.audience),
             version=entry.version,
             confirmed_at=entry.confirmed_at,
             stale=is_stale(entry, now),

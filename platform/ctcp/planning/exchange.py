@@ -7,6 +7,11 @@ alpha-2). Cells that a spreadsheet would read as a formula are neutralised, as i
 CSV the platform writes. The IATI file keeps the schema's element order and the
 Standard Ruleset's checks that a writer can meet: no actual date in the future, no
 budget period longer than a year.
+
+Each activity carries its marking (docs/markings.md): the `audience` and `tlp` columns
+(HXL `#meta+audience`, `#meta+tlp`), and in IATI a `tag` whose vocabulary is the
+reporting organisation's own (99) pointing at FIRST's TLP 2.0 definitions, its code the
+TLP label.
 """
 
 import csv
@@ -20,13 +25,15 @@ from xml.etree import ElementTree as ET
 
 import pycountry
 
+from ctcp.consent import markings
 from ctcp.core.clock import clock
 from ctcp.planning.models import ActivityStatus
 from ctcp.planning.schemas import ActivityRead
 
 # One column per field: (header, HXL hashtag). The attributes follow the HXL dictionary:
 # `+impl` for implementing organisations, `+id` for identifiers, `+code` for codes;
-# `#x_` marks a hashtag the dictionary has no word for (an offer of assistance).
+# `#x_` marks a hashtag the dictionary has no word for (an offer of assistance); the
+# marking goes under `#meta`, the dictionary's word for data about the data.
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("id", "#activity+id"),
     ("title", "#activity+name"),
@@ -45,6 +52,8 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("currency", "#currency+code"),
     ("need_ids", "#need+id"),
     ("offer_id", "#x_offer+id"),
+    ("audience", "#meta+audience"),
+    ("tlp", "#meta+tlp"),
 )
 # The HXL hashtags the issue names, each of which some column carries.
 HXL_REQUIRED = (
@@ -80,6 +89,9 @@ ROLE_IMPLEMENTING = "4"
 GENERAL_DESCRIPTION = "1"
 # IATI SectorVocabulary 99: the reporting organisation's own codes (the thematic areas).
 OWN_SECTOR_VOCABULARY = "99"
+# IATI TagVocabulary 99: the reporting organisation's own, defined at the vocabulary URI
+# (here FIRST's TLP 2.0 page; the tag's code is the TLP label).
+OWN_TAG_VOCABULARY = "99"
 # IATI BudgetType 1: original; BudgetStatus 1: indicative (a non-binding estimate, which
 # a total spread over the years of the activity is).
 BUDGET_ORIGINAL, BUDGET_INDICATIVE = "1", "1"
@@ -131,6 +143,8 @@ def _row(activity: ActivityRead) -> list[str]:
         "currency": activity.currency,
         "need_ids": " ".join(str(need) for need in activity.need_ids),
         "offer_id": activity.offer_id,
+        "audience": activity.audience,
+        "tlp": activity.tlp.value,
     }
     return [_cell(values[name]) for name, _ in COLUMNS]
 
@@ -231,7 +245,7 @@ def _iati_activity(root: ET.Element, activity: ActivityRead, today: date) -> Non
     )
     # Elements in the schema's order (iati-activities-schema.xsd 2.03): identifier,
     # reporting-org, title, description, participating-org, activity-status,
-    # activity-date, recipient-country, sector, budget.
+    # activity-date, recipient-country, sector, tag, budget.
     identifier = ET.SubElement(element, "iati-identifier")
     identifier.text = f"{ORG_PREFIX}{activity.lead.code}-{activity.id}"
     reporting = _org(element, "reporting-org", activity.lead.code, type=MULTILATERAL)
@@ -264,6 +278,16 @@ def _iati_activity(root: ET.Element, activity: ActivityRead, today: date) -> Non
         percentage="100",
     )
     _narrative(sector, activity.area.replace("_", " "))
+    tag = ET.SubElement(
+        element,
+        "tag",
+        {
+            "vocabulary": OWN_TAG_VOCABULARY,
+            "vocabulary-uri": markings.TLP_URI,
+            "code": activity.tlp.value,
+        },
+    )
+    _narrative(tag, f"{activity.tlp.value} (audience: {activity.audience})")
     _budgets(element, activity)
 
 

@@ -12,6 +12,12 @@ from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
 from ctcp.assistance.models import Programme
 from ctcp.assistance.schemas import OrganizationRef, StateCode
+from ctcp.consent.markings import (
+    SHARED_AUDIENCE_DESCRIPTION,
+    TLP_DESCRIPTION,
+    SharedAudience,
+    Tlp,
+)
 from ctcp.contacts.schemas import note_text, one_line
 from ctcp.core.schemas import RequestModel, ResponseModel
 from ctcp.planning.models import ActivityKind, ActivityStatus
@@ -174,6 +180,8 @@ class ActivityRead(ResponseModel):
     budget: Decimal | None
     currency: str | None
     outputs: list[dict[str, object]]
+    audience: SharedAudience = Field(description=SHARED_AUDIENCE_DESCRIPTION)
+    tlp: Tlp = Field(description=TLP_DESCRIPTION)
     version: int
     created_at: datetime
     updated_at: datetime
