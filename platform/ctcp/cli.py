@@ -874,6 +874,7 @@ def changes_purge() -> None:
     from datetime import timedelta
 
     from ctcp.changes import service as changes
+    from ctcp.changes import webhooks
     from ctcp.core.clock import clock
     from ctcp.core.config import get_settings
     from ctcp.core.db import Database
@@ -885,6 +886,7 @@ def changes_purge() -> None:
         try:
             async with database.transaction() as session:
                 older_than = clock.now() - timedelta(days=settings.change_feed_retention_days)
+                await webhooks.purge_deliveries(session, older_than)
                 return await changes.purge(session, older_than)
         finally:
             await database.dispose()
@@ -914,16 +916,36 @@ def sync_pull(
     ] = False,
     interval: Annotated[float, typer.Option(min=0.1, help="Seconds between polls")] = 5.0,
     types: Annotated[
-        str | None, typer.Option(help="Comma-separated kinds (default: all the client reads)")
+        str | None,
+        typer.Option(
+            help="Comma-separated kinds (default: all the client reads); a mirror keeps "
+            "the types it was built with"
+        ),
     ] = None,
+    insecure: Annotated[
+        bool,
+        typer.Option(
+            "--insecure",
+            help="Accept a plain http:// --base-url that is not loopback (development only: "
+            "the client secret would cross the network in clear)",
+        ),
+    ] = False,
 ) -> None:
     """Bring a local SQLite mirror up to date with what the API client may read: upserts
     replace objects, revokes delete them, each page applied with its cursor in one
     transaction. The secret comes from CTCP_SYNC_CLIENT_SECRET or a prompt, never from
-    the command line (it would show in the process list and the shell's history)."""
+    the command line (it would show in the process list and the shell's history). The
+    platform is reached over https (plain http only on a loopback address, or with
+    --insecure); the mirror file is created readable by its owner only."""
     import httpx
 
-    from ctcp.changes.consumer import FeedConsumer, FeedError, Mirror
+    from ctcp.changes.consumer import FeedConsumer, FeedError, Mirror, check_base_url
+
+    try:
+        check_base_url(httpx.URL(base_url), insecure=insecure)
+    except (FeedError, httpx.InvalidURL) as error:
+        console.print(f"[red]{error}[/red]", highlight=False)
+        raise typer.Exit(1) from error
 
     secret = os.environ.get("CTCP_SYNC_CLIENT_SECRET") or typer.prompt(
         "Client secret", hide_input=True
@@ -934,7 +956,12 @@ def sync_pull(
         async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
             with Mirror(into) as mirror:
                 consumer = FeedConsumer(
-                    http, mirror, client_id=client_id, client_secret=secret, types=kinds
+                    http,
+                    mirror,
+                    client_id=client_id,
+                    client_secret=secret,
+                    types=kinds,
+                    insecure=insecure,
                 )
                 if follow:
                     await consumer.follow(interval)

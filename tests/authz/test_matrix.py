@@ -348,7 +348,7 @@ async def _fresh_webhook(world: World) -> str:
         issued = await webhooks.create_webhook(
             session,
             fresh.id,
-            WebhookCreate(url="https://127.0.0.1:9/matrix", types=["publication"]),
+            WebhookCreate(url="https://127.0.0.1:9999/matrix", types=["publication"]),
             settings=world.app.state.settings,
             context=AuditContext(),
         )
@@ -359,7 +359,7 @@ async def _new_webhook(world: World, role: str) -> Request:
     return (
         "POST",
         f"/api/v1/api-clients/{world.api_client}/webhooks",
-        {"url": "https://127.0.0.1:9/matrix", "types": ["publication"]},
+        {"url": "https://127.0.0.1:9999/matrix", "types": ["publication"]},
     )
 
 

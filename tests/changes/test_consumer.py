@@ -4,6 +4,7 @@ cursor in one transaction, a new token on 401, a fresh start on 410."""
 
 import asyncio
 import sqlite3
+import stat
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -52,16 +53,21 @@ class Counting(httpx.AsyncBaseTransport):
 
 
 def consumer(
-    app: FastAPI, credentials: ApiClientCredentials, path: Path
+    app: FastAPI,
+    credentials: ApiClientCredentials,
+    path: Path,
+    types: list[str] | None = None,
+    mirror: Mirror | None = None,
 ) -> tuple[FeedConsumer, Counting]:
     transport = Counting(app)
     http = httpx.AsyncClient(transport=transport, base_url="https://ctcp.test")
     return (
         FeedConsumer(
             http,
-            Mirror(path),
+            mirror or Mirror(path),
             client_id=credentials.client_id,
             client_secret=credentials.secret,
+            types=types,
         ),
         transport,
     )
@@ -148,7 +154,7 @@ async def test_a_page_and_its_cursor_are_applied_together_or_not_at_all(tmp_path
     tables = sqlite3.connect(tmp_path / "mirror.db").execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
     )
-    assert [name for (name,) in tables] == ["feed_cursor", "feed_objects"]
+    assert [name for (name,) in tables] == ["feed_cursor", "feed_objects", "feed_types"]
 
 
 async def test_a_revoked_token_is_replaced_once(
@@ -271,3 +277,103 @@ def test_cli_takes_no_secret_on_the_command_line() -> None:
     )
     assert code == 2
     assert "No such option" in output
+
+
+async def test_a_mirror_keeps_its_types_and_refuses_a_pull_with_others(
+    app: FastAPI, database: Database, assist: Assist, tmp_path: Path
+) -> None:
+    """Narrowing would skip the other kinds' revokes (a withdrawn need would stay in the
+    mirror), widening is refused by the server: both are refused here, plainly."""
+    credentials = await make_api_client(database, org=assist.entity, scopes=READ_SCOPES)
+    need = await assist.need()
+    await assist.share_needs()
+    path = tmp_path / "mirror.db"
+    full, _ = consumer(app, credentials, path)
+    await full.pull()
+    assert ("need", need["id"]) in full.mirror.objects()
+    assert full.mirror.types == "*"
+    withdrawn = await assist["officer"].post(
+        f"/api/v1/states/{assist.state.code}/needs-consent/withdraw",
+        json={"reason": "Consultations paused."},
+    )
+    assert withdrawn.status_code in (200, 201), withdrawn.text
+    narrow, transport = consumer(app, credentials, path, ["publication"], mirror=full.mirror)
+    cursor = full.mirror.cursor
+    with pytest.raises(FeedError, match="follows the types '\\*', not 'publication'"):
+        await narrow.pull()
+    assert transport.paths == []  # refused before asking anything
+    assert full.mirror.cursor == cursor
+    # The full pull still works, and the need's revoke arrives.
+    await full.pull()
+    assert ("need", need["id"]) not in full.mirror.objects()
+
+    # A mirror built with some types accepts them in any order, and no others.
+    other = tmp_path / "needs.db"
+    some, _ = consumer(app, credentials, other, ["need", "publication"])
+    await some.pull()
+    assert some.mirror.types == "need,publication"
+    again, _ = consumer(app, credentials, other, ["publication", "need"], mirror=some.mirror)
+    await again.pull()
+    everything, _ = consumer(app, credentials, other, None, mirror=some.mirror)
+    with pytest.raises(FeedError, match="new mirror"):
+        await everything.pull()
+    # A cleared mirror (410) starts again with the types of the pull that rebuilds it.
+    some.mirror.clear()
+    assert some.mirror.types is None
+    for follower in (full, narrow, some, again, everything):
+        await follower.http.aclose()
+    full.mirror.close()
+    some.mirror.close()
+
+
+def test_the_mirror_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "mirror.db"
+    with Mirror(path) as mirror:
+        mirror.apply([{"seq": 1, "type": "need", "id": "a", "op": "upsert", "object": {}}], "c")
+        for file in (path, path.with_name("mirror.db-wal"), path.with_name("mirror.db-shm")):
+            if file.exists():
+                assert stat.S_IMODE(file.stat().st_mode) == 0o600, file
+    # An existing file with a wider mode is narrowed when opened.
+    path.chmod(0o644)
+    Mirror(path).close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize(
+    ("base_url", "insecure", "accepted"),
+    [
+        ("https://ctcp.example.org", False, True),
+        ("http://127.0.0.1:8000", False, True),
+        ("http://localhost:8000", False, True),
+        ("http://[::1]:8000", False, True),
+        ("http://ctcp.example.org", False, False),
+        ("http://10.0.0.5:8000", False, False),
+        ("ftp://ctcp.example.org", False, False),
+        ("http://ctcp.example.org", True, True),
+    ],
+)
+async def test_plain_http_is_refused_unless_loopback_or_insecure(
+    base_url: str, insecure: bool, accepted: bool, tmp_path: Path
+) -> None:
+    async with httpx.AsyncClient(base_url=base_url) as http:
+        with Mirror(tmp_path / "m.db") as mirror:
+            if accepted:
+                made = FeedConsumer(
+                    http, mirror, client_id="c", client_secret="s", insecure=insecure
+                )
+                assert made.http is http
+            else:
+                with pytest.raises(FeedError, match="https"):
+                    FeedConsumer(http, mirror, client_id="c", client_secret="s", insecure=insecure)
+
+
+def test_cli_refuses_plain_http_before_anything(tmp_path: Path) -> None:
+    mirror = tmp_path / "mirror.db"
+    env = {"CTCP_SYNC_CLIENT_SECRET": "s"}
+    args = ("sync", "pull", "--client-id", "c", "--into", str(mirror))
+    code, output = run_ctcp(env, *args, "--base-url", "http://ctcp.example.org")
+    assert code == 1 and "https" in output and "--insecure" in output
+    assert not mirror.exists()
+    # Loopback (or --insecure) goes on, and fails only because nothing listens there.
+    code, output = run_ctcp(env, *args, "--base-url", "http://127.0.0.1:9", "--insecure")
+    assert code == 1 and "unreachable" in output

@@ -10,16 +10,26 @@ the server — so it can be copied as an example:
 3. apply each page and its `next_cursor` in ONE SQLite transaction: an `upsert` replaces
    the object, a `revoke` deletes it. A crash between pages loses nothing: the next run
    resumes from the last page applied, and applying a page twice gives the same mirror;
-4. on 410 (the cursor is older than the feed keeps) clear the mirror and read again
-   without a cursor; on 401 (the token expired or was revoked) get a new token, once.
+4. on 410 (the cursor is older than the feed keeps, or the kinds the client is granted
+   changed since it was made) clear the mirror and read again without a cursor; on 401
+   (the token expired or was revoked) get a new token, once.
 
-The mirror's tables: `feed_objects (type, id, json, seq)` and `feed_cursor (cursor)`.
+The mirror's tables: `feed_objects (type, id, json, seq)` and `feed_cursor (cursor,
+types)`. The file is created readable by its owner only (0600: it holds what the client
+may read). A mirror follows the types it was built with: a pull with other types is
+refused (the server refuses to widen a cursor's types, and narrowing them would skip the
+other kinds' revokes, leaving withdrawn objects in the mirror) — start a new mirror.
+
+The platform is reached over https only (the client secret goes in every token
+request), except on a loopback address (a development server) or with `insecure=True`.
 """
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
+import os
 import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -48,7 +58,13 @@ CREATE TABLE IF NOT EXISTS feed_cursor (
     one INTEGER PRIMARY KEY CHECK (one = 1),
     cursor TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS feed_types (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    types TEXT NOT NULL
+);
 """
+# The types of a mirror that follows every kind the client reads.
+ALL_TYPES = "*"
 
 
 class FeedError(Exception):
@@ -63,6 +79,10 @@ class Mirror:
     """The local copy: objects by (type, id), and the cursor to resume from."""
 
     def __init__(self, path: str | Path) -> None:
+        # Owner only, before SQLite opens it (its -wal and -shm files take the same mode).
+        if str(path) != ":memory:":
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+            os.chmod(path, 0o600)
         # Autocommit mode: every transaction is an explicit BEGIN ... COMMIT below.
         self.connection = sqlite3.connect(str(path), isolation_level=None)
         self.connection.execute("PRAGMA journal_mode=WAL")
@@ -82,8 +102,21 @@ class Mirror:
         row = self.connection.execute("SELECT cursor FROM feed_cursor").fetchone()
         return None if row is None else str(row[0])
 
-    def apply(self, items: Iterable[Mapping[str, Any]], next_cursor: str) -> tuple[int, int]:
-        """Apply one page, in order, with its cursor, atomically: (upserts, revokes)."""
+    @property
+    def types(self) -> str | None:
+        """The types the mirror follows (`ALL_TYPES`, or sorted kinds joined by commas);
+        None for a mirror never pulled (a mirror from before types were kept, holding a
+        cursor, followed every type)."""
+        row = self.connection.execute("SELECT types FROM feed_types").fetchone()
+        if row is None:
+            return None if self.cursor is None else ALL_TYPES
+        return str(row[0])
+
+    def apply(
+        self, items: Iterable[Mapping[str, Any]], next_cursor: str, types: str = ALL_TYPES
+    ) -> tuple[int, int]:
+        """Apply one page, in order, with its cursor and the types it was read with,
+        atomically: (upserts, revokes)."""
         upserts = revokes = 0
         db = self.connection
         db.execute("BEGIN IMMEDIATE")
@@ -108,6 +141,11 @@ class Mirror:
                 "ON CONFLICT (one) DO UPDATE SET cursor = excluded.cursor",
                 (next_cursor,),
             )
+            db.execute(
+                "INSERT INTO feed_types (one, types) VALUES (1, ?) "
+                "ON CONFLICT (one) DO UPDATE SET types = excluded.types",
+                (types,),
+            )
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
@@ -121,6 +159,7 @@ class Mirror:
         db.execute("BEGIN IMMEDIATE")
         db.execute("DELETE FROM feed_objects")
         db.execute("DELETE FROM feed_cursor")
+        db.execute("DELETE FROM feed_types")
         db.execute("COMMIT")
 
     def objects(self, type_: str | None = None) -> dict[tuple[str, str], dict[str, Any]]:
@@ -151,7 +190,8 @@ class FeedConsumer:
     """Follows one API client's change feed into a `Mirror`.
 
     `http` is any httpx client whose base URL is the platform's (tests hand one over an
-    in-process transport); it is not closed here.
+    in-process transport); it is not closed here. Its base URL must be https, unless its
+    host is a loopback address or `insecure` is set (development only).
     """
 
     def __init__(
@@ -163,13 +203,16 @@ class FeedConsumer:
         client_secret: str,
         page_size: int = 200,
         types: Iterable[str] | None = None,
+        insecure: bool = False,
     ) -> None:
+        check_base_url(http.base_url, insecure=insecure)
         self.http = http
         self.mirror = mirror
         self.client_id = client_id
         self.client_secret = client_secret
         self.page_size = page_size
-        self.types = ",".join(types) if types is not None else None
+        kinds = sorted({kind.strip() for kind in types or () if kind.strip()})
+        self.types = ",".join(kinds) if kinds else None
         self._token: str | None = None
 
     async def _new_token(self, report: PullReport) -> str:
@@ -211,6 +254,14 @@ class FeedConsumer:
         """Read the feed from the mirror's cursor up to its head, applying every page."""
         report = PullReport()
         cursor = self.mirror.cursor
+        followed = self.mirror.types
+        wanted = self.types or ALL_TYPES
+        if cursor is not None and followed not in (None, wanted):
+            raise FeedError(
+                f"this mirror follows the types {followed!r}, not {wanted!r}: pull with "
+                "the same types, or into a new mirror (narrowing would miss the other "
+                "kinds' revokes and keep withdrawn objects)"
+            )
         while True:
             response = await self._page(cursor, report)
             if response.status_code == 410 and cursor is not None:
@@ -227,7 +278,7 @@ class FeedConsumer:
                 )
             page = response.json()
             items = page["items"]
-            upserts, revokes = self.mirror.apply(items, page["next_cursor"])
+            upserts, revokes = self.mirror.apply(items, page["next_cursor"], wanted)
             report.pages += 1
             report.upserts += upserts
             report.revokes += revokes
@@ -253,6 +304,24 @@ class FeedConsumer:
                 await asyncio.wait_for(stop.wait(), timeout=interval)
 
 
+def check_base_url(url: httpx.URL, *, insecure: bool = False) -> None:
+    """FeedError unless the platform is reached over https (plain http only to a loopback
+    host, or when `insecure` is set): the client secret and tokens travel in every request."""
+    if url.scheme == "https" or insecure:
+        return
+    host = url.host.lower()
+    if url.scheme == "http":
+        if host == "localhost":
+            return
+        with contextlib.suppress(ValueError):
+            if ipaddress.ip_address(host).is_loopback:
+                return
+    raise FeedError(
+        f"refusing {url.scheme}://{host}: the platform must be reached over https "
+        "(plain http only on a loopback address, or with --insecure for development)"
+    )
+
+
 def _reason(response: httpx.Response) -> str:
     """The problem's detail (RFC 9457) or OAuth error (RFC 6749), else the status line."""
     try:
@@ -274,12 +343,19 @@ async def pull_into(
     client_secret: str,
     transport: httpx.AsyncBaseTransport | None = None,
     types: Iterable[str] | None = None,
+    insecure: bool = False,
 ) -> tuple[PullReport, int]:
     """One pull into the mirror at `path`: the report and how many objects it now holds."""
+    check_base_url(httpx.URL(base_url), insecure=insecure)
     async with httpx.AsyncClient(base_url=base_url, transport=transport, timeout=30) as http:
         with Mirror(path) as mirror:
             consumer = FeedConsumer(
-                http, mirror, client_id=client_id, client_secret=client_secret, types=types
+                http,
+                mirror,
+                client_id=client_id,
+                client_secret=client_secret,
+                types=types,
+                insecure=insecure,
             )
             report = await consumer.pull()
             return report, len(mirror.objects())

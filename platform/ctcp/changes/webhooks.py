@@ -1,19 +1,24 @@
 """Signed webhooks of the change feed (Standard Webhooks): registration, the outbox, the sender.
 
 An administrator registers an endpoint for an API client and the kinds it wants; each
-unit of work that records feed entries queues, in its own transaction, one delivery per
-endpoint with the entries the client's organization would get from the feed (`seq`,
-`type`, `id`, `op`: no content — the receiver reads it with its own token). A sender
-claims due deliveries under a lease, POSTs them signed (`webhook-id`, `webhook-timestamp`,
-`webhook-signature`: HMAC-SHA256 with the endpoint's `whsec_` secret) and retries what
-failed with exponential back-off, up to a number of attempts. The feed stays the source
-of truth: a receiver that was down, or gave up, resumes from its cursor.
+unit of work that records feed entries queues, in its own transaction, the deliveries of
+each endpoint: the entries the client's organization would get from the feed (`seq`,
+`type`, `id`, `op`: no content — the receiver reads it with its own token), of the kinds
+the client may read under the stored policy, at most `MAX_ENTRIES_PER_DELIVERY` each. A
+sender claims due deliveries under a lease and POSTs them signed (`webhook-id`,
+`webhook-timestamp`, `webhook-signature`: HMAC-SHA256 with the endpoint's `whsec_`
+secret), to several endpoints at once, each endpoint's in feed order; right before each
+attempt it reads the endpoint, its client, organization, secret and granted kinds again.
+What failed is retried with exponential back-off, up to a number of attempts; final
+outcomes are audited (`webhook.deliver`). The feed stays the source of truth: a receiver
+that was down, or gave up, resumes from its cursor.
 
-Server-side request forgery: an endpoint is https, and every address its host resolves to
-must be public (not private, loopback, link-local, shared, reserved, multicast or
-unspecified, IPv4 embedded in IPv6 included), unless the host, or a network holding the
-address, is listed in `CTCP_WEBHOOK_ALLOWED_HOSTS`; outside production a listed host may
-also use plain http (a development receiver on 127.0.0.1). The check runs at
+Server-side request forgery: an endpoint is https on port 443 or 1024-65535, and every
+address its host resolves to must be public (outside the IANA special-purpose blocks of
+`DENIED_NETWORKS` and global for `ipaddress`, IPv4 embedded in IPv6 included), unless
+the host, or a network holding the address, is listed in `CTCP_WEBHOOK_ALLOWED_HOSTS`;
+outside production a listed host may also use plain http (a development receiver on
+127.0.0.1). The check runs at
 registration and again before every attempt, and the request goes to the very address
 that was checked (no second DNS lookup for the connection to rebind); redirects are not
 followed.
@@ -28,7 +33,7 @@ import logging
 import secrets
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,13 +41,18 @@ from typing import Any
 import httpx
 from cryptography.fernet import Fernet, InvalidToken
 from pydantic import Field
-from sqlalchemy import and_, func, null, or_, update
+from sqlalchemy import and_, delete, func, null, or_, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from standardwebhooks.webhooks import Webhook
 
 from ctcp.audit import service as audit
 from ctcp.audit.service import AuditContext, Outcome
+from ctcp.authz.guard import decide_stored
+from ctcp.authz.oauth_scopes import CLIENT_ROLE, scope_role
+from ctcp.authz.policy import policy_version
+from ctcp.authz.scopes import DataScope
 from ctcp.changes import recorder
 from ctcp.changes.kinds import KINDS
 from ctcp.changes.models import (
@@ -66,18 +76,18 @@ logger = logging.getLogger("ctcp.webhooks")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[list[IPAddress]]]
 
-# The OAuth scope that opens each kind of the feed to a client (policies/policy.csv).
-KIND_SCOPES = {
-    "publication": "publications:read",
-    "need": "needs:read",
-    "request": "requests:read",
-    "contact_point": "contacts:read",
-    "activity": "activities:read",
-}
 EVENT_TYPE = "ctcp.changes"
 SECRET_PREFIX = "whsec_"  # noqa: S105  (the secrets' prefix, not a secret)
 SECRET_BYTES = 32
 BATCH_SIZE = 20
+# The most entries one delivery carries: a unit of work with more (a State's decision
+# widened to its needs, requests and activities; a backfill) is split into several
+# deliveries, in feed order, so a body stays well under a receiver's limits (~85 bytes an
+# entry: about 43 kB at most).
+MAX_ENTRIES_PER_DELIVERY = 500
+# Endpoints sent to at the same time by one pass: one slow receiver holds only its own
+# deliveries (each endpoint's are sent one after the other, in feed order).
+PARALLEL_ENDPOINTS = 8
 # Deliveries shown with an endpoint: the latest, and the latest failures.
 SHOWN_DELIVERIES = 20
 MAX_ERROR_LENGTH = 500
@@ -124,7 +134,12 @@ def signed_headers(secret: str, message_id: str, at: datetime, body: bytes) -> d
 
 
 class RefusedTargetError(Exception):
-    """This URL may not receive webhooks; the message says why."""
+    """This URL may not receive webhooks. The message is what the caller is told (never a
+    resolved address); `detail` says more, for the log and the audit trail only."""
+
+    def __init__(self, message: str, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.detail = detail or message
 
 
 @dataclass(frozen=True)
@@ -156,6 +171,62 @@ class Target:
     address: IPAddress
 
 
+# Special-purpose address blocks that never receive a webhook, whatever the interpreter's
+# `ipaddress` thinks (Python 3.11 predates some registry updates): the IANA IPv4 and IPv6
+# Special-Purpose Address Registries (RFC 6890 and updates, 2024), plus multicast, the
+# deprecated site-local fec0::/10 and 240/4. An address in none of them must still be
+# `is_global`. NAT64 and IPv4-mapped addresses are judged by the IPv4 address they carry.
+_DENIED: tuple[tuple[str, str], ...] = (
+    ("0.0.0.0/8", "unspecified"),
+    ("10.0.0.0/8", "private"),
+    ("100.64.0.0/10", "shared"),
+    ("127.0.0.0/8", "loopback"),
+    ("169.254.0.0/16", "link-local"),
+    ("172.16.0.0/12", "private"),
+    ("192.0.0.0/24", "protocol-assignment"),
+    ("192.0.2.0/24", "documentation"),
+    ("192.31.196.0/24", "special-purpose"),
+    ("192.52.193.0/24", "special-purpose"),
+    ("192.88.99.0/24", "special-purpose"),
+    ("192.168.0.0/16", "private"),
+    ("192.175.48.0/24", "special-purpose"),
+    ("198.18.0.0/15", "benchmarking"),
+    ("198.51.100.0/24", "documentation"),
+    ("203.0.113.0/24", "documentation"),
+    ("224.0.0.0/4", "multicast"),
+    ("240.0.0.0/4", "reserved"),
+    ("::/128", "unspecified"),
+    ("::1/128", "loopback"),
+    ("::/96", "IPv4-compatible"),
+    ("64:ff9b:1::/48", "special-purpose"),
+    ("100::/64", "discard-only"),
+    ("100:0:0:1::/64", "dummy"),
+    ("2001::/23", "protocol-assignment"),
+    ("2001:db8::/32", "documentation"),
+    ("2002::/16", "6to4"),
+    ("2620:4f:8000::/48", "special-purpose"),
+    ("3fff::/20", "documentation"),
+    ("5f00::/16", "segment-routing"),
+    ("fc00::/7", "private"),
+    ("fe80::/10", "link-local"),
+    ("fec0::/10", "site-local"),
+    ("ff00::/8", "multicast"),
+)
+DENIED_NETWORKS: tuple[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str], ...] = tuple(
+    (ipaddress.ip_network(network), name) for network, name in _DENIED
+)
+# Ports a receiver may listen on: 443, or an unprivileged port. The well-known ports below
+# 1024 are other services' (ssh, smtp, ldap, ...): a webhook has no business there.
+HTTPS_PORT = 443
+LOWEST_PORT = 1024
+# What an administrator is told of a refused address: never the address itself, nor why
+# (private, loopback...), which would make registration a scanner of the internal network.
+REFUSED_ADDRESS = (
+    "The URL's host does not resolve to an address that may receive webhooks: only public "
+    "addresses do, unless CTCP_WEBHOOK_ALLOWED_HOSTS lists the host or its network."
+)
+
+
 def _embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
     """The IPv4 address an IPv6 one carries (mapped, 6to4, Teredo, NAT64), if any."""
     if not isinstance(address, ipaddress.IPv6Address):
@@ -176,9 +247,18 @@ def address_refusal(address: IPAddress) -> str | None:
     embedded = _embedded_ipv4(address)
     if embedded is not None:
         refusal = address_refusal(embedded)
-        mapped = isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None
-        if refusal is not None or mapped:
+        # IPv4-mapped and NAT64 (64:ff9b::/96) reach exactly the IPv4 address they carry:
+        # judged by it alone (an IPv6-only network reaches public receivers through NAT64).
+        carried = isinstance(address, ipaddress.IPv6Address) and (
+            address.ipv4_mapped is not None or address in _NAT64
+        )
+        if refusal is not None or carried:
             return refusal
+    for network, name in DENIED_NETWORKS:
+        if address.version == network.version and address in network:
+            return name
+    if isinstance(address, ipaddress.IPv6Address) and address.is_site_local:
+        return "site-local"
     for name, flag in (
         ("unspecified", address.is_unspecified),
         ("loopback", address.is_loopback),
@@ -232,24 +312,26 @@ def parse_url(raw: str) -> httpx.URL:
 
 async def check_target(raw: str, settings: Settings, resolve: Resolver | None = None) -> Target:
     """Where a delivery to `raw` may go, or RefusedTargetError: https (http only to an
-    allowed host outside production), and every address of the host public or allowed."""
+    allowed host outside production), port 443 or 1024-65535, and every address of the
+    host public or allowed."""
     url = parse_url(raw)
     host = url.raw_host.decode("ascii").lower().rstrip(".")
+    port = url.port or (443 if url.scheme == "https" else 80)
     allowed = AllowList.of(settings)
     try:
-        addresses = await (resolve or resolve_host)(
-            host, url.port or (443 if url.scheme == "https" else 80)
-        )
-    except (OSError, UnicodeError) as error:
-        raise RefusedTargetError(f"{host} does not resolve ({error}).") from None
+        async with asyncio.timeout(settings.webhook_timeout_seconds):
+            addresses = await (resolve or resolve_host)(host, port)
+    except (OSError, UnicodeError) as error:  # TimeoutError included
+        raise RefusedTargetError(
+            "The URL's host does not resolve.", f"{host} does not resolve ({error})"
+        ) from None
     if not addresses:
-        raise RefusedTargetError(f"{host} does not resolve.")
+        raise RefusedTargetError("The URL's host does not resolve.", f"{host}: no address")
     for address in addresses:
         refusal = address_refusal(address)
         if refusal is not None and not allowed.admits(host, address):
             raise RefusedTargetError(
-                f"{host} resolves to {address}, a {refusal} address: only public addresses "
-                "receive webhooks, unless CTCP_WEBHOOK_ALLOWED_HOSTS lists the host."
+                REFUSED_ADDRESS, f"{host} resolves to {address}, a {refusal} address"
             )
     if url.scheme == "http":
         listed = all(allowed.admits(host, address) for address in addresses)
@@ -258,6 +340,8 @@ async def check_target(raw: str, settings: Settings, resolve: Resolver | None = 
                 "Webhooks go over https (plain http only to a host of "
                 "CTCP_WEBHOOK_ALLOWED_HOSTS, and never in production)."
             )
+    if port != HTTPS_PORT and not LOWEST_PORT <= port <= 65535:
+        raise RefusedTargetError("The port must be 443, or between 1024 and 65535.")
     return Target(url, host, addresses[0])
 
 
@@ -266,7 +350,7 @@ async def check_target(raw: str, settings: Settings, resolve: Resolver | None = 
 
 class WebhookCreate(RequestModel):
     url: str = Field(min_length=8, max_length=2000)
-    types: list[str] = Field(min_length=1, max_length=len(KIND_SCOPES))
+    types: list[str] = Field(min_length=1, max_length=len(KINDS))
 
 
 class WebhookRead(ResponseModel):
@@ -402,10 +486,71 @@ def _refuse(
     )
 
 
-def granted_kinds(scopes: str) -> set[str]:
-    """The kinds of the feed a client's OAuth scopes open to it."""
-    held = set(scopes.split())
-    return {kind for kind, scope in KIND_SCOPES.items() if scope in held}
+GrantKey = tuple[frozenset[str], str, str]
+# Decisions by database and policy version, shared by every unit of work and pass of this
+# process: a unit reads the version (one query) and decides afresh only after a policy
+# edit, as the request path's PolicyWatcher reloads its engine on a new version.
+_DECISIONS: dict[str, tuple[int, dict[GrantKey, frozenset[DataScope]]]] = {}
+
+
+class KindGrants:
+    """Which kinds of the feed a client may read, decided from the stored policy as the
+    feed decides it per request (`authz.guard.decide` for a client): its organization's
+    `entity_focal_point` grant AND one of its OAuth scopes' lines must allow `read` on the
+    kind's resource. One object serves a unit of work (queueing) or a delivery pass
+    (sending); `refresh` reads the policy's version again, and decisions are kept per
+    version (a policy edit bumps it)."""
+
+    def __init__(self, session: AsyncSession | None = None) -> None:
+        self.session = session
+        self.version: int | None = None
+        self._memo: dict[GrantKey, frozenset[DataScope]] = {}
+
+    async def refresh(self, session: AsyncSession | None = None) -> None:
+        """Read the policy's version again (in `session`, if given): decisions made under
+        another version are not used."""
+        if session is not None:
+            self.session = session
+        assert self.session is not None, "KindGrants needs a session"
+        version = await policy_version(self.session)
+        bind = self.session.bind
+        engine = bind.engine if isinstance(bind, AsyncConnection) else bind
+        database = "" if engine is None else str(engine.url)
+        cached = _DECISIONS.get(database)
+        if cached is None or cached[0] != version:
+            cached = _DECISIONS[database] = (version, {})
+        self.version, self._memo = cached
+
+    async def _grant(
+        self, roles: frozenset[str], organization: str, resource: str
+    ) -> frozenset[DataScope]:
+        key = (roles, organization, resource)
+        if key not in self._memo:
+            assert self.session is not None, "KindGrants needs a session"
+            self._memo[key] = await decide_stored(
+                self.session, roles, organization, resource, "read"
+            )
+        return self._memo[key]
+
+    async def kinds(
+        self, organization: Organization, scopes: str, wanted: Iterable[str]
+    ) -> set[str]:
+        """The kinds among `wanted` that a client of `organization` holding `scopes` reads."""
+        if self.version is None:
+            await self.refresh()
+        roles = frozenset(scope_role(scope) for scope in scopes.split())
+        found: set[str] = set()
+        for name in wanted:
+            kind = KINDS.get(name)
+            if kind is None or not roles:
+                continue
+            # Both grants, as `decide` intersects them (a scope line in another domain, or
+            # an organization grant no scope narrows to, opens nothing).
+            code = organization.code
+            role_grant = await self._grant(frozenset({CLIENT_ROLE}), code, kind.resource)
+            if role_grant and role_grant & await self._grant(roles, code, kind.resource):
+                found.add(name)
+        return found
 
 
 async def create_webhook(
@@ -419,7 +564,11 @@ async def create_webhook(
 ) -> WebhookIssued:
     """Register an endpoint for a client; the answer holds its secret, shown this once.
     Refusals (unknown client, types, a URL that may not receive webhooks) are audited."""
-    attempted = {"api_client_id": str(api_client_id), "url": body.url[:300], "types": body.types}
+    attempted: dict[str, Any] = {
+        "api_client_id": str(api_client_id),
+        "url": body.url[:300],
+        "types": body.types,
+    }
     try:
         client, organization = await _client(session, api_client_id)
         types = sorted(set(body.types))
@@ -429,17 +578,23 @@ async def create_webhook(
                 f"Unknown types: {', '.join(unknown)} (known: {', '.join(sorted(KINDS))}).",
                 loc=["body", "types"],
             )
-        ungranted = sorted(set(types) - granted_kinds(client.scopes))
+        granted = await KindGrants(session).kinds(organization, client.scopes, types)
+        ungranted = sorted(set(types) - granted)
         if ungranted:
             raise ValidationError(
-                f"The client's scopes do not reach: {', '.join(ungranted)}.",
+                f"The client may not read: {', '.join(ungranted)} (its scopes, or its "
+                "organization's rights, do not reach them).",
                 loc=["body", "types"],
             )
         if not client.active:
             raise ConflictError("The API client is disabled.")
+        if not organization.active:
+            raise ConflictError("The API client's organization is inactive.")
         try:
             await check_target(body.url, settings, resolve)
         except RefusedTargetError as error:
+            # The audit keeps what was refused (the resolved address); the answer does not.
+            attempted["detail"] = error.detail[:300]
             raise ValidationError(str(error), loc=["body", "url"]) from None
     except (NotFoundError, ValidationError, ConflictError) as error:
         _refuse(session, context, "webhook.create", error, attempted)
@@ -592,9 +747,19 @@ def operation(entry: ChangeEntry, organization: Organization) -> str | None:
     return None
 
 
+def _timestamp(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
+
+
 async def queue_deliveries(session: AsyncSession, entries: Sequence[ChangeEntry]) -> None:
-    """The recorder's listener: one delivery per active endpoint that has entries in this
-    unit, in the unit's own transaction (so a rolled-back change sends nothing)."""
+    """The recorder's listener: for each active endpoint with entries in this unit, its
+    deliveries, in the unit's own transaction (so a rolled-back change sends nothing).
+
+    The kinds an endpoint hears are its types that the client may read under the stored
+    policy now (decided once per unit of work); entries go in feed order, at most
+    `MAX_ENTRIES_PER_DELIVERY` per delivery, so a State's decision or a backfill that
+    touches thousands of objects never makes one huge body.
+    """
     if not entries:
         return
     statement = (
@@ -607,28 +772,47 @@ async def queue_deliveries(session: AsyncSession, entries: Sequence[ChangeEntry]
             col(Organization.active),
         )
     )
+    endpoints = (await session.exec(statement)).all()
+    if not endpoints:
+        return
+    ordered = sorted(entries, key=lambda entry: entry.seq)
+    present = {entry.object_type for entry in ordered}
+    grants = KindGrants(session)
+    # What each organization is told of each entry: decided once per organization.
+    told: dict[uuid.UUID, list[tuple[ChangeEntry, str]]] = {}
     queued = False
-    for endpoint, scopes, client_id, organization in (await session.exec(statement)).all():
-        kinds = set(endpoint.event_types) & granted_kinds(scopes)
+    for endpoint, scopes, client_id, organization in endpoints:
+        wanted = present & set(endpoint.event_types)
+        if not wanted:
+            continue
+        kinds = await grants.kinds(organization, scopes, wanted)
+        if not kinds:
+            continue
+        if organization.id not in told:
+            told[organization.id] = [
+                (entry, op) for entry in ordered if (op := operation(entry, organization))
+            ]
         items = [
             {"seq": entry.seq, "type": entry.object_type, "id": str(entry.object_id), "op": op}
-            for entry in entries
-            if entry.object_type in kinds and (op := operation(entry, organization)) is not None
+            for entry, op in told[organization.id]
+            if entry.object_type in kinds
         ]
-        if not items:
-            continue
-        session.add(
-            WebhookDelivery(
-                endpoint_id=endpoint.id,
-                message_id=f"msg_{uuid.uuid4().hex}",
-                payload={
-                    "type": EVENT_TYPE,
-                    "timestamp": entries[0].at.isoformat().replace("+00:00", "Z"),
-                    "data": {"client_id": client_id, "entries": items},
-                },
+        for start in range(0, len(items), MAX_ENTRIES_PER_DELIVERY):
+            session.add(
+                WebhookDelivery(
+                    endpoint_id=endpoint.id,
+                    message_id=f"msg_{uuid.uuid4().hex}",
+                    payload={
+                        "type": EVENT_TYPE,
+                        "timestamp": _timestamp(ordered[0].at),
+                        "data": {
+                            "client_id": client_id,
+                            "entries": items[start : start + MAX_ENTRIES_PER_DELIVERY],
+                        },
+                    },
+                )
             )
-        )
-        queued = True
+            queued = True
     if queued:
         await session.flush()
 
@@ -655,15 +839,40 @@ class _Claimed:
     payload: dict[str, Any]
     attempts: int
 
+    @property
+    def entries(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self.payload.get("data", {}).get("entries", [])
+        return found
+
+    @property
+    def first_seq(self) -> int:
+        return min((int(entry["seq"]) for entry in self.entries), default=0)
+
 
 @dataclass
 class _Attempt:
     delivered: bool
     status_code: int | None = None
     error: str | None = None
-    # No point trying again (the secret can no longer be read).
+    # No point trying again (the endpoint or its client is gone, nothing is left to tell,
+    # the secret can no longer be read).
     final: bool = False
     at: datetime = field(default_factory=clock.now)
+    # The payload as sent when it lost entries of kinds no longer granted (stored back).
+    payload: dict[str, Any] | None = None
+    # Who was told, for the audit trail.
+    client_id: str | None = None
+    organization: str | None = None
+
+
+@dataclass(frozen=True)
+class _Live:
+    """An endpoint as it stands right before an attempt: read again for each one."""
+
+    endpoint: WebhookEndpoint
+    client_id: str
+    organization: str
+    kinds: set[str]
 
 
 def body_of(payload: dict[str, Any]) -> bytes:
@@ -700,15 +909,16 @@ async def _anything_due(database: Database) -> bool:
 
 async def _claim(
     database: Database, *, limit: int, lease: timedelta
-) -> tuple[datetime, list[_Claimed], dict[uuid.UUID, WebhookEndpoint]]:
-    """Take due rows (and rows whose sender's lease ran out) in a transaction of their own."""
+) -> tuple[datetime, list[_Claimed]]:
+    """Take due rows (and rows whose sender's lease ran out) in a transaction of their own,
+    in feed order (by their first entry)."""
     now = clock.now()
     until = now + lease
     table = _deliveries
     due = (
         select(table.c.id)
         .where(_due(now))
-        .order_by(table.c.next_attempt_at)
+        .order_by(table.c.next_attempt_at, table.c.created_at)
         .limit(limit)
         # PostgreSQL: rows another sender is claiming are skipped, not waited for.
         .with_for_update(skip_locked=True)
@@ -724,30 +934,38 @@ async def _claim(
                 table.c.message_id,
                 table.c.payload,
                 table.c.attempts,
-                table.c.next_attempt_at,
             )
         )
-        claimed = [_Claimed(*row[:5]) for row in sorted(rows.all(), key=lambda r: r[5])]
-        ids = sorted({row.endpoint_id for row in claimed})
-        # Only endpoints still live, of clients and organizations still active: a client
-        # disabled since the change hears nothing more.
-        live = (
-            select(WebhookEndpoint)
-            .join(ApiClient, col(ApiClient.id) == col(WebhookEndpoint.api_client_id))
-            .join(Organization, col(Organization.id) == col(ApiClient.organization_id))
-            .where(
-                col(WebhookEndpoint.id).in_(ids),
-                col(WebhookEndpoint.active),
-                col(ApiClient.active),
-                col(Organization.active),
-            )
-        )
-        endpoints = {endpoint.id: endpoint for endpoint in (await session.exec(live)).all()}
-    return until, claimed, endpoints
+        claimed = [_Claimed(*row) for row in rows.all()]
+    claimed.sort(key=lambda row: (row.first_seq, row.message_id))
+    return until, claimed
+
+
+async def _live(database: Database, endpoint_id: uuid.UUID, grants: KindGrants) -> _Live | str:
+    """The endpoint, its client, organization, secret and granted kinds as they are now
+    (a short read of its own), or why nothing may be sent to it any more."""
+    async with database.read_sessionmaker() as session:
+        row = (
+            await session.exec(_endpoints().where(col(WebhookEndpoint.id) == endpoint_id))
+        ).first()
+        if row is None:
+            return "not sent: the endpoint was deleted"
+        endpoint, client, organization = row[0], row[1], row[2]
+        if not endpoint.active:
+            return "not sent: the endpoint is disabled"
+        if not client.active:
+            return "not sent: the API client is disabled"
+        if not organization.active:
+            return "not sent: the API client's organization is inactive"
+        await grants.refresh(session)
+        kinds = await grants.kinds(organization, client.scopes, endpoint.event_types)
+    return _Live(endpoint, client.client_id, organization.code, kinds)
 
 
 def _error_text(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"[:MAX_ERROR_LENGTH]
+    """What an administrator is told of a failed connection: its kind, never its message
+    (which may carry the address it went to)."""
+    return f"{type(error).__name__}: no answer from the receiver"[:MAX_ERROR_LENGTH]
 
 
 async def send_one(
@@ -755,18 +973,21 @@ async def send_one(
     endpoint: WebhookEndpoint,
     settings: Settings,
     *,
+    payload: dict[str, Any] | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     resolve: Resolver | None = None,
 ) -> _Attempt:
-    """One signed POST to the endpoint, at the address just checked; never raises."""
+    """One signed POST of `payload` (the row's, by default) to the endpoint, at the
+    address just checked, signed with the endpoint's current secret; never raises."""
     secret = decrypt_secret(endpoint.secret_encrypted, settings)
     if secret is None:
         return _Attempt(False, error="the secret cannot be read: rotate it", final=True)
     try:
         target = await check_target(endpoint.url, settings, resolve)
     except RefusedTargetError as error:
+        logger.warning("webhook %s: %s", endpoint.id, error.detail)
         return _Attempt(False, error=f"refused: {error}"[:MAX_ERROR_LENGTH])
-    body = body_of(row.payload)
+    body = body_of(payload if payload is not None else row.payload)
     now = clock.now()
     headers = {
         "content-type": "application/json",
@@ -791,11 +1012,74 @@ async def send_one(
             response = await client.send(request, stream=True)
             await response.aclose()
     except httpx.HTTPError as error:
+        logger.warning("webhook %s: %s: %s", endpoint.id, type(error).__name__, error)
         return _Attempt(False, error=_error_text(error), at=now)
     if 200 <= response.status_code < 300:
         return _Attempt(True, status_code=response.status_code, at=now)
     return _Attempt(
         False, status_code=response.status_code, error=f"HTTP {response.status_code}", at=now
+    )
+
+
+async def _attempt(
+    database: Database,
+    settings: Settings,
+    row: _Claimed,
+    grants: KindGrants,
+    *,
+    transport: httpx.AsyncBaseTransport | None,
+    resolve: Resolver | None,
+) -> _Attempt:
+    """One attempt, from what stands right now: the endpoint, its client and organization
+    still live, the kinds still granted (entries of others dropped), the current secret."""
+    live = await _live(database, row.endpoint_id, grants)
+    if isinstance(live, str):
+        return _Attempt(False, error=live, final=True)
+    told = [entry for entry in row.entries if entry.get("type") in live.kinds]
+    if not told:
+        return _Attempt(
+            False,
+            error="not sent: the client may no longer read any of its entries' kinds",
+            final=True,
+            client_id=live.client_id,
+            organization=live.organization,
+        )
+    payload = None
+    if len(told) < len(row.entries):
+        payload = row.payload | {"data": row.payload["data"] | {"entries": told}}
+    attempt = await send_one(
+        row, live.endpoint, settings, payload=payload, transport=transport, resolve=resolve
+    )
+    attempt.payload, attempt.client_id, attempt.organization = (
+        payload,
+        live.client_id,
+        live.organization,
+    )
+    return attempt
+
+
+def _audit_outcome(session: AsyncSession, row: _Claimed, attempt: _Attempt, sent: bool) -> None:
+    """`webhook.deliver`: allowed when delivered, error when it failed for good."""
+    entries = (attempt.payload or row.payload).get("data", {}).get("entries", [])
+    details: dict[str, Any] = {
+        "message_id": row.message_id,
+        "entries": len(entries),
+        "attempts": row.attempts + 1,
+    }
+    if sent:
+        details["ids"] = [str(entry.get("id")) for entry in entries]
+    else:
+        details["reason"] = attempt.error
+    audit.record(
+        session,
+        AuditContext(
+            client_id=attempt.client_id, organization=attempt.organization, user_agent=USER_AGENT
+        ),
+        "webhook.deliver",
+        outcome=Outcome.ALLOWED if sent else Outcome.ERROR,
+        object_type="webhook",
+        object_id=row.endpoint_id,
+        details=details,
     )
 
 
@@ -806,7 +1090,8 @@ async def _record(
     attempts: dict[uuid.UUID, _Attempt],
     lease_until: datetime,
 ) -> DeliveryReport:
-    """Write each claimed row's outcome; rows never tried go back to `pending` untouched."""
+    """Write each claimed row's outcome; rows never tried go back to `pending` untouched.
+    A final outcome (delivered, failed) is audited as `webhook.deliver`."""
     report = DeliveryReport(claimed=len(claimed))
     table = _deliveries
     ours = and_(
@@ -831,6 +1116,9 @@ async def _record(
                 "last_attempt_at": attempt.at,
                 "last_status_code": attempt.status_code,
             }
+            if attempt.payload is not None:
+                values["payload"] = attempt.payload
+            final = True
             if attempt.delivered:
                 report.delivered += 1
                 values |= {
@@ -838,6 +1126,7 @@ async def _record(
                     "delivered_at": attempt.at,
                 }
             elif not attempt.final and count < settings.webhook_max_attempts:
+                final = False
                 report.retried += 1
                 values |= {
                     "status": WebhookDeliveryStatus.PENDING.value,
@@ -850,7 +1139,10 @@ async def _record(
                     "status": WebhookDeliveryStatus.FAILED.value,
                     "last_error": attempt.error,
                 }
-            await session.exec(update(table).where(where).values(**values))
+            result = await session.exec(update(table).where(where).values(**values))
+            # Only under our own lease, and only once: a deleted endpoint's rows are gone.
+            if final and (result.rowcount or 0) > 0:
+                _audit_outcome(session, row, attempt, attempt.delivered)
     return report
 
 
@@ -866,38 +1158,57 @@ async def deliver_due(
 
     The claim commits before anything is sent, so another pass (another instance) skips
     these rows; a pass starts no attempt it could not finish before its lease runs out.
-    Delivery is at least once: a receiver recognises a repeat by its `webhook-id`.
+    Endpoints are sent to concurrently (at most `PARALLEL_ENDPOINTS` at once); one
+    endpoint's deliveries go one after the other in feed order, and after a failed one
+    the rest of that endpoint's wait for a later pass. Before each attempt the endpoint,
+    its client, organization, secret and granted kinds are read again. Delivery is at
+    least once: a receiver recognises a repeat by its `webhook-id`.
     """
     if not await _anything_due(database):
         return DeliveryReport()
     timeout = settings.webhook_timeout_seconds
-    # Resolving, connecting, sending, reading the status: a few timeouts per attempt.
+    # Re-reading, resolving, connecting, sending, reading the status: a few timeouts.
     per_attempt = timedelta(seconds=timeout * 3)
-    lease_until, claimed, endpoints = await _claim(
-        database, limit=limit, lease=per_attempt * (limit + 1)
-    )
+    lease_until, claimed = await _claim(database, limit=limit, lease=per_attempt * (limit + 1))
     if not claimed:
         return DeliveryReport()
     attempts: dict[uuid.UUID, _Attempt] = {}
+    by_endpoint: dict[uuid.UUID, list[_Claimed]] = {}
+    for row in claimed:
+        by_endpoint.setdefault(row.endpoint_id, []).append(row)
+    gate = asyncio.Semaphore(PARALLEL_ENDPOINTS)
+
+    async def send_in_order(rows: list[_Claimed]) -> None:
+        async with gate:
+            grants = KindGrants()  # decisions kept while the policy's version stays
+            for row in rows:
+                if clock.now() + per_attempt > lease_until:
+                    return  # the rest goes back to pending, untried
+                try:
+                    # The whole attempt, resolution included: a receiver that trickles its
+                    # answer cannot hold the pass past its lease.
+                    attempt = await asyncio.wait_for(
+                        _attempt(
+                            database,
+                            settings,
+                            row,
+                            grants,
+                            transport=transport,
+                            resolve=resolve,
+                        ),
+                        per_attempt.total_seconds(),
+                    )
+                except TimeoutError:
+                    attempt = _Attempt(False, error="timed out")
+                except Exception:
+                    logger.exception("webhook delivery %s failed", row.message_id)
+                    attempt = _Attempt(False, error="the attempt failed")
+                attempts[row.id] = attempt
+                if not attempt.delivered and not attempt.final:
+                    return  # this receiver is failing: the rest wait, untried
+
     try:
-        for row in claimed:
-            if clock.now() + per_attempt > lease_until:
-                break  # the rest goes back to pending, untried
-            endpoint = endpoints.get(row.endpoint_id)
-            if endpoint is None:
-                attempts[row.id] = _Attempt(
-                    False, error="the endpoint or its API client is no longer active", final=True
-                )
-                continue
-            try:
-                # The whole attempt, resolution included: a receiver that trickles its
-                # answer cannot hold the pass past its lease.
-                attempts[row.id] = await asyncio.wait_for(
-                    send_one(row, endpoint, settings, transport=transport, resolve=resolve),
-                    per_attempt.total_seconds(),
-                )
-            except TimeoutError:
-                attempts[row.id] = _Attempt(False, error="timed out")
+        await asyncio.gather(*(send_in_order(rows) for rows in by_endpoint.values()))
     finally:
         report = await _record(database, settings, claimed, attempts, lease_until)
         if report.retried or report.failed:
@@ -910,14 +1221,48 @@ async def deliver_due(
     return report
 
 
+async def purge_deliveries(session: AsyncSession, older_than: datetime) -> int:
+    """Remove delivered and failed deliveries queued before `older_than` (the feed's
+    retention: their entries' ids need not outlive the entries themselves)."""
+    table = _deliveries
+    removed = await session.exec(
+        delete(table).where(
+            table.c.status.in_(
+                [WebhookDeliveryStatus.DELIVERED.value, WebhookDeliveryStatus.FAILED.value]
+            ),
+            table.c.created_at < older_than,
+        )
+    )
+    return int(removed.rowcount or 0)
+
+
+async def _purge_due(database: Database, settings: Settings) -> None:
+    older_than = clock.now() - timedelta(days=settings.change_feed_retention_days)
+    async with database.transaction() as session:
+        removed = await purge_deliveries(session, older_than)
+    if removed:
+        logger.info("webhooks: %d deliveries past retention removed", removed)
+
+
 async def deliver_forever(database: Database, settings: Settings) -> None:
     """Run delivery passes every `webhook_poll_seconds` until cancelled; a failed pass is
-    logged, a full one is followed by the next at once."""
+    logged, a full one is followed by the next at once. Every
+    `change_feed_purge_seconds` (when not 0), delivered and failed rows older than
+    `change_feed_retention_days` are removed."""
+    purge_every = settings.change_feed_purge_seconds
+    purged_at: datetime | None = None
     while True:
         report: DeliveryReport | None = None
         try:
             report = await deliver_due(database, settings)
         except Exception:
             logger.exception("webhook delivery pass failed")
+        now = clock.now()
+        if purge_every and (purged_at is None or now - purged_at >= timedelta(seconds=purge_every)):
+            purged_at = now
+            try:
+                await _purge_due(database, settings)
+            except Exception:
+                logger.exception("webhook retention pass failed")
         if report is None or report.claimed < BATCH_SIZE:
             await asyncio.sleep(settings.webhook_poll_seconds)

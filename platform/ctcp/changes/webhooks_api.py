@@ -39,7 +39,8 @@ async def create_webhook(
     access: CanManage,
 ) -> WebhookIssued:
     """An https endpoint told of the client's changes of these types; the answer holds the
-    signing secret, shown this once only. 422 for a URL that may not receive webhooks."""
+    signing secret, shown this once only. 422 for a URL that may not receive webhooks or
+    a type the client may not read; 409 for a disabled client or an inactive organization."""
     return await webhooks.create_webhook(
         session, api_client_id, body, settings=settings, context=access.audit
     )
