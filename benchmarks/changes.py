@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from bench_data import build, ms, p99
 from fastapi import FastAPI
 from sqlalchemy import func, text
 from sqlmodel import col, select
@@ -47,16 +48,13 @@ from tests.factories import (
 )
 
 from ctcp.app import create_app
-from ctcp.audit.service import AuditContext
 from ctcp.changes.models import ChangeEntry, FeedHead
 from ctcp.core.config import Settings
 from ctcp.core.db import Database
-from ctcp.identity.passwords import PasswordHasher
 from ctcp.organizations.models import Organization
 from ctcp.planning.models import Activity
 from ctcp.planning.service import COMPACT_KINDS
 from ctcp_demo import large
-from ctcp_demo.content import DEMO_PASSWORD
 
 READ_SCOPES = (
     "publications:read",
@@ -79,37 +77,6 @@ class Read:
     @property
     def seconds(self) -> float:
         return sum(self.pages)
-
-
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:,.1f}"
-
-
-def _p99(samples: list[float]) -> float:
-    if len(samples) < 2:
-        return samples[0]
-    return statistics.quantiles(samples, n=100, method="inclusive")[98]
-
-
-async def build(url: str, scale: large.Scale, settings: Settings) -> None:
-    """The data set, unless the database holds one already."""
-    database = Database(url)
-    hasher = PasswordHasher(
-        memory_kib=settings.argon2_memory_kib,
-        time_cost=settings.argon2_time_cost,
-        parallelism=settings.argon2_parallelism,
-    )
-    try:
-        started = time.perf_counter()
-        result = await large.build(
-            database, scale=scale, password=DEMO_PASSWORD, hasher=hasher, context=AuditContext()
-        )
-        if result is None:
-            print("data set: already present")
-        else:
-            print(f"data set {scale.name}: built in {time.perf_counter() - started:.0f} s")
-    finally:
-        await database.dispose()
 
 
 async def busiest_entity(database: Database) -> Organization:
@@ -315,12 +282,12 @@ async def run(options: argparse.Namespace, url: str, var_dir: Path) -> None:
         print(
             f"  {name:<22} {len(reads[-1].pages)} pages, {items:,} items in {seconds:.2f} s: "
             f"{looked}{items / seconds:,.0f} items/s served; page p50 "
-            f"{_ms(statistics.median(pages))} p99 {_ms(_p99(pages))}"
+            f"{ms(statistics.median(pages))} p99 {ms(p99(pages))}"
         )
     print(
         f"\n2. withdrawal -> revoke served ({len(measured)} withdrawals, poll every "
-        f"{options.interval:g} s, {polls} polls): p50 {_ms(statistics.median(measured))} ms, "
-        f"p99 {_ms(_p99(measured))} ms, max {_ms(max(measured))} ms (target: < 1,000 ms)"
+        f"{options.interval:g} s, {polls} polls): p50 {ms(statistics.median(measured))} ms, "
+        f"p99 {ms(p99(measured))} ms, max {ms(max(measured))} ms (target: < 1,000 ms)"
     )
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from bench_data import build, ms, p99
 from sqlalchemy import func, text
 from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
@@ -36,12 +37,10 @@ from tests.conftest import prepare
 from tests.factories import new_client, sign_in
 
 from ctcp.app import create_app
-from ctcp.audit.service import AuditContext
 from ctcp.contacts.models import ContactPoint
 from ctcp.core.config import Settings
 from ctcp.core.db import Database
 from ctcp.identity.models import User, UserRole
-from ctcp.identity.passwords import PasswordHasher
 from ctcp.organizations.models import Organization
 from ctcp_demo import large
 from ctcp_demo.content import DEMO_PASSWORD
@@ -89,39 +88,6 @@ async def _round(http: httpx.AsyncClient, route: Route) -> None:
     route.shown, route.size = _entries(route.path, response), len(response.content)
 
 
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:,.1f}"
-
-
-def _p99(samples: list[float]) -> float:
-    return statistics.quantiles(samples, n=100, method="inclusive")[98]
-
-
-async def build(url: str, scale: large.Scale, settings: Settings) -> None:
-    """The large data set, unless the database holds one already."""
-    database = Database(url)
-    hasher = PasswordHasher(
-        memory_kib=settings.argon2_memory_kib,
-        time_cost=settings.argon2_time_cost,
-        parallelism=settings.argon2_parallelism,
-    )
-    try:
-        started = time.perf_counter()
-        result = await large.build(
-            database, scale=scale, password=DEMO_PASSWORD, hasher=hasher, context=AuditContext()
-        )
-        if result is None:
-            print("data set: already present")
-        else:
-            phases = dict(result.phases)
-            print(
-                f"data set {scale.name}: built in {time.perf_counter() - started:.0f} s "
-                f"(contact points {phases['contact points']:.1f} s)"
-            )
-    finally:
-        await database.dispose()
-
-
 async def actors(database: Database) -> dict[str, str]:
     """The e-mails of an entity's focal point, a State's (with entries) and an analyst."""
 
@@ -167,7 +133,7 @@ async def run(options: argparse.Namespace, url: str, var_dir: Path) -> None:
         rate_limit_per_address=10**9,
         contact_reminder_seconds=0,
     )
-    await build(url, large.SCALES[options.scale], settings)
+    await build(url, large.SCALES[options.scale], settings, phase="contact points")
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         database = app.state.database
@@ -210,8 +176,8 @@ async def run(options: argparse.Namespace, url: str, var_dir: Path) -> None:
             ]
             samples = route.samples
             print(
-                f"  {route.path:<48} p50 {_ms(statistics.median(samples)):>7}"
-                f"  p99 {_ms(_p99(samples)):>7}  x{statistics.median(ratios):.2f}"
+                f"  {route.path:<48} p50 {ms(statistics.median(samples)):>7}"
+                f"  p99 {ms(p99(samples)):>7}  x{statistics.median(ratios):.2f}"
                 f"  ({route.shown} entries, {route.size:,} bytes, {len(samples)} requests)"
             )
 

@@ -137,6 +137,11 @@ class Hooks:
         body: dict[str, Any] = registered.json()
         return body
 
+    def ids(self) -> list[uuid.UUID]:
+        """This test's endpoints: a pass sends theirs only (the shared database holds
+        other tests' endpoints and deliveries)."""
+        return [uuid.UUID(created) for created in self.created]
+
     async def deliveries(self, endpoint_id: str) -> list[WebhookDelivery]:
         async with self.world.database.sessionmaker() as session:
             statement = (
@@ -151,6 +156,7 @@ class Hooks:
             self.world.database,
             self.settings.model_copy(update=changes),
             transport=receiver.transport,
+            endpoints=self.ids(),
         )
 
 
@@ -584,7 +590,9 @@ async def test_a_development_receiver_gets_it_over_a_real_connection(hooks: Hook
         endpoint = registered.json()
         await hooks.world.need()
         await hooks.world.share_needs()
-        report = await webhooks.deliver_due(hooks.world.database, hooks.settings)
+        report = await webhooks.deliver_due(
+            hooks.world.database, hooks.settings, endpoints=hooks.ids()
+        )
         assert report.delivered >= 1
     finally:
         server.close()
@@ -645,6 +653,7 @@ async def test_a_client_disabled_during_a_pass_is_sent_nothing_more(hooks: Hooks
         hooks.settings,
         transport=receiver.transport,
         resolve=_on_first_resolution(disable),
+        endpoints=hooks.ids(),
     )
     sent = {r.headers["webhook-id"] for r in receiver.requests}
     # The first attempt was already under way; the second is not made.
@@ -670,6 +679,7 @@ async def test_a_secret_rotated_during_a_pass_signs_the_next_attempt(hooks: Hook
         hooks.settings,
         transport=receiver.transport,
         resolve=_on_first_resolution(rotate),
+        endpoints=hooks.ids(),
     )
     by_id = {r.headers["webhook-id"]: r for r in receiver.requests}
     second = by_id[queued[1].message_id]
@@ -710,6 +720,7 @@ async def test_an_endpoint_deleted_during_a_pass_is_sent_nothing_more(hooks: Hoo
         hooks.settings,
         transport=receiver.transport,
         resolve=_on_first_resolution(delete_it),
+        endpoints=hooks.ids(),
     )
     sent = {r.headers["webhook-id"] for r in receiver.requests}
     # The attempt under way when it was deleted went; the next did not.
@@ -868,7 +879,10 @@ async def test_a_slow_receiver_does_not_hold_up_another(
         return httpx.Response(200)
 
     await webhooks.deliver_due(
-        hooks.world.database, hooks.settings, transport=httpx.MockTransport(handle)
+        hooks.world.database,
+        hooks.settings,
+        transport=httpx.MockTransport(handle),
+        endpoints=hooks.ids(),
     )
     for registered in (slow, fast):
         [row] = await hooks.deliveries(registered.json()["id"])

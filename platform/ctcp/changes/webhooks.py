@@ -33,7 +33,7 @@ import logging
 import secrets
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -885,10 +885,11 @@ def _retry_delay(settings: Settings, attempts: int) -> timedelta:
     return timedelta(seconds=min(seconds, settings.webhook_retry_max_seconds))
 
 
-def _due(now: datetime) -> Any:
-    """Rows to send now: pending and due, or `sending` under a lease that ran out."""
+def _due(now: datetime, endpoints: Collection[uuid.UUID] | None = None) -> Any:
+    """Rows to send now: pending and due, or `sending` under a lease that ran out (of
+    `endpoints` only, when given)."""
     table = _deliveries
-    return or_(
+    due = or_(
         and_(
             table.c.status == WebhookDeliveryStatus.PENDING.value,
             table.c.next_attempt_at <= now,
@@ -898,17 +899,24 @@ def _due(now: datetime) -> Any:
             table.c.claimed_until < now,
         ),
     )
+    if endpoints is not None:
+        return and_(due, table.c.endpoint_id.in_(list(endpoints)))
+    return due
 
 
-async def _anything_due(database: Database) -> bool:
+async def _anything_due(database: Database, endpoints: Collection[uuid.UUID] | None) -> bool:
     """A read that takes no write lock: an idle outbox costs every process no write."""
     async with database.read_sessionmaker() as session:
-        statement = select(_deliveries.c.id).where(_due(clock.now())).limit(1)
+        statement = select(_deliveries.c.id).where(_due(clock.now(), endpoints)).limit(1)
         return (await session.exec(statement)).first() is not None
 
 
 async def _claim(
-    database: Database, *, limit: int, lease: timedelta
+    database: Database,
+    *,
+    limit: int,
+    lease: timedelta,
+    endpoints: Collection[uuid.UUID] | None = None,
 ) -> tuple[datetime, list[_Claimed]]:
     """Take due rows (and rows whose sender's lease ran out) in a transaction of their own,
     in feed order (by their first entry)."""
@@ -917,7 +925,7 @@ async def _claim(
     table = _deliveries
     due = (
         select(table.c.id)
-        .where(_due(now))
+        .where(_due(now, endpoints))
         .order_by(table.c.next_attempt_at, table.c.created_at)
         .limit(limit)
         # PostgreSQL: rows another sender is claiming are skipped, not waited for.
@@ -1153,6 +1161,7 @@ async def deliver_due(
     limit: int = BATCH_SIZE,
     transport: httpx.AsyncBaseTransport | None = None,
     resolve: Resolver | None = None,
+    endpoints: Collection[uuid.UUID] | None = None,
 ) -> DeliveryReport:
     """One pass: claim due deliveries, POST each signed, record each outcome.
 
@@ -1162,14 +1171,17 @@ async def deliver_due(
     endpoint's deliveries go one after the other in feed order, and after a failed one
     the rest of that endpoint's wait for a later pass. Before each attempt the endpoint,
     its client, organization, secret and granted kinds are read again. Delivery is at
-    least once: a receiver recognises a repeat by its `webhook-id`.
+    least once: a receiver recognises a repeat by its `webhook-id`. `endpoints`: only
+    those endpoints' deliveries (None: every endpoint's).
     """
-    if not await _anything_due(database):
+    if not await _anything_due(database, endpoints):
         return DeliveryReport()
     timeout = settings.webhook_timeout_seconds
     # Re-reading, resolving, connecting, sending, reading the status: a few timeouts.
     per_attempt = timedelta(seconds=timeout * 3)
-    lease_until, claimed = await _claim(database, limit=limit, lease=per_attempt * (limit + 1))
+    lease_until, claimed = await _claim(
+        database, limit=limit, lease=per_attempt * (limit + 1), endpoints=endpoints
+    )
     if not claimed:
         return DeliveryReport()
     attempts: dict[uuid.UUID, _Attempt] = {}
