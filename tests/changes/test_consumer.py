@@ -16,7 +16,7 @@ from fastapi import FastAPI
 
 from ctcp.app import create_app
 from ctcp.changes import service as changes_service
-from ctcp.changes.consumer import FeedConsumer, FeedError, Mirror
+from ctcp.changes.consumer import MAX_RESETS, FeedConsumer, FeedError, Mirror
 from ctcp.core.clock import clock
 from ctcp.core.config import Settings
 from ctcp.core.db import Database
@@ -180,6 +180,42 @@ async def test_a_revoked_token_is_replaced_once(
         await follower.pull()
     await follower.http.aclose()
     follower.mirror.close()
+
+
+async def test_a_first_read_that_meets_retention_is_begun_again(tmp_path: Path) -> None:
+    """Without a cursor, the feed answers 410 when a retention pass ran during the first
+    page: the consumer begins again, and gives up only when it keeps happening."""
+    page = {
+        "items": [{"seq": 7, "type": "need", "id": "a", "op": "upsert", "object": {"id": "a"}}],
+        "next_cursor": "c1.Nw",
+        "has_more": False,
+    }
+    gone = {"title": "Gone", "detail": "The feed applied its retention while this read began."}
+    answers: list[int] = []
+
+    def feed(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth/token":
+            return httpx.Response(200, json={"access_token": "t", "token_type": "Bearer"})
+        assert "cursor" not in request.url.params
+        status = 410 if len(answers) < limit_of_410 else 200
+        answers.append(status)
+        return httpx.Response(status, json=gone if status == 410 else page)
+
+    limit_of_410 = 1
+    http = httpx.AsyncClient(transport=httpx.MockTransport(feed), base_url="https://ctcp.test")
+    with Mirror(tmp_path / "mirror.db") as mirror:
+        follower = FeedConsumer(http, mirror, client_id="c", client_secret="s")
+        report = await follower.pull()
+        assert (answers, report.resets) == ([410, 200], 1)
+        assert mirror.objects() == {("need", "a"): {"id": "a"}} and mirror.cursor == "c1.Nw"
+    answers.clear()
+    limit_of_410 = 100
+    with Mirror(tmp_path / "again.db") as mirror:
+        follower = FeedConsumer(http, mirror, client_id="c", client_secret="s")
+        with pytest.raises(FeedError, match="410 again and again"):
+            await follower.pull()
+        assert answers == [410] * (MAX_RESETS + 1) and mirror.objects() == {}
+    await http.aclose()
 
 
 @pytest.fixture

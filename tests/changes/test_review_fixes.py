@@ -4,7 +4,9 @@ more; an expiry is recorded by the background sweep, with nobody writing or read
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
+import pytest
 from sqlmodel import col, select
 
 from ctcp.changes import recorder, service
@@ -127,3 +129,32 @@ async def test_a_read_begun_without_a_cursor_after_retention_runs_page_after_pag
     assert gone.status_code == 410, gone.text
     items, _ = await follow(assist["entity"], None, limit=1)
     assert ops(items, need["id"])[-1:] == ["upsert"]
+
+
+@pytest.mark.postgresql_only
+async def test_an_entry_committed_while_a_page_is_read_is_served_by_the_next_page(
+    assist: Assist, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page that reached the end of what was committed when it began resumes from
+    there, not from the head as it stands when the page ends: a write committed in
+    between (another worker's withdrawal) is served next, not passed over. (PostgreSQL
+    reads each statement afresh; SQLite's one writer waits for the reading page.)"""
+    await assist.share_needs()
+    start = await head_cursor(assist)
+    first = await assist.need()
+    decide_page = service._decide
+    written: list[dict[str, Any]] = []
+
+    async def decide_while_another_worker_writes(*args: Any, **kwargs: Any) -> Any:
+        if not written:
+            written.append(await assist.need())  # committed by its own session
+        return await decide_page(*args, **kwargs)
+
+    monkeypatch.setattr(service, "_decide", decide_while_another_worker_writes)
+    page = await assist["entity"].get("/api/v1/changes", params={"cursor": start, "types": "need"})
+    monkeypatch.undo()
+    assert page.status_code == 200, page.text
+    assert ops(page.json()["items"], first["id"]) == ["upsert"]
+    (second,) = written
+    items, _ = await follow(assist["entity"], page.json()["next_cursor"], types="need")
+    assert ops(items, second["id"]) == ["upsert"], items

@@ -264,7 +264,9 @@ class FeedConsumer:
             )
         while True:
             response = await self._page(cursor, report)
-            if response.status_code == 410 and cursor is not None:
+            if response.status_code == 410:
+                # Past retention, the kinds granted changed, or (without a cursor) a
+                # retention pass ran while the first page was read: begin again.
                 report.resets += 1
                 if report.resets > MAX_RESETS:
                     raise FeedError("the feed answered 410 again and again: giving up")

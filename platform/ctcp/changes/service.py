@@ -236,11 +236,11 @@ async def read_changes(
                 "feed again without a cursor.",
             )
     await recorder.sweep(session)
-    head = (await session.exec(select(FeedHead).where(col(FeedHead.id) == 1))).one()
-    await session.refresh(head)
-    await _refuse_if_purged(session, access, position_at, head)
-    purges_at_start = head.purges  # the same row is read again below, into this object
-    if after is not None and after > head.last_seq:
+    # The head's numbers as plain values: the row is read again below, and an ORM
+    # object refreshed there would change these under this read.
+    head_at_start = await _head_numbers(session)
+    await _refuse_if_purged(session, access, position_at, head_at_start)
+    if after is not None and after > head_at_start.last_seq:
         raise ValidationError("Not a cursor of this feed.", loc=["query", "cursor"])
     effective = wanted & granted
     kinds = sorted(effective)
@@ -274,10 +274,9 @@ async def read_changes(
             break
     # Retention may have run while this page was read (PostgreSQL reads each statement
     # afresh): entries past the cursor may be gone, so this page may not be whole.
-    now_head = (await session.exec(select(FeedHead).where(col(FeedHead.id) == 1))).one()
-    await session.refresh(now_head)
-    await _refuse_if_purged(session, access, position_at, now_head)
-    if position_at is None and now_head.purges != purges_at_start:
+    head_now = await _head_numbers(session)
+    await _refuse_if_purged(session, access, position_at, head_now)
+    if position_at is None and head_now.purges != head_at_start.purges:
         # A read begun without a cursor is whole whatever was removed before it began;
         # what a pass removed while it read may be past its first pages: start again.
         _refuse(
@@ -287,9 +286,10 @@ async def read_changes(
             "The feed applied its retention while this read began: read again without a cursor.",
         )
     if not more:
-        # Nothing further of the caller's kinds up to the head read above (everything
-        # numbered up to it is committed): resume from there.
-        position = max(position, head.last_seq)
+        # Nothing further of the caller's kinds up to the head read when this page began
+        # (everything numbered up to it was committed then): resume from there. Not the
+        # head as it is now: entries committed while the page was read may lie between.
+        position = max(position, head_at_start.last_seq)
     audit.record(
         session,
         access.audit,
@@ -305,13 +305,32 @@ async def read_changes(
     )
     return ChangePage(
         items=items,
-        next_cursor=encode_cursor(position, request.types, effective, now_head.purges),
+        next_cursor=encode_cursor(position, request.types, effective, head_now.purges),
         has_more=more,
     )
 
 
+@dataclass(frozen=True)
+class HeadNumbers:
+    last_seq: int
+    purged_through: int
+    purges: int
+
+
+async def _head_numbers(session: AsyncSession) -> HeadNumbers:
+    """The feed head's numbers as committed now (read afresh, not from an ORM object)."""
+    row = (
+        await session.exec(
+            select(FeedHead.last_seq, FeedHead.purged_through, FeedHead.purges).where(
+                col(FeedHead.id) == 1
+            )
+        )
+    ).one()
+    return HeadNumbers(int(row[0]), int(row[1]), int(row[2]))
+
+
 async def _refuse_if_purged(
-    session: AsyncSession, access: Access, position: Position | None, head: FeedHead
+    session: AsyncSession, access: Access, position: Position | None, head: HeadNumbers
 ) -> None:
     """410, audited, for a cursor that retention may have passed: issued before a pass
     that removed entries after it. (No pass since it was issued: it is whole, however
